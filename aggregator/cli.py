@@ -1,0 +1,265 @@
+"""Command line: thin wrappers over the pipeline. ``main(argv) -> int``.
+
+An ``AggregatorError`` becomes one readable line on stderr and its exit code (2 for configuration
+problems, 1 otherwise); anything else is a bug and shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from . import __version__
+from .errors import AggregatorError, ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aggregator",
+        description="Pull AI and Africa news feeds, merge the same story, tag it, republish it "
+        "and email a weekly digest.",
+    )
+    p.add_argument("--config", help="config.yaml (default: $AGGREGATOR_CONFIG or ./config.yaml)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    p.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("check", help="validate config.yaml")
+    f = sub.add_parser("fetch", help="one refresh pass of the due sources")
+    f.add_argument("--source", action="append", help="only this source (repeatable)")
+    f.add_argument("--force", action="store_true", help="fetch every source, due or not")
+    sub.add_parser("publish", help="write the combined feeds and HTML page")
+    r = sub.add_parser("run", help="run the scheduler (or one tick with --once)")
+    r.add_argument("--once", action="store_true", help="fetch then publish, then exit")
+    d = sub.add_parser("digest", help="build the weekly digest")
+    mode = d.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--preview", metavar="FILE.html", help="write the HTML part to a file")
+    mode.add_argument("--dry-run", action="store_true", help="write .eml files to the outbox")
+    mode.add_argument("--send", action="store_true", help="deliver (SMTP, or the outbox)")
+    d.add_argument("--week", help="ISO week such as 2026-W48 (default: the last complete week)")
+    s = sub.add_parser("status", help="per-source health")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    t = sub.add_parser("tag", help="tag JSON lines from stdin")
+    t.add_argument("--jsonl", action="store_true", required=True)
+    dd = sub.add_parser("dedupe", help="cluster JSON lines from stdin")
+    dd.add_argument("--jsonl", action="store_true", required=True)
+    o = sub.add_parser("opml", help="sources to and from OPML 2.0")
+    osub = o.add_subparsers(dest="opml_command", required=True)
+    oi = osub.add_parser("import", help="add the feeds of an OPML file to config.yaml")
+    oi.add_argument("file")
+    osub.add_parser("export", help="print the sources as OPML 2.0")
+    sv = sub.add_parser("serve", help="serve the output folder and the unsubscribe endpoint")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8080)
+    sub.add_parser("demo", help="offline end-to-end run on bundled sample feeds")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .logs import setup_logging
+
+    setup_logging(args.verbose - args.quiet, args.log_format)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return exc.exit_code
+    except AggregatorError as exc:
+        print(f"aggregator: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("aggregator: interrupted", file=sys.stderr)
+        return 130
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    from .config import default_config_path
+
+    return default_config_path(args.config)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "tag":
+        return _cmd_tag(args)
+    if cmd == "dedupe":
+        from . import dedupe_cli
+
+        return dedupe_cli.run(sys.stdin, sys.stdout)
+    if cmd == "demo":
+        from .demo import run_demo
+
+        return run_demo()
+    path = _config_path(args)
+    if cmd == "check":
+        return _cmd_check(path)
+    from .config import load
+
+    settings = load(path)
+    if args.verbose == 0 and args.quiet == 0:
+        logging.getLogger().setLevel(settings.log_level)
+    if cmd == "opml":
+        from . import opml
+
+        if args.opml_command == "export":
+            sys.stdout.write(opml.export_opml(settings.sources, settings.output.title))
+            return 0
+        return opml.import_into_config(path, Path(args.file), out=sys.stdout)
+    if cmd == "serve":
+        from .web import serve_forever
+
+        return serve_forever(settings, args.host, args.port)
+    if cmd == "run" and not args.once:
+        from .scheduler import run_forever
+
+        return run_forever(settings)
+
+    from .store import Store
+
+    with Store(settings.database) as store:
+        if cmd == "status":
+            return _cmd_status(settings, store, args.json)
+        if cmd == "publish":
+            return _cmd_publish(settings, store)
+        if cmd == "digest":
+            return _cmd_digest(settings, store, args)
+        from .lock import InstanceLock
+
+        with InstanceLock(settings.database, wait=cmd == "fetch"):
+            if cmd == "fetch":
+                return _cmd_fetch(settings, store, args.source, args.force)
+            if cmd == "run":  # --once
+                rc = _cmd_fetch(settings, store, None, False)
+                return rc or _cmd_publish(settings, store)
+    raise AssertionError(cmd)
+
+
+def _cmd_check(path: Path) -> int:
+    from .config import problems
+
+    found = problems(path)
+    for line in found:
+        print(line, file=sys.stderr)
+    if found:
+        return 2
+    print(f"{path}: OK")
+    return 0
+
+
+def _cmd_fetch(settings, store, names, force: bool) -> int:
+    from .pipeline import Pipeline
+    from .progress import Progress
+
+    pipe = Pipeline(settings, store)
+    if names:
+        unknown = [n for n in names if n not in pipe.sources]
+        if unknown:
+            raise ConfigError(f"{settings.path}: no source named {', '.join(map(repr, unknown))}")
+    due = pipe.due_sources(names, force)
+    with Progress(len(due), sys.stderr) as bar:
+        report = pipe.refresh(names, force=force, progress=bar.update)
+    ok = report.count("ok", "moved")
+    nm = report.count("not-modified")
+    failed = report.count("error", "backing-off", "gone")
+    print(
+        f"{len(report.outcomes)} sources: {ok} ok, {nm} not modified, {failed} failed; "
+        f"{report.new_items} new items in {report.seconds:.1f} s"
+    )
+    for o in report.outcomes:
+        if o.error:
+            print(f"  {o.name}: {o.state}: {o.error}")
+    return 0
+
+
+def _cmd_publish(settings, store) -> int:
+    from .pipeline import publish
+
+    report = publish(settings, store)
+    print(f"published {report.written} files ({report.unchanged} unchanged) in {settings.output.dir}")
+    return 0
+
+
+def _cmd_status(settings, store, as_json: bool) -> int:
+    configured = {s.name for s in settings.sources}
+    store.sync_sources((s.name, s.url) for s in settings.sources)
+    rows = [status_row(s) for s in store.source_states() if s.name in configured]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'source':28} {'state':13} {'http':>4} {'items':>6}  {'last fetch':16}  next / error")
+    for r in rows:
+        tail = r["last_error"] or (r["next_attempt"] or "")[:16]
+        if r["state"] == "moved":
+            tail = f"moved to {r['moved_to']} (update config.yaml)"
+        if r["state"] == "gone":
+            tail = "410 Gone: retired (change its URL in config.yaml to revive)"
+        print(
+            f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6}  "
+            f"{(r['last_fetch'] or '-')[:16]:16}  {tail}"
+        )
+    return 0
+
+
+def status_row(s) -> dict:
+    def iso(d: datetime | None) -> str | None:
+        return d.isoformat() if d else None
+
+    return {
+        "name": s.name,
+        "url": s.url,
+        "fetch_url": s.fetch_url,
+        "state": s.state,
+        "http_status": s.http_status,
+        "items": s.items,
+        "last_fetch": iso(s.last_fetch),
+        "next_attempt": iso(s.next_attempt),
+        "last_error": s.last_error,
+        "error_count": s.error_count,
+        "moved_to": s.moved_to,
+        "warning": s.warning,
+    }
+
+
+def _cmd_digest(settings, store, args) -> int:
+    from .digest_run import send_digest
+
+    mode = "preview" if args.preview else "dry-run" if args.dry_run else "send"
+    report = send_digest(
+        settings, store, week=args.week, mode=mode,
+        preview_path=Path(args.preview) if args.preview else None,
+    )  # fmt: skip
+    print(report.summary())
+    return 0
+
+
+def _cmd_tag(args) -> int:
+    from . import tag_cli
+    from .tagging import Tagger
+
+    topics: dict = {}
+    threshold = None
+    path = None
+    try:
+        path = _config_path(args)
+    except AggregatorError:
+        path = None
+    if path is not None and path.exists() and args.config:
+        from .config import load
+
+        s = load(path)
+        topics, threshold = s.topics, s.tagging.threshold
+    tagger = Tagger.from_settings(topics, threshold) if threshold is not None else Tagger.from_settings(topics)
+    return tag_cli.run(sys.stdin, sys.stdout, tagger)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

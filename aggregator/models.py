@@ -1,0 +1,213 @@
+"""Typed hand-offs between the pipeline's stages.
+
+Every dataclass is frozen, every datetime is UTC-aware. ``ParsedItem`` is what a feed said;
+``Item`` is what the store knows about it (key, first seen, cluster, tags). Only the store makes
+``Item``s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Source:
+    """A feed as the operator configured it."""
+
+    name: str
+    url: str
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+#: Values of ``SourceState.state`` (also what ``status --json`` prints).
+SOURCE_STATES = ("new", "ok", "not-modified", "error", "backing-off", "moved", "gone")
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """A source's fetch state as stored between runs."""
+
+    name: str
+    url: str  # the configured URL
+    fetch_url: str  # what we request: the configured URL, or where it permanently moved
+    state: str = "new"
+    etag: str | None = None
+    last_modified: str | None = None
+    http_status: int | None = None
+    error_count: int = 0
+    last_error: str | None = None
+    last_fetch: datetime | None = None
+    next_attempt: datetime | None = None
+    moved_to: str | None = None  # a permanent redirect target seen ...
+    moved_count: int = 0  # ... this many consecutive times
+    gone: bool = False
+    body_hash: str | None = None  # sha256 of the last body parsed, to skip unchanged 200s
+    warning: str | None = None  # e.g. a recoverable parse problem
+    items: int = 0  # stored items of this source (read-only, filled by the store)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one conditional GET produced. ``content`` is None on 304."""
+
+    source: str
+    url: str  # requested URL
+    final_url: str  # after redirects
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_redirect: str | None = None  # target of a 301/308 on the first hop
+    retry_after: datetime | None = None  # from a 429/503 Retry-After
+    max_age: timedelta | None = None  # from Cache-Control / Expires
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """One entry exactly as the feed described it (cleaned, but not yet identified)."""
+
+    guid: str | None
+    link: str | None  # absolute
+    title: str  # plain text
+    summary: str = ""  # sanitised HTML
+    content: str = ""  # sanitised HTML
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    language: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    enclosures: tuple[Enclosure, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed document: feed-level facts plus its items."""
+
+    title: str = ""
+    link: str | None = None
+    language: str | None = None
+    ttl: timedelta | None = None  # RSS <ttl>
+    items: tuple[ParsedItem, ...] = ()
+    warning: str | None = None  # recoverable problem (feedparser "bozo" that still yielded items)
+
+
+@dataclass(frozen=True)
+class Tagging:
+    """The tags of one item and why: ``why[tag]`` lists matched terms with where they matched,
+    e.g. ``("title:intelligence artificielle", "summary:IA", "source:africa")``."""
+
+    tags: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()  # ISO 3166-1 alpha-2, e.g. "MA"; "EH" for Western Sahara
+    why: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A stored item: what the feed said plus what we know about it."""
+
+    id: int
+    source: str
+    key: str  # identity within the source (see store.item_key)
+    guid: str | None
+    link: str | None
+    canonical_url: str | None
+    title: str
+    summary: str
+    content: str
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    language: str | None
+    published: datetime | None
+    updated: datetime | None
+    first_seen: datetime
+    last_seen: datetime
+    content_hash: str
+    enclosures: tuple[Enclosure, ...] = ()
+    cluster_id: int | None = None
+    tags: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    why: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """Another place a story ran."""
+
+    source: str
+    link: str | None
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Story:
+    """One story cluster as readers see it: a representative item and where else it ran."""
+
+    cluster_id: int
+    item: Item  # representative
+    also_in: tuple[Outlet, ...] = ()  # other outlets (not the representative's source)
+    tags: tuple[str, ...] = ()  # union of the members' tags
+    countries: tuple[str, ...] = ()
+    first_seen: datetime | None = None  # earliest member first_seen
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        seen = [self.item.source]
+        for o in self.also_in:
+            if o.source not in seen:
+                seen.append(o.source)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class DigestSection:
+    key: str  # "ai-africa", "ai", "africa", topic key, "other"
+    title: str
+    stories: tuple[Story, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A frozen weekly issue: the same content for every recipient and every retry."""
+
+    issue: str  # ISO week, e.g. "2026-W48"
+    start: datetime  # window start (UTC)
+    end: datetime  # window end, exclusive (UTC)
+    subject: str
+    sections: tuple[DigestSection, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not any(s.stories for s in self.sections)
+
+
+#: Values of ``Delivery.status``.
+DELIVERY_STATES = ("pending", "sent", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the digest ledger."""
+
+    issue: str
+    recipient: str
+    status: str
+    message_id: str
+    attempts: int = 0
+    last_error: str | None = None
+    updated: datetime | None = None

@@ -1,0 +1,82 @@
+"""The validated configuration: frozen dataclasses built once by ``config.load()``.
+
+Kept apart from ``config.py`` (which parses and validates YAML) so stages can take the part of the
+settings they need without importing the loader. Paths are absolute (resolved against the
+directory of config.yaml). Secrets are never stored here, only the name of their variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .models import Source
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    dir: Path = Path("public")
+    base_url: str = "https://news.example.org/"
+    title: str = "AI & Africa: diplomacy and tech"
+    max_items: int = 200
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    interval: float = 1800.0  # seconds
+    timeout: float = 20.0  # seconds, per request and total deadline per download
+    max_bytes: int = 15 * 1024 * 1024  # after decompression
+    workers: int = 16
+    per_host: int = 2
+    user_agent: str = "aggregator/1.0 (+https://news.example.org/about)"
+    allow_private: tuple[str, ...] = ()  # CIDRs
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = ""  # empty: write to the outbox
+    port: int = 587
+    security: str = "starttls"  # none | starttls | ssl
+    username: str = ""
+    password_env: str = "AGGREGATOR_SMTP_PASSWORD"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    schedule: str = "mon 07:00"  # weekly, in timezone
+    timezone: str = "Africa/Casablanca"
+    subject: str = "AI & Africa, week {week}"
+    sender: str = "AI & Africa digest <digest@news.example.org>"  # config key: from
+    recipients: tuple[str, ...] = ()  # merged with recipients_file
+    recipients_file: Path | None = None
+    unsubscribe_url: str = "https://news.example.org/unsubscribe"
+    templates: Path = Path("templates")
+    outbox: Path = Path("outbox")
+    per_section: int = 10  # stories per section
+    include_other: bool = False  # a final "Other stories" section
+    send_empty: bool = False  # send an issue even when the week had nothing
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+
+@dataclass(frozen=True)
+class TaggingSettings:
+    threshold: float = 1.0  # score needed for a tag; see tagging.py
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path  # config.yaml
+    database: Path
+    sources: tuple[Source, ...]
+    output: OutputSettings = field(default_factory=OutputSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    topics: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # key -> lang -> terms
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    tagging: TaggingSettings = field(default_factory=TaggingSettings)
+    log_level: str = "INFO"
+    secret_env: str = "AGGREGATOR_SECRET"  # HMAC key for unsubscribe tokens
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent

@@ -1,0 +1,530 @@
+"""The only module that speaks SQL.
+
+SQLite in WAL mode with foreign keys on. The schema version lives in ``PRAGMA user_version`` and
+migrations run step by step. Callers get models back, never rows. One transaction per source
+update (``with store.transaction():``) so a crash leaves a source fully updated or untouched.
+
+Sections below: core (sources, items, tags, clusters), the dedupe index, the digest ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import StorageError
+from .models import Enclosure, Item, Outlet, ParsedItem, SourceState, Story, Tagging
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return None if dt is None else dt.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# schema
+
+_CORE = """
+CREATE TABLE sources (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    url           TEXT NOT NULL,
+    fetch_url     TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'new',
+    etag          TEXT,
+    last_modified TEXT,
+    http_status   INTEGER,
+    error_count   INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    last_fetch    REAL,
+    next_attempt  REAL,
+    moved_to      TEXT,
+    moved_count   INTEGER NOT NULL DEFAULT 0,
+    gone          INTEGER NOT NULL DEFAULT 0,
+    body_hash     TEXT,
+    warning       TEXT
+);
+CREATE TABLE clusters (
+    id            INTEGER PRIMARY KEY,
+    rep_item_id   INTEGER,            -- representative item (see dedupe.py for the rule)
+    first_seen    REAL NOT NULL,
+    last_seen     REAL NOT NULL
+);
+CREATE INDEX clusters_first_seen ON clusters(first_seen);
+CREATE TABLE items (
+    id            INTEGER PRIMARY KEY,
+    source_id     INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    key           TEXT NOT NULL,
+    guid          TEXT,
+    link          TEXT,
+    canonical_url TEXT,
+    title         TEXT NOT NULL,
+    summary       TEXT NOT NULL,
+    content       TEXT NOT NULL,
+    authors       TEXT NOT NULL,      -- JSON list
+    categories    TEXT NOT NULL,      -- JSON list
+    language      TEXT,
+    published     REAL,
+    updated       REAL,
+    enclosures    TEXT NOT NULL,      -- JSON list of [url, type, length]
+    first_seen    REAL NOT NULL,
+    last_seen     REAL NOT NULL,
+    content_hash  TEXT NOT NULL,
+    cluster_id    INTEGER REFERENCES clusters(id),
+    tags          TEXT NOT NULL DEFAULT '[]',
+    countries     TEXT NOT NULL DEFAULT '[]',
+    why           TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (source_id, key)
+);
+CREATE INDEX items_first_seen ON items(first_seen);
+CREATE INDEX items_cluster ON items(cluster_id);
+CREATE INDEX items_canonical ON items(canonical_url);
+CREATE TABLE item_tags (
+    item_id       INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    tag           TEXT NOT NULL,
+    PRIMARY KEY (tag, item_id)
+) WITHOUT ROWID;
+CREATE INDEX item_tags_item ON item_tags(item_id);
+"""
+
+#: Extra v1 DDL registered by the sections below (dedupe index, digest ledger).
+_V1_PARTS: list[str] = [_CORE]
+
+#: MIGRATIONS[i] takes the schema from version i to i + 1.
+MIGRATIONS: list[Sequence[str]] = [_V1_PARTS]
+
+_ITEM_COLS = (
+    "items.id, sources.name, key, guid, link, canonical_url, title, summary, content, authors,"
+    " categories, language, published, updated, enclosures, items.first_seen, items.last_seen,"
+    " content_hash, cluster_id, tags, countries, why"
+)
+_SOURCE_COLS = (
+    "name, url, fetch_url, state, etag, last_modified, http_status, error_count, last_error,"
+    " last_fetch, next_attempt, moved_to, moved_count, gone, body_hash, warning"
+)
+
+
+class Store:
+    """A SQLite store. Thread-safe for the pipeline's use: one connection, serialised by a lock."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(
+                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path}: cannot open database: {exc}") from exc
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StorageError(
+                f"{self.path}: schema version {version} is newer than this aggregator "
+                f"({len(MIGRATIONS)}); upgrade aggregator"
+            )
+        for step in range(version, len(MIGRATIONS)):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for ddl in MIGRATIONS[step]:
+                    for statement in _statements(ddl):
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={step + 1}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work; nested uses join the outer transaction."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"{self.path}: database is busy: {exc}") from exc
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self.db.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self.db.execute("COMMIT")
+
+    def integrity_check(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    # ---- sources -------------------------------------------------------------------------
+
+    def sync_sources(self, sources: Iterable[tuple[str, str]]) -> None:
+        """Make the sources table follow config.yaml: add new ones; a changed configured URL
+        resets the source (a config change revives a gone or moved source)."""
+        with self.transaction():
+            for name, url in sources:
+                row = self.db.execute("SELECT url FROM sources WHERE name=?", (name,)).fetchone()
+                if row is None:
+                    self.db.execute(
+                        "INSERT INTO sources(name, url, fetch_url) VALUES (?,?,?)", (name, url, url)
+                    )
+                elif row[0] != url:
+                    self.db.execute(
+                        "UPDATE sources SET url=?, fetch_url=?, state='new', gone=0, error_count=0,"
+                        " moved_to=NULL, moved_count=0, etag=NULL, last_modified=NULL,"
+                        " next_attempt=NULL, body_hash=NULL, last_error=NULL WHERE name=?",
+                        (url, url, name),
+                    )
+
+    def source_states(self, names: Iterable[str] | None = None) -> list[SourceState]:
+        counts = dict(
+            self.db.execute("SELECT source_id, count(*) FROM items GROUP BY source_id").fetchall()
+        )
+        rows = self.db.execute(f"SELECT id, {_SOURCE_COLS} FROM sources ORDER BY id").fetchall()
+        wanted = None if names is None else set(names)
+        out = []
+        for row in rows:
+            if wanted is not None and row[1] not in wanted:
+                continue
+            out.append(_source_state(row[1:], counts.get(row[0], 0)))
+        return out
+
+    def source_state(self, name: str) -> SourceState:
+        states = self.source_states([name])
+        if not states:
+            raise StorageError(f"unknown source {name!r}")
+        return states[0]
+
+    def save_source_state(self, state: SourceState) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE sources SET fetch_url=?, state=?, etag=?, last_modified=?, http_status=?,"
+                " error_count=?, last_error=?, last_fetch=?, next_attempt=?, moved_to=?,"
+                " moved_count=?, gone=?, body_hash=?, warning=? WHERE name=?",
+                (
+                    state.fetch_url, state.state, state.etag, state.last_modified,
+                    state.http_status, state.error_count, state.last_error,
+                    _ts(state.last_fetch), _ts(state.next_attempt), state.moved_to,
+                    state.moved_count, int(state.gone), state.body_hash, state.warning, state.name,
+                ),
+            )  # fmt: skip
+
+    def _source_id(self, name: str) -> int:
+        row = self.db.execute("SELECT id FROM sources WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise StorageError(f"unknown source {name!r}")
+        return row[0]
+
+    # ---- items ---------------------------------------------------------------------------
+
+    def known_items(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """key -> (item id, content hash) for the keys of ``source`` already stored."""
+        sid = self._source_id(source)
+        out: dict[str, tuple[int, str]] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for key, iid, h in self.db.execute(
+                f"SELECT key, id, content_hash FROM items WHERE source_id=? AND key IN ({marks})",
+                (sid, *chunk),
+            ):
+                out[key] = (iid, h)
+        return out
+
+    def touch_items(self, ids: Sequence[int], now: datetime) -> None:
+        self.db.executemany(
+            "UPDATE items SET last_seen=? WHERE id=?", [(_ts(now), i) for i in ids]
+        )
+
+    def insert_item(
+        self,
+        source: str,
+        key: str,
+        canonical_url: str | None,
+        parsed: ParsedItem,
+        content_hash: str,
+        tagging: Tagging,
+        now: datetime,
+    ) -> int:
+        """Store a new item (no cluster yet) and return its id."""
+        sid = self._source_id(source)
+        cur = self.db.execute(
+            "INSERT INTO items(source_id, key, guid, link, canonical_url, title, summary, content,"
+            " authors, categories, language, published, updated, enclosures, first_seen, last_seen,"
+            " content_hash, tags, countries, why) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                sid, key, parsed.guid, parsed.link, canonical_url, parsed.title, parsed.summary,
+                parsed.content, json.dumps(list(parsed.authors)),
+                json.dumps(list(parsed.categories)), parsed.language, _ts(parsed.published),
+                _ts(parsed.updated), _enclosures_json(parsed.enclosures), _ts(now), _ts(now),
+                content_hash, *_tagging_json(tagging),
+            ),
+        )  # fmt: skip
+        item_id = int(cur.lastrowid or 0)
+        self._set_item_tags(item_id, tagging.tags)
+        return item_id
+
+    def update_item(
+        self,
+        item_id: int,
+        canonical_url: str | None,
+        parsed: ParsedItem,
+        content_hash: str,
+        tagging: Tagging,
+        now: datetime,
+    ) -> None:
+        """A changed item is updated in place: same id, same first_seen, same cluster."""
+        self.db.execute(
+            "UPDATE items SET guid=?, link=?, canonical_url=?, title=?, summary=?, content=?,"
+            " authors=?, categories=?, language=?, published=?, updated=?, enclosures=?,"
+            " last_seen=?, content_hash=?, tags=?, countries=?, why=? WHERE id=?",
+            (
+                parsed.guid, parsed.link, canonical_url, parsed.title, parsed.summary,
+                parsed.content, json.dumps(list(parsed.authors)),
+                json.dumps(list(parsed.categories)), parsed.language, _ts(parsed.published),
+                _ts(parsed.updated), _enclosures_json(parsed.enclosures), _ts(now), content_hash,
+                *_tagging_json(tagging), item_id,
+            ),
+        )  # fmt: skip
+        self.db.execute("DELETE FROM item_tags WHERE item_id=?", (item_id,))
+        self._set_item_tags(item_id, tagging.tags)
+
+    def _set_item_tags(self, item_id: int, tags: Sequence[str]) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO item_tags(item_id, tag) VALUES (?,?)",
+            [(item_id, t) for t in tags],
+        )
+
+    def item(self, item_id: int) -> Item:
+        row = self.db.execute(
+            f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
+            " WHERE items.id=?",
+            (item_id,),
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"no item {item_id}")
+        return _item(row)
+
+    def items(self, source: str | None = None) -> list[Item]:
+        sql = f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
+        args: tuple = ()
+        if source is not None:
+            sql += " WHERE sources.name=?"
+            args = (source,)
+        return [_item(r) for r in self.db.execute(sql + " ORDER BY items.id", args)]
+
+    def count_items(self) -> int:
+        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    # ---- clusters and stories ------------------------------------------------------------
+
+    def new_cluster(self, item_id: int, first_seen: datetime) -> int:
+        cur = self.db.execute(
+            "INSERT INTO clusters(rep_item_id, first_seen, last_seen) VALUES (?,?,?)",
+            (item_id, _ts(first_seen), _ts(first_seen)),
+        )
+        cid = int(cur.lastrowid or 0)
+        self.db.execute("UPDATE items SET cluster_id=? WHERE id=?", (cid, item_id))
+        return cid
+
+    def join_cluster(self, item_id: int, cluster_id: int, now: datetime) -> None:
+        self.db.execute("UPDATE items SET cluster_id=? WHERE id=?", (cluster_id, item_id))
+        self.db.execute(
+            "UPDATE clusters SET last_seen=max(last_seen, ?) WHERE id=?", (_ts(now), cluster_id)
+        )
+
+    def set_representative(self, cluster_id: int, item_id: int) -> None:
+        self.db.execute("UPDATE clusters SET rep_item_id=? WHERE id=?", (item_id, cluster_id))
+
+    def cluster_members(self, cluster_id: int) -> list[Item]:
+        return [
+            _item(r)
+            for r in self.db.execute(
+                f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
+                " WHERE cluster_id=? ORDER BY items.first_seen, items.id",
+                (cluster_id,),
+            )
+        ]
+
+    def latest_stories(self, limit: int, tag: str | None = None) -> list[Story]:
+        """The newest ``limit`` stories (by cluster first-seen), optionally those carrying ``tag``
+        on any member."""
+        if tag is None:
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM clusters ORDER BY first_seen DESC, id DESC LIMIT ?", (limit,)
+                )
+            ]
+        else:
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT DISTINCT clusters.id, clusters.first_seen FROM item_tags"
+                    " JOIN items ON items.id=item_tags.item_id"
+                    " JOIN clusters ON clusters.id=items.cluster_id WHERE item_tags.tag=?"
+                    " ORDER BY clusters.first_seen DESC, clusters.id DESC LIMIT ?",
+                    (tag, limit),
+                )
+            ]
+        return self.stories(ids)
+
+    def stories_between(self, start: datetime, end: datetime) -> list[Story]:
+        """Stories whose cluster was first seen in [start, end), newest first."""
+        ids = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT id FROM clusters WHERE first_seen>=? AND first_seen<?"
+                " ORDER BY first_seen DESC, id DESC",
+                (_ts(start), _ts(end)),
+            )
+        ]
+        return self.stories(ids)
+
+    def stories(self, cluster_ids: Sequence[int]) -> list[Story]:
+        """Assemble stories in the order of ``cluster_ids``."""
+        if not cluster_ids:
+            return []
+        members: dict[int, list[Item]] = {c: [] for c in cluster_ids}
+        reps: dict[int, int | None] = {}
+        for chunk in _chunks(list(cluster_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for cid, rep in self.db.execute(
+                f"SELECT id, rep_item_id FROM clusters WHERE id IN ({marks})", chunk
+            ):
+                reps[cid] = rep
+            for row in self.db.execute(
+                f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
+                f" WHERE cluster_id IN ({marks}) ORDER BY items.first_seen, items.id",
+                chunk,
+            ):
+                it = _item(row)
+                members[it.cluster_id or 0].append(it)
+        out = []
+        for cid in cluster_ids:
+            items = members.get(cid) or []
+            if not items:
+                continue
+            rep = next((i for i in items if i.id == reps.get(cid)), items[0])
+            out.append(_story(cid, rep, items))
+        return out
+
+    def unclustered_items(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM items WHERE cluster_id IS NULL")]
+
+    # ---- dedupe index (dedupe.py's ClusterIndex protocol) --------------------------------
+
+    # ---- digest ledger -------------------------------------------------------------------
+
+
+def _statements(ddl: str) -> list[str]:
+    parts, buf = [], ""
+    for line in ddl.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            parts.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        parts.append(buf.strip())
+    return parts
+
+
+def _chunks(seq: list, n: int) -> Iterator[list]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def _enclosures_json(encs: Sequence[Enclosure]) -> str:
+    return json.dumps([[e.url, e.type, e.length] for e in encs])
+
+
+def _tagging_json(t: Tagging) -> tuple[str, str, str]:
+    return (
+        json.dumps(list(t.tags)),
+        json.dumps(list(t.countries)),
+        json.dumps({k: list(v) for k, v in t.why.items()}, ensure_ascii=False),
+    )
+
+
+def _source_state(row: Sequence, items: int) -> SourceState:
+    return SourceState(
+        name=row[0], url=row[1], fetch_url=row[2], state=row[3], etag=row[4],
+        last_modified=row[5], http_status=row[6], error_count=row[7], last_error=row[8],
+        last_fetch=_dt(row[9]), next_attempt=_dt(row[10]), moved_to=row[11],
+        moved_count=row[12], gone=bool(row[13]), body_hash=row[14], warning=row[15], items=items,
+    )  # fmt: skip
+
+
+def _item(row: Sequence) -> Item:
+    return Item(
+        id=row[0], source=row[1], key=row[2], guid=row[3], link=row[4], canonical_url=row[5],
+        title=row[6], summary=row[7], content=row[8], authors=tuple(json.loads(row[9])),
+        categories=tuple(json.loads(row[10])), language=row[11], published=_dt(row[12]),
+        updated=_dt(row[13]),
+        enclosures=tuple(Enclosure(u, t, n) for u, t, n in json.loads(row[14])),
+        first_seen=_dt(row[15]), last_seen=_dt(row[16]),  # type: ignore[arg-type]
+        content_hash=row[17], cluster_id=row[18], tags=tuple(json.loads(row[19])),
+        countries=tuple(json.loads(row[20])),
+        why={k: tuple(v) for k, v in json.loads(row[21]).items()},
+    )  # fmt: skip
+
+
+def _story(cluster_id: int, rep: Item, members: Sequence[Item]) -> Story:
+    also: list[Outlet] = []
+    seen = {rep.source}
+    tags: list[str] = []
+    countries: list[str] = []
+    for it in members:
+        for t in it.tags:
+            if t not in tags:
+                tags.append(t)
+        for c in it.countries:
+            if c not in countries:
+                countries.append(c)
+        if it.source not in seen:
+            seen.add(it.source)
+            also.append(Outlet(source=it.source, link=it.link, title=it.title))
+    return Story(
+        cluster_id=cluster_id,
+        item=rep,
+        also_in=tuple(also),
+        tags=tuple(tags),
+        countries=tuple(countries),
+        first_seen=min(i.first_seen for i in members),
+    )
+
+
+__all__ = ["Store", "MIGRATIONS"]
