@@ -184,7 +184,10 @@ def _cmd_publish(settings, store) -> int:
     from .pipeline import publish
 
     report = publish(settings, store)
-    print(f"published {report.written} files ({report.unchanged} unchanged) in {settings.output.dir}")
+    print(
+        f"published {len(report.written)} files ({len(report.unchanged)} unchanged) "
+        f"in {settings.output.dir}"
+    )
     return 0
 
 

@@ -186,14 +186,7 @@ class Pipeline:
                     item_id = self.store.insert_item(
                         source.name, key, canon, parsed, chash, tagging, now
                     )
-                    self.deduper.assign(
-                        item_id=item_id,
-                        source=source.name,
-                        title=parsed.title,
-                        summary=parsed.summary or parsed.content,
-                        canonical_url=canon,
-                        first_seen=now,
-                    )
+                    self.deduper.assign(item_id, source.name, parsed, canon, now)
                     new += 1
                 else:
                     self.store.update_item(old[0], canon, parsed, chash, tagging, now)
@@ -205,3 +198,35 @@ class Pipeline:
 
 def _elapsed(result: object) -> float:
     return result.elapsed if isinstance(result, FetchResult) else 0.0
+
+
+def publish(settings: Settings, store: Store, now: datetime | None = None):
+    """store ─► stories ─► feeds + HTML page. Per-tag feeds get their own newest stories, so a
+    rare tag's feed is full even when the combined feed has moved on."""
+    from . import publish as publish_stage
+    from .tagging import COUNTRY_NAMES
+
+    limit = settings.output.max_items
+    chosen = {s.cluster_id: s for s in store.latest_stories(limit)}
+    for tag in store.tags_in_use():
+        for story in store.latest_stories(limit, tag=tag):
+            chosen.setdefault(story.cluster_id, story)
+    templates = settings.digest.templates
+    report = publish_stage.publish(
+        list(chosen.values()),
+        settings.output,
+        now or utcnow(),
+        templates_dir=templates if templates.is_dir() else None,
+        tag_names=tag_display_names(settings, COUNTRY_NAMES),
+    )
+    log.info("published %d files (%d unchanged)", len(report.written), len(report.unchanged))
+    return report
+
+
+def tag_display_names(settings: Settings, countries: dict[str, str]) -> dict[str, str]:
+    """Readable names for tag feeds and pages: "AI", "Africa", "Morocco", "Diplomacy"..."""
+    names = {"ai": "AI", "africa": "Africa", "ai-africa": "AI in Africa"}
+    names.update(countries)
+    for key in settings.topics:
+        names.setdefault(key, key.replace("-", " ").capitalize())
+    return names

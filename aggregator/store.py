@@ -98,6 +98,51 @@ CREATE INDEX item_tags_item ON item_tags(item_id);
 #: Extra v1 DDL registered by the sections below (dedupe index, digest ledger).
 _V1_PARTS: list[str] = [_CORE]
 
+# Dedupe keys (exact title/lead keys, MinHash LSH bands, URL keys) clustered by day of first
+# seen: inserts land in the newest pages and lookups seek only the window's days, so the cost
+# does not grow with the store. No FK: lookups join items, so keys of deleted items are inert,
+# and rows older than the window can be dropped with ``dedupe_prune``.
+_DEDUPE_DDL = """
+CREATE TABLE dedupe_keys (
+    day           INTEGER NOT NULL,   -- floor(first_seen / 86400)
+    key           INTEGER NOT NULL,   -- 63-bit key from dedupe.py
+    item_id       INTEGER NOT NULL,
+    PRIMARY KEY (day, key, item_id)
+) WITHOUT ROWID;
+"""
+_V1_PARTS.append(_DEDUPE_DDL)
+
+# digest ledger: frozen issues, per-recipient deliveries, unsubscribes, and a key/value meta table
+# (the unsubscribe secret lives there when no environment variable provides one).
+_LEDGER_DDL = """
+CREATE TABLE digest_issues (
+    issue         TEXT PRIMARY KEY,   -- ISO week, e.g. 2026-W48
+    payload       TEXT NOT NULL,      -- the frozen Digest as JSON
+    created       REAL NOT NULL
+);
+CREATE TABLE deliveries (
+    issue         TEXT NOT NULL,
+    recipient     TEXT NOT NULL,      -- as configured; unique case-insensitively per issue
+    status        TEXT NOT NULL,      -- pending | sent | failed | skipped
+    message_id    TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    permanent     INTEGER NOT NULL DEFAULT 0,  -- failed with a 5xx: not retried
+    committing    REAL,               -- when the end of DATA was written (outcome unknown until sent)
+    updated       REAL,
+    PRIMARY KEY (issue, recipient)
+);
+CREATE TABLE unsubscribes (
+    recipient     TEXT PRIMARY KEY,   -- lower-cased address
+    at            REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key           TEXT PRIMARY KEY,
+    value         TEXT NOT NULL
+);
+"""
+_V1_PARTS.append(_LEDGER_DDL)
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS: list[Sequence[str]] = [_V1_PARTS]
 
@@ -442,12 +487,271 @@ class Store:
             out.append(_story(cid, rep, items))
         return out
 
+    def tags_in_use(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT tag FROM item_tags ORDER BY tag")]
+
     def unclustered_items(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM items WHERE cluster_id IS NULL")]
 
     # ---- dedupe index (dedupe.py's ClusterIndex protocol) --------------------------------
 
+    def dedupe_url_cluster(self, canonical_url: str, exclude_item: int) -> int | None:
+        """Cluster of the earliest other item with this canonical URL (any source, any age)."""
+        row = self.db.execute(
+            "SELECT cluster_id FROM items WHERE canonical_url=? AND id<>?"
+            " AND cluster_id IS NOT NULL ORDER BY first_seen, id LIMIT 1",
+            (canonical_url, exclude_item),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def dedupe_guid_cluster(self, source: str, guid: str, exclude_item: int) -> int | None:
+        """Cluster of another item of ``source`` with the same guid (its key is ``guid:...``)."""
+        row = self.db.execute(
+            "SELECT cluster_id FROM items WHERE source_id=? AND key=? AND id<>?"
+            " AND cluster_id IS NOT NULL LIMIT 1",
+            (self._source_id(source), "guid:" + guid, exclude_item),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def dedupe_candidates(
+        self,
+        keys: Sequence[int],
+        since: datetime,
+        until: datetime,
+        exclude_item: int,
+        exclude_source: str | None,
+        limit: int = 200,
+    ) -> list[tuple[int, str, int | None, str, str, str, int]]:
+        """(item id, source, cluster id, title, summary, content lead, shared keys) of items
+        first seen in [since, until] sharing a key; most shared keys first, then earliest."""
+        if not keys:
+            return []
+        lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
+        days = list(range(int(lo // 86400), int(hi // 86400) + 1))
+        sid = -1 if exclude_source is None else self._source_id(exclude_source)
+        keys = list(dict.fromkeys(keys))
+        sql = (
+            "SELECT items.id, sources.name, items.cluster_id, items.title, items.summary,"
+            " substr(items.content, 1, 6000), count(*) AS hits"
+            " FROM dedupe_keys JOIN items ON items.id=dedupe_keys.item_id"
+            " JOIN sources ON sources.id=items.source_id"
+            f" WHERE dedupe_keys.day IN ({','.join('?' * len(days))})"
+            f" AND dedupe_keys.key IN ({','.join('?' * len(keys))})"
+            " AND items.first_seen BETWEEN ? AND ? AND items.id<>? AND items.source_id<>?"
+            " GROUP BY items.id ORDER BY hits DESC, items.first_seen, items.id LIMIT ?"
+        )
+        return [
+            (int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]))
+            for r in self.db.execute(sql, (*days, *keys, lo, hi, exclude_item, sid, limit))
+        ]
+
+    def dedupe_add_keys(self, item_id: int, keys: Sequence[int], first_seen: datetime) -> None:
+        day = int((_ts(first_seen) or 0.0) // 86400)
+        self.db.executemany(
+            "INSERT OR IGNORE INTO dedupe_keys(day, key, item_id) VALUES (?,?,?)",
+            [(day, k, item_id) for k in dict.fromkeys(keys)],
+        )
+
+    def dedupe_representative(self, cluster_id: int) -> Item | None:
+        row = self.db.execute(
+            "SELECT rep_item_id FROM clusters WHERE id=?", (cluster_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        try:
+            return self.item(int(row[0]))
+        except StorageError:
+            return None
+
+    def dedupe_prune(self, before: datetime) -> int:
+        """Drop dedupe keys of days wholly before ``before`` (older than any window in use)."""
+        day = int((_ts(before) or 0.0) // 86400)
+        with self.transaction():
+            cur = self.db.execute("DELETE FROM dedupe_keys WHERE day<?", (day,))
+        return cur.rowcount
+
     # ---- digest ledger -------------------------------------------------------------------
+    # An issue is frozen (stored as JSON) the first time it is sent, so every recipient and
+    # every retry gets the same content. A delivery row is written "pending" before the SMTP
+    # transaction, stamped "committing" just before the end of DATA, and "sent" after the reply:
+    # a pending row with a committing stamp is the only state whose outcome is unknown.
+
+    def frozen_digest(self, issue: str) -> Digest | None:
+        row = self.db.execute("SELECT payload FROM digest_issues WHERE issue=?", (issue,)).fetchone()
+        return None if row is None else _digest_from_json(json.loads(row[0]))
+
+    def freeze_digest(self, digest: Digest, now: datetime) -> Digest:
+        """Store ``digest`` unless its issue is already frozen; return the frozen one."""
+        with self._lock:
+            self.db.execute(
+                "INSERT OR IGNORE INTO digest_issues(issue, payload, created) VALUES (?,?,?)",
+                (digest.issue, json.dumps(_digest_json(digest), ensure_ascii=False), _ts(now)),
+            )
+            frozen = self.frozen_digest(digest.issue)
+        assert frozen is not None
+        return frozen
+
+    def deliveries(self, issue: str) -> dict[str, Delivery]:
+        """Ledger rows of ``issue`` keyed by lower-cased recipient."""
+        rows = self.db.execute(
+            "SELECT recipient, status, message_id, attempts, last_error, updated FROM deliveries"
+            " WHERE issue=?",
+            (issue,),
+        )
+        return {
+            r[0].lower(): Delivery(issue, r[0], r[1], r[2], r[3], r[4], _dt(r[5])) for r in rows
+        }
+
+    def delivery_flags(self, issue: str) -> dict[str, tuple[bool, bool]]:
+        """recipient (lower-cased) -> (failed permanently, outcome unknown: DATA was ending)."""
+        rows = self.db.execute(
+            "SELECT recipient, permanent, committing IS NOT NULL AND status='pending'"
+            " FROM deliveries WHERE issue=?",
+            (issue,),
+        )
+        return {r[0].lower(): (bool(r[1]), bool(r[2])) for r in rows}
+
+    def begin_delivery(self, issue: str, recipient: str, message_id: str, now: datetime) -> None:
+        """Record the attempt as pending before any SMTP command is sent."""
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO deliveries(issue, recipient, status, message_id, attempts, updated)"
+                " VALUES (?,?,'pending',?,1,?) ON CONFLICT(issue, recipient) DO UPDATE SET"
+                " status='pending', message_id=excluded.message_id, attempts=attempts+1,"
+                " committing=NULL, updated=excluded.updated",
+                (issue, recipient, message_id, _ts(now)),
+            )
+
+    def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
+        """The end of DATA is about to be written: from here a crash leaves the outcome unknown."""
+        with self._lock:
+            self.db.execute(
+                "UPDATE deliveries SET committing=? WHERE issue=? AND recipient=?",
+                (_ts(now), issue, recipient),
+            )
+
+    def finish_delivery(
+        self,
+        issue: str,
+        recipient: str,
+        status: str,
+        now: datetime,
+        *,
+        message_id: str = "",
+        error: str | None = None,
+        permanent: bool = False,
+    ) -> None:
+        """Record the outcome (sent, failed or skipped); creates the row when there is none."""
+        if status not in DELIVERY_STATES:
+            raise ValueError(f"unknown delivery status {status!r}")
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO deliveries(issue, recipient, status, message_id, last_error,"
+                " permanent, updated) VALUES (?,?,?,?,?,?,?) ON CONFLICT(issue, recipient)"
+                " DO UPDATE SET status=excluded.status, last_error=excluded.last_error,"
+                " permanent=excluded.permanent, committing=NULL, updated=excluded.updated",
+                (issue, recipient, status, message_id, error, int(permanent), _ts(now)),
+            )
+
+    def unsubscribe(self, recipient: str, now: datetime) -> bool:
+        """Record an unsubscribe; False when it was already recorded."""
+        with self._lock:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO unsubscribes(recipient, at) VALUES (?,?)",
+                (recipient.strip().lower(), _ts(now)),
+            )
+        return cur.rowcount > 0
+
+    def unsubscribed(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT recipient FROM unsubscribes")}
+
+    def meta_get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def meta_setdefault(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless one is there; return the stored value."""
+        with self._lock:
+            self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?,?)", (key, value))
+            stored = self.meta_get(key)
+        assert stored is not None
+        return stored
+
+
+# ---- digest ledger: a frozen Digest as JSON (module level, used by the methods above) ------
+
+from .models import DELIVERY_STATES, Delivery, Digest, DigestSection  # noqa: E402
+
+
+def _item_json(it: Item) -> dict:
+    return {
+        "id": it.id, "source": it.source, "key": it.key, "guid": it.guid, "link": it.link,
+        "canonical_url": it.canonical_url, "title": it.title, "summary": it.summary,
+        "content": it.content, "authors": list(it.authors), "categories": list(it.categories),
+        "language": it.language, "published": _ts(it.published), "updated": _ts(it.updated),
+        "first_seen": _ts(it.first_seen), "last_seen": _ts(it.last_seen),
+        "content_hash": it.content_hash,
+        "enclosures": [[e.url, e.type, e.length] for e in it.enclosures],
+        "cluster_id": it.cluster_id, "tags": list(it.tags), "countries": list(it.countries),
+        "why": {k: list(v) for k, v in it.why.items()},
+    }  # fmt: skip
+
+
+def _item_from_json(d: dict) -> Item:
+    return Item(
+        id=d["id"], source=d["source"], key=d["key"], guid=d["guid"], link=d["link"],
+        canonical_url=d["canonical_url"], title=d["title"], summary=d["summary"],
+        content=d["content"], authors=tuple(d["authors"]), categories=tuple(d["categories"]),
+        language=d["language"], published=_dt(d["published"]), updated=_dt(d["updated"]),
+        first_seen=_dt(d["first_seen"]), last_seen=_dt(d["last_seen"]),  # type: ignore[arg-type]
+        content_hash=d["content_hash"],
+        enclosures=tuple(Enclosure(u, t, n) for u, t, n in d["enclosures"]),
+        cluster_id=d["cluster_id"], tags=tuple(d["tags"]), countries=tuple(d["countries"]),
+        why={k: tuple(v) for k, v in d["why"].items()},
+    )  # fmt: skip
+
+
+def _digest_json(dg: Digest) -> dict:
+    return {
+        "issue": dg.issue, "start": _ts(dg.start), "end": _ts(dg.end), "subject": dg.subject,
+        "sections": [
+            {
+                "key": sec.key, "title": sec.title,
+                "stories": [
+                    {
+                        "cluster_id": st.cluster_id, "item": _item_json(st.item),
+                        "also_in": [[o.source, o.link, o.title] for o in st.also_in],
+                        "tags": list(st.tags), "countries": list(st.countries),
+                        "first_seen": _ts(st.first_seen),
+                    }
+                    for st in sec.stories
+                ],
+            }
+            for sec in dg.sections
+        ],
+    }  # fmt: skip
+
+
+def _digest_from_json(d: dict) -> Digest:
+    return Digest(
+        issue=d["issue"], start=_dt(d["start"]), end=_dt(d["end"]),  # type: ignore[arg-type]
+        subject=d["subject"],
+        sections=tuple(
+            DigestSection(
+                key=sec["key"], title=sec["title"],
+                stories=tuple(
+                    Story(
+                        cluster_id=st["cluster_id"], item=_item_from_json(st["item"]),
+                        also_in=tuple(Outlet(s, link, t) for s, link, t in st["also_in"]),
+                        tags=tuple(st["tags"]), countries=tuple(st["countries"]),
+                        first_seen=_dt(st["first_seen"]),
+                    )
+                    for st in sec["stories"]
+                ),
+            )
+            for sec in d["sections"]
+        ),
+    )  # fmt: skip
 
 
 def _statements(ddl: str) -> list[str]:

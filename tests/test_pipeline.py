@@ -1,0 +1,168 @@
+"""End to end: the whole corpus of real feeds, fetched from a loopback server into a real SQLite
+file, then fetched again (conditional GETs, 304s, nothing added), then published."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from aggregator.cli import main
+from aggregator.config import load
+from aggregator.pipeline import Pipeline, publish
+from aggregator.store import Store
+
+REAL = Path(__file__).parent / "data" / "real"
+
+
+def distinct_items(path: Path) -> int:
+    """Feedparser's view of how many distinct items a document holds (by guid, else link, else
+    title): the number the store must end up with for that source."""
+    doc = feedparser.parse(path.read_bytes())
+    keys = {e.get("id") or e.get("link") or e.get("title") for e in doc.entries}
+    return len(keys)
+
+
+def write_config(tmp_path: Path, sources: list[tuple[str, str]], extra: str = "") -> Path:
+    lines = [
+        "database: agg.db",
+        "output: {dir: public, base_url: 'https://news.example.org/'}",
+        "fetch: {timeout: 10s, allow_private: ['127.0.0.0/8'], workers: 8}",
+        "digest: {outbox: outbox, recipients: [reader@example.org]}",
+        "sources:",
+    ]
+    for name, url in sources:
+        lines.append(f"  - {{name: {json.dumps(name)}, url: {json.dumps(url)}}}")
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus_config(tmp_path, feed_server):
+    files = sorted(REAL.glob("*.xml"))
+    assert len(files) >= 30
+    sources = [(f.stem, feed_server.url(f"real/{f.name}")) for f in files]
+    return write_config(tmp_path, sources), files
+
+
+def test_whole_corpus_fetch_refetch_and_status(corpus_config, feed_server, capsys):
+    config, files = corpus_config
+    assert main(["--config", str(config), "fetch"]) == 0
+    first = capsys.readouterr().out
+    assert f"{len(files)} sources: {len(files)} ok" in first
+
+    settings = load(config)
+    with Store(settings.database) as store:
+        states = {s.name: s for s in store.source_states()}
+        for f in files:
+            assert states[f.stem].items == distinct_items(f), f.name
+        total = store.count_items()
+        assert store.integrity_check() == "ok"
+    assert total == sum(distinct_items(f) for f in files)
+
+    # Second pass, forced: only conditional requests, all 304, nothing added.
+    feed_server.reset()
+    assert main(["--config", str(config), "fetch", "--force"]) == 0
+    second = capsys.readouterr().out
+    assert f"{len(files)} not modified" in second and "0 new items" in second
+    log = [r for r in feed_server.log if r.path.startswith("/real/")]
+    assert len(log) == len(files)
+    assert all("if-none-match" in r.headers or "if-modified-since" in r.headers for r in log)
+    with Store(settings.database) as store:
+        assert store.count_items() == total
+
+    # Not due yet: a plain fetch does nothing.
+    feed_server.reset()
+    assert main(["--config", str(config), "fetch"]) == 0
+    assert "0 sources" in capsys.readouterr().out
+    assert not [r for r in feed_server.log if r.path.startswith("/real/")]
+
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == len(files)
+    assert {r["state"] for r in rows} <= {"ok", "not-modified"}
+    assert all(r["http_status"] in (200, 304) and r["last_error"] is None for r in rows)
+    assert all(r["items"] > 0 and r["next_attempt"] for r in rows)
+
+
+def test_broken_sources_are_recorded_and_the_run_goes_on(tmp_path, feed_server, capsys):
+    good = sorted(REAL.glob("*.xml"))[0]
+    feed_server.put("notafeed.html", b"<html><body>Hello</body></html>", "text/html")
+    config = write_config(
+        tmp_path,
+        [
+            ("good", feed_server.url(f"real/{good.name}")),
+            ("server-error", feed_server.url("_status/500")),
+            ("html-page", feed_server.url("notafeed.html")),
+            ("gone", feed_server.url("_status/410")),
+        ],
+    )
+    assert main(["--config", str(config), "fetch"]) == 0
+    out = capsys.readouterr().out
+    assert "1 ok" in out and "3 failed" in out
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["good"]["state"] == "ok" and rows["good"]["items"] > 0
+    assert rows["server-error"]["state"] == "backing-off" and rows["server-error"]["http_status"] == 500
+    assert rows["html-page"]["state"] == "backing-off" and rows["html-page"]["last_error"]
+    assert rows["gone"]["state"] == "gone" and rows["gone"]["next_attempt"] is None
+    # The gone source is never requested again, even with --force.
+    feed_server.reset()
+    assert main(["--config", str(config), "fetch", "--force"]) == 0
+    assert not feed_server.requests_for("/_status/410")
+
+
+def test_fatal_problems_exit_non_zero_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("sources:\n  - name: x\n    url: notaurl\n", encoding="utf-8")
+    assert main(["--config", str(bad), "fetch"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:3:" in err and "url" in err
+    db = tmp_path / "agg.db"
+    db.write_bytes(b"garbage" * 1000)
+    good = write_config(tmp_path, [("x", "http://127.0.0.1:9/feed")])
+    assert main(["--config", str(good), "fetch"]) == 1
+    assert "agg.db" in capsys.readouterr().err
+
+
+def test_changed_item_is_updated_in_place(tmp_path, feed_server):
+    rss = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
+    <link>https://example.org/</link><description>d</description>
+    <item><title>{title}</title><link>https://example.org/a</link><guid>https://example.org/a</guid>
+    <description>Le Maroc et l'IA</description></item></channel></rss>"""
+    feed_server.put("changing.xml", rss.format(title="First title"))
+    config = write_config(tmp_path, [("changing", feed_server.url("changing.xml"))])
+    settings = load(config)
+    clock = [datetime(2026, 11, 23, 8, 0, tzinfo=UTC)]
+    with Store(settings.database) as store:
+        pipe = Pipeline(settings, store, clock=lambda: clock[0])
+        assert pipe.refresh().new_items == 1
+        first = store.items()[0]
+        feed_server.put("changing.xml", rss.format(title="Second title"))
+        clock[0] += timedelta(hours=1)
+        report = pipe.refresh(force=True)
+        assert report.new_items == 0 and report.outcomes[0].updated == 1
+        (item,) = store.items()
+        assert item.id == first.id and item.first_seen == first.first_seen
+        assert item.title == "Second title" and item.last_seen == clock[0]
+
+
+def test_publish_after_fetch_writes_every_format(corpus_config, tmp_path):
+    config, files = corpus_config
+    settings = load(config)
+    with Store(settings.database) as store:
+        Pipeline(settings, store).refresh()
+        report = publish(settings, store)
+    out = settings.output.dir
+    for name in ("feed.xml", "atom.xml", "feed.json", "index.html"):
+        assert (out / name).stat().st_size > 1000, name
+    for tag in ("ai", "africa", "ai-africa"):
+        for ext in ("xml", "atom", "json"):
+            assert (out / "tags" / f"{tag}.{ext}").exists()
+    doc = json.loads((out / "feed.json").read_text(encoding="utf-8"))
+    assert len(doc["items"]) == settings.output.max_items
+    assert report.written
