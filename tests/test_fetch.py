@@ -1,0 +1,599 @@
+"""The fetcher against a real loopback server, and the pure state policy with a fixed clock."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import FetchError, ParseError
+from aggregator.fetch import (
+    MAX_BACKOFF,
+    MAX_LENGTHEN,
+    MAX_RETRY_AFTER,
+    Fetcher,
+    address_allowed,
+    after_failure,
+    after_success,
+    backoff_delay,
+    is_due,
+    is_public_address,
+    parse_max_age,
+    parse_networks,
+    parse_retry_after,
+)
+from aggregator.models import FetchResult, SourceState
+from aggregator.settings import FetchSettings
+
+FEED = (Path(__file__).parent / "data" / "fetch" / "feed.xml").read_bytes()
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+LOOPBACK = ("127.0.0.0/8",)
+MiB = 1 << 20
+
+
+def settings(**kw) -> FetchSettings:
+    kw.setdefault("allow_private", LOOPBACK)
+    kw.setdefault("timeout", 5.0)
+    return FetchSettings(**kw)
+
+
+@pytest.fixture
+def fetcher():
+    with Fetcher(settings(), clock=lambda: NOW) as f:
+        yield f
+
+
+def source(url: str, **kw) -> SourceState:
+    return SourceState(name="src", url=url, fetch_url=url, **kw)
+
+
+def result(url: str = "http://example.org/feed", status: int = 200, **kw) -> FetchResult:
+    content = None if status == 304 else b"<rss/>"
+    return FetchResult(source="src", url=url, final_url=url, status=status, content=content, **kw)
+
+
+# --------------------------------------------------------------------------- conditional GET
+
+
+def test_first_fetch_returns_body_and_validators(feed_server, fetcher):
+    res = fetcher.fetch(source(feed_server.url("fetch/feed.xml")))
+    assert res.status == 200 and res.content == FEED
+    assert res.etag and res.etag.startswith('"')
+    assert res.last_modified and res.last_modified.endswith("GMT")
+    assert res.headers["content-type"] == "application/xml"  # case-insensitive mapping
+    sent = feed_server.requests_for("fetch/feed.xml")[0].headers
+    assert sent["user-agent"] == FetchSettings().user_agent
+    assert "if-none-match" not in sent and "if-modified-since" not in sent
+
+
+def test_second_fetch_is_conditional_and_gets_304(feed_server, fetcher):
+    url = feed_server.url("fetch/feed.xml")
+    first = fetcher.fetch(source(url))
+    state = after_success(source(url), first, NOW, 1800)
+    second = fetcher.fetch(state)
+    assert second.status == 304 and second.not_modified and second.content is None
+    assert (second.etag, second.last_modified) == (first.etag, first.last_modified)
+    sent = feed_server.requests_for("fetch/feed.xml")[1].headers
+    assert sent["if-none-match"] == first.etag
+    assert sent["if-modified-since"] == first.last_modified
+    assert after_success(state, second, NOW, 1800).state == "not-modified"
+
+
+def test_if_modified_since_alone_gets_304(feed_server, fetcher):
+    url = feed_server.put("doc.xml", FEED, mtime=time.time() - 3600)
+    first = fetcher.fetch(source(url))
+    res = fetcher.fetch(source(url, last_modified=first.last_modified))
+    assert res.status == 304
+
+
+def test_changed_document_returns_new_body_and_etag(feed_server, fetcher):
+    url = feed_server.put("doc.xml", b"<rss>one</rss>")
+    first = fetcher.fetch(source(url))
+    feed_server.put("doc.xml", b"<rss>two</rss>")
+    second = fetcher.fetch(source(url, etag=first.etag))
+    assert second.status == 200 and second.content == b"<rss>two</rss>"
+    assert second.etag != first.etag
+
+
+def test_gzip_body_is_decoded(feed_server, fetcher):
+    res = fetcher.fetch(source(feed_server.url("fetch/feed.xml")))
+    assert "gzip" in feed_server.log[0].headers["accept-encoding"]
+    assert res.headers["content-encoding"] == "gzip"
+    assert res.content == FEED
+
+
+def test_connection_is_reused_after_200_304_redirect_and_error(feed_server, fetcher):
+    url = feed_server.url("fetch/feed.xml")
+    first = fetcher.fetch(source(url))
+    assert fetcher.fetch(source(url, etag=first.etag)).status == 304
+    fetcher.fetch(source(feed_server.url("_redirect/302?to=/fetch/feed.xml")))
+    with pytest.raises(FetchError):
+        fetcher.fetch(source(feed_server.url("_status/404")))
+    fetcher.fetch(source(url))
+    assert len(feed_server.log) == 6
+    assert len({r.client for r in feed_server.log}) == 1  # one keep-alive connection for all
+
+
+def test_cache_headers_become_max_age(feed_server, fetcher):
+    url = feed_server.put("cached.xml", FEED, headers={"Cache-Control": "public, max-age=7200"})
+    assert fetcher.fetch(source(url)).max_age == timedelta(hours=2)
+
+
+# --------------------------------------------------------------------------- size and time bounds
+
+
+def test_size_cap_with_content_length(feed_server):
+    with Fetcher(settings(max_bytes=MiB)) as f, pytest.raises(FetchError) as exc:
+        f.fetch(source(feed_server.url("_big?bytes=5000000")))
+    assert exc.value.message == "body larger than 1 MiB"
+
+
+def test_size_cap_without_content_length(feed_server):
+    with Fetcher(settings(max_bytes=MiB)) as f, pytest.raises(FetchError) as exc:
+        f.fetch(source(feed_server.url("_big?bytes=5000000&length=0")))
+    assert exc.value.message == "body larger than 1 MiB"
+
+
+def test_gzip_bomb_stops_at_cap_without_inflating(feed_server):
+    bomb = feed_server.bomb(100 * MiB)
+    assert len(bomb) < MiB  # small on the wire
+    with Fetcher(settings(max_bytes=MiB)) as f:
+        tracemalloc.start()
+        try:
+            with pytest.raises(FetchError) as exc:
+                f.fetch(source(feed_server.url(f"_bomb?bytes={100 * MiB}")))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert exc.value.message == "body larger than 1 MiB"
+    assert peak < 8 * MiB, f"peak {peak / MiB:.1f} MiB while reading a 100 MiB bomb"
+
+
+def test_total_deadline_bounds_drips_and_hangs(feed_server):
+    """A byte a second in the body or in the headers, or no answer at all: each download ends
+    at the deadline (run together, so the test takes one deadline)."""
+    paths = ["_drip?bytes=60&every=0.3", "_drip_headers?every=0.3", "_hang"]
+    timeout = 1.5
+    with Fetcher(settings(timeout=timeout, workers=3, per_host=3)) as f:
+        start = time.monotonic()
+        outcomes = dict(f.fetch_many(source(feed_server.url(p)) for p in paths))
+        elapsed = time.monotonic() - start
+    assert len(outcomes) == 3
+    for state, outcome in outcomes.items():
+        assert isinstance(outcome, FetchError), state.fetch_url
+        assert outcome.message == "timed out after 1.5 s"
+    assert elapsed < timeout + 2
+    assert len(feed_server.log) == 3  # each request did reach the server
+
+
+def test_connection_refused_is_a_clear_error(fetcher):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FetchError) as exc:
+        fetcher.fetch(source(f"http://127.0.0.1:{port}/feed"))
+    assert exc.value.message == "connection refused" and exc.value.status is None
+
+
+# --------------------------------------------------------------------------- redirects
+
+
+def test_five_redirects_are_followed(feed_server, fetcher):
+    url = feed_server.url("_chain/301/5/fetch/feed.xml")
+    res = fetcher.fetch(source(url))
+    assert res.status == 200 and res.content == FEED
+    assert res.final_url == feed_server.url("fetch/feed.xml")
+    assert res.url == url
+    assert res.permanent_redirect == res.final_url  # every hop permanent: the end of the chain
+
+
+def test_six_redirects_are_too_many(feed_server, fetcher):
+    with pytest.raises(FetchError, match=r"too many redirects \(more than 5\)"):
+        fetcher.fetch(source(feed_server.url("_chain/302/6/fetch/feed.xml")))
+    assert len(feed_server.log) == 6
+
+
+def test_redirect_loop_is_detected(feed_server, fetcher):
+    with pytest.raises(FetchError, match="redirect loop"):
+        fetcher.fetch(source(feed_server.url("_loop/a")))
+    assert len(feed_server.log) == 2
+
+
+def test_redirect_to_other_scheme_is_refused(feed_server, fetcher):
+    with pytest.raises(FetchError, match="unsupported URL scheme: file:///etc/passwd"):
+        fetcher.fetch(source(feed_server.url("_redirect/302?to=file:///etc/passwd")))
+
+
+def test_permanent_redirect_is_the_first_hops_target(feed_server, fetcher):
+    res = fetcher.fetch(source(feed_server.url("_redirect/308?to=/_chain/302/1/fetch/feed.xml")))
+    assert res.permanent_redirect == feed_server.url("_chain/302/1/fetch/feed.xml")
+    res = fetcher.fetch(source(feed_server.url("_redirect/307?to=/_chain/301/1/fetch/feed.xml")))
+    assert res.permanent_redirect is None  # the first hop was temporary
+
+
+def test_permanent_redirect_confirmed_after_three_fetches(feed_server, fetcher):
+    old = feed_server.url("_redirect/301?to=/fetch/feed.xml")
+    new = feed_server.url("fetch/feed.xml")
+    state = source(old)
+    for n in (1, 2):
+        state = after_success(state, fetcher.fetch(state), NOW, 1800)
+        assert (state.fetch_url, state.moved_to, state.moved_count) == (old, new, n)
+        assert state.state in ("ok", "not-modified")
+    state = after_success(state, fetcher.fetch(state), NOW, 1800)
+    assert (state.fetch_url, state.moved_to, state.state) == (new, new, "moved")
+    assert state.url == old  # the configured URL stays; status shows where it went
+    feed_server.reset()
+    res = fetcher.fetch(state)
+    assert res.status == 304 and res.permanent_redirect is None
+    assert [r.path for r in feed_server.log] == ["/fetch/feed.xml"]
+    state = after_success(state, res, NOW, 1800)
+    assert (state.fetch_url, state.moved_to, state.moved_count, state.state) == (
+        new,
+        new,
+        0,
+        "moved",
+    )
+
+
+def test_temporary_redirect_changes_nothing(feed_server, fetcher):
+    url = feed_server.url("_redirect/302?to=/fetch/feed.xml")
+    state = source(url)
+    for _ in range(4):
+        res = fetcher.fetch(state)
+        assert res.final_url == feed_server.url("fetch/feed.xml")
+        state = after_success(state, res, NOW, 1800)
+    assert (state.fetch_url, state.moved_to, state.moved_count) == (url, None, 0)
+    assert state.state in ("ok", "not-modified")
+
+
+def test_interrupted_redirect_run_starts_over():
+    url, target = "http://a.example/feed", "http://b.example/feed"
+    state = source(url)
+    state = after_success(state, result(url, permanent_redirect=target), NOW, 60)
+    state = after_success(state, result(url, permanent_redirect=target), NOW, 60)
+    assert state.moved_count == 2
+    state = after_success(state, result(url), NOW, 60)
+    assert (state.moved_to, state.moved_count, state.fetch_url) == (None, 0, url)
+    state = after_success(state, result(url, permanent_redirect=target), NOW, 60)
+    assert (state.moved_count, state.fetch_url) == (1, url)
+
+
+def test_new_redirect_target_restarts_count():
+    url = "http://a.example/feed"
+    state = after_success(source(url), result(url, permanent_redirect="http://b.example/"), NOW, 60)
+    state = after_success(state, result(url, permanent_redirect="http://c.example/"), NOW, 60)
+    assert (state.moved_to, state.moved_count) == ("http://c.example/", 1)
+
+
+@pytest.mark.parametrize(
+    "target, moved",
+    [
+        ("https://a.example/feed", True),
+        ("https://A.EXAMPLE/feed/", True),
+        ("https://b.example/feed", False),
+        ("http://a.example/new", False),
+    ],
+    ids=["upgrade", "upgrade-other-path", "other-host", "same-scheme"],
+)
+def test_https_upgrade_on_same_host_moves_at_once(target, moved):
+    url = "http://a.example/feed"
+    state = after_success(source(url), result(url, permanent_redirect=target), NOW, 60)
+    assert (state.fetch_url == target) is moved
+    assert state.state == ("moved" if moved else "ok")
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+def test_410_retires_the_source(feed_server, fetcher):
+    url = feed_server.url("_status/410")
+    with pytest.raises(FetchError) as exc:
+        fetcher.fetch(source(url))
+    assert exc.value.status == 410
+    state = after_failure(source(url), exc.value, NOW, 1800)
+    assert (state.state, state.gone, state.next_attempt, state.http_status) == (
+        "gone",
+        True,
+        None,
+        410,
+    )
+    assert state.last_error == "HTTP 410 Gone"
+    assert not is_due(state, NOW + timedelta(days=3650))
+
+
+def test_retry_after_seconds(feed_server, fetcher):
+    with pytest.raises(FetchError) as exc:
+        fetcher.fetch(source(feed_server.url("_status/429?retry_after=7200")))
+    assert exc.value.status == 429
+    assert exc.value.retry_after == NOW + timedelta(seconds=7200)
+    state = after_failure(source("u"), exc.value, NOW, 1800)
+    assert state.next_attempt == NOW + timedelta(seconds=7200)
+    assert state.state == "backing-off" and state.error_count == 1
+
+
+def test_retry_after_http_date(feed_server, fetcher):
+    when = "Wed, 02 Dec 2026 10:00:00 GMT"
+    with pytest.raises(FetchError) as exc:
+        fetcher.fetch(source(feed_server.url(f"_status/503?retry_after={when}")))
+    expected = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    assert (exc.value.status, exc.value.retry_after) == (503, expected)
+    assert after_failure(source("u"), exc.value, NOW, 1800).next_attempt == expected
+
+
+def test_retry_after_is_bounded():
+    far = FetchError("u", "HTTP 429", status=429, retry_after=NOW + timedelta(days=365))
+    assert after_failure(source("u"), far, NOW, 60).next_attempt == NOW + MAX_RETRY_AFTER
+    past = FetchError("u", "HTTP 503", status=503, retry_after=NOW - timedelta(hours=1))
+    assert after_failure(source("u"), past, NOW, 60).next_attempt == NOW
+
+
+def test_429_without_retry_after_backs_off(feed_server, fetcher):
+    with pytest.raises(FetchError) as exc:
+        fetcher.fetch(source(feed_server.url("_status/429")))
+    assert exc.value.retry_after is None
+    state = after_failure(source("u"), exc.value, NOW, 600, random.Random(1))
+    assert NOW + timedelta(seconds=480) <= state.next_attempt <= NOW + timedelta(seconds=600)
+
+
+@pytest.mark.parametrize("code", [404, 500])
+def test_error_status_backs_off(feed_server, fetcher, code):
+    with pytest.raises(FetchError) as exc:
+        fetcher.fetch(source(feed_server.url(f"_status/{code}")))
+    assert exc.value.status == code
+    state = after_failure(source("u", error_count=2), exc.value, NOW, 600, random.Random(0))
+    assert (state.state, state.error_count, state.http_status, state.gone) == (
+        "backing-off",
+        3,
+        code,
+        False,
+    )
+    assert state.last_error.startswith(f"HTTP {code}")
+    assert (
+        NOW + timedelta(seconds=0.8 * 2400) <= state.next_attempt <= NOW + timedelta(seconds=2400)
+    )
+
+
+# --------------------------------------------------------------------------- schedule policy
+
+
+@pytest.mark.parametrize("errors", [0, 1, 2, 3, 5, 8])
+def test_backoff_grows_within_jitter_bounds(errors):
+    interval = 600.0
+    expected = min(interval * 2**errors, MAX_BACKOFF.total_seconds())
+    for seed in range(20):
+        delay = backoff_delay(errors, interval, random.Random(seed)).total_seconds()
+        assert 0.8 * expected <= delay <= expected
+
+
+def test_backoff_is_capped_and_jittered():
+    delays = {backoff_delay(60, 1800, random.Random(s)) for s in range(10)}
+    assert max(delays) <= MAX_BACKOFF and min(delays) >= MAX_BACKOFF * 0.8
+    assert len(delays) > 1  # sources failing together do not retry together
+
+
+def test_failing_source_is_never_abandoned():
+    state = source("http://a.example/feed")
+    rng = random.Random(3)
+    now = NOW
+    for _ in range(100):
+        state = after_failure(state, FetchError(state.url, "timed out after 20 s"), now, 1800, rng)
+        assert state.next_attempt is not None and state.next_attempt <= now + MAX_BACKOFF
+        assert not is_due(state, now) and is_due(state, state.next_attempt)
+        now = state.next_attempt
+    assert state.error_count == 100 and state.last_error == "timed out after 20 s"
+
+
+def test_parse_error_backs_off_too():
+    state = after_failure(source("u", http_status=200), ParseError("u", "not a feed"), NOW, 60)
+    assert (state.state, state.last_error, state.http_status) == ("backing-off", "not a feed", 200)
+
+
+def test_success_resets_errors_and_schedules_interval():
+    failing = source("u", state="backing-off", error_count=4, last_error="boom")
+    res = result(etag='"e"', last_modified="Mon, 30 Nov 2026 10:00:00 GMT")
+    state = after_success(failing, res, NOW, 1800, body_hash="abc")
+    assert (state.state, state.error_count, state.last_error) == ("ok", 0, None)
+    assert (state.etag, state.last_modified, state.body_hash) == ('"e"', res.last_modified, "abc")
+    assert (state.last_fetch, state.next_attempt) == (NOW, NOW + timedelta(seconds=1800))
+    assert is_due(state, NOW + timedelta(seconds=1800)) and not is_due(state, NOW)
+
+
+@pytest.mark.parametrize(
+    "max_age, ttl, expected",
+    [
+        (None, None, timedelta(minutes=30)),
+        (timedelta(minutes=5), None, timedelta(minutes=30)),  # never shortened
+        (timedelta(hours=2), None, timedelta(hours=2)),
+        (None, timedelta(hours=3), timedelta(hours=3)),
+        (timedelta(hours=1), timedelta(hours=3), timedelta(hours=3)),
+        (timedelta(days=30), None, MAX_LENGTHEN),  # within sane bounds
+    ],
+    ids=["interval", "short-max-age", "max-age", "ttl", "longest", "capped"],
+)
+def test_cache_hints_lengthen_the_interval(max_age, ttl, expected):
+    state = after_success(source("u"), result(max_age=max_age), NOW, 1800, ttl=ttl)
+    assert state.next_attempt == NOW + expected
+
+
+def test_new_and_unscheduled_sources_are_due():
+    assert is_due(source("u"), NOW)
+    assert not is_due(source("u", gone=True), NOW)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("120", NOW + timedelta(seconds=120)),
+        ("Wed, 02 Dec 2026 10:00:00 GMT", datetime(2026, 12, 2, 10, tzinfo=UTC)),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"cache-control": "max-age=600"}, timedelta(minutes=10)),
+        ({"cache-control": "public, s-maxage=10, max-age=3600"}, timedelta(hours=1)),
+        ({"cache-control": "no-cache, max-age=3600"}, None),
+        ({"cache-control": "max-age=0"}, None),
+        ({"expires": "Mon, 30 Nov 2026 14:00:00 GMT"}, timedelta(hours=2)),
+        (
+            {"expires": "Mon, 30 Nov 2026 14:00:00 GMT", "date": "Mon, 30 Nov 2026 13:00:00 GMT"},
+            timedelta(hours=1),
+        ),
+        ({"expires": "0"}, None),
+        ({}, None),
+    ],
+)
+def test_parse_max_age(headers, expected):
+    assert parse_max_age(headers, NOW) == expected
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def test_fetch_many_respects_per_host_limit(feed_server, feed_server_factory):
+    other = feed_server_factory()
+    servers = [feed_server, other]
+    states = [
+        SourceState(
+            name=f"s{i}-{n}",
+            url=srv.url(f"_slow?delay=0.2&n={n}"),
+            fetch_url=srv.url(f"_slow?delay=0.2&n={n}"),
+        )
+        for i, srv in enumerate(servers)
+        for n in range(6)
+    ]
+    with Fetcher(settings(workers=8, per_host=2)) as f:
+        outcomes = list(f.fetch_many(states))
+    assert sorted(s.name for s, _ in outcomes) == sorted(s.name for s in states)
+    assert all(isinstance(o, FetchResult) and o.status == 200 for _, o in outcomes)
+    for srv in servers:
+        assert len(srv.log) == 6
+        assert srv.max_concurrent("/") == 2  # never more than per_host, and the slots were used
+
+
+def test_fetch_many_yields_errors_as_outcomes(feed_server):
+    urls = [
+        feed_server.url("fetch/feed.xml"),
+        feed_server.url("_status/500"),
+        "http://127.0.0.1:1/",
+    ]
+    with Fetcher(settings(workers=4)) as f:
+        outcomes = {s.fetch_url: o for s, o in f.fetch_many(source(u) for u in urls)}
+    assert outcomes[urls[0]].status == 200
+    assert outcomes[urls[1]].status == 500 and isinstance(outcomes[urls[1]], FetchError)
+    assert isinstance(outcomes[urls[2]], FetchError)
+
+
+# --------------------------------------------------------------------------- private-address guard
+
+
+def test_loopback_refused_without_allow_private(feed_server):
+    with Fetcher(FetchSettings(timeout=5)) as f, pytest.raises(FetchError) as exc:
+        f.fetch(source(feed_server.url("fetch/feed.xml")))
+    assert exc.value.message == "refused private address 127.0.0.1 (allow with fetch.allow_private)"
+    assert feed_server.log == []  # refused before a byte was sent
+
+
+def test_localhost_name_refused_after_dns(feed_server):
+    with (
+        Fetcher(FetchSettings(timeout=5)) as f,
+        pytest.raises(FetchError, match="refused private address"),
+    ):
+        f.fetch(source(f"http://localhost:{feed_server.port}/fetch/feed.xml"))
+    assert feed_server.log == []
+
+
+def test_loopback_allowed_with_allow_private(feed_server):
+    with Fetcher(FetchSettings(timeout=5, allow_private=("127.0.0.0/8",))) as f:
+        assert f.fetch(source(feed_server.url("fetch/feed.xml"))).status == 200
+
+
+def test_every_redirect_hop_is_checked(feed_server):
+    """Allowed to reach 127.0.0.1 only; a redirect to 127.0.0.2 is refused at connect time."""
+    url = feed_server.url(f"_redirect/302?to=http://127.0.0.2:{feed_server.port}/fetch/feed.xml")
+    only_one = FetchSettings(timeout=5, allow_private=("127.0.0.1/32",))
+    with Fetcher(only_one) as f, pytest.raises(FetchError) as exc:
+        f.fetch(source(url))
+    assert exc.value.message.startswith("refused private address 127.0.0.2 ")
+    assert len(feed_server.log) == 1
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "224.0.0.1",
+        "239.255.255.250",
+        "240.0.0.1",
+        "255.255.255.255",
+        "100.64.0.1",
+        "192.0.2.1",
+        "198.18.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fe80::1%eth0",
+        "fc00::1",
+        "fd12:3456::1",
+        "ff02::1",
+        "ff0e::1",
+        "::ffff:10.0.0.1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "2002:a00:1::",
+        "64:ff9b::a00:1",
+        "2001:db8::1",
+    ],
+)
+def test_non_public_addresses(address):
+    assert not is_public_address(address)
+    assert not address_allowed(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.216.34",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+    ],
+)
+def test_public_addresses(address):
+    assert is_public_address(address) and address_allowed(address)
+
+
+@pytest.mark.parametrize(
+    "address, cidrs, allowed",
+    [
+        ("127.0.0.1", ["127.0.0.0/8"], True),
+        ("127.8.9.10", ["127.0.0.0/8"], True),
+        ("::ffff:127.0.0.1", ["127.0.0.0/8"], True),
+        ("10.0.0.1", ["127.0.0.0/8"], False),
+        ("::1", ["127.0.0.0/8"], False),
+        ("::1", ["::1/128"], True),
+        ("10.1.2.3", ["10.0.0.0/8", "192.168.0.0/16"], True),
+        ("fd00::5", ["fd00::/8"], True),
+    ],
+)
+def test_allow_private_networks(address, cidrs, allowed):
+    assert address_allowed(address, parse_networks(cidrs)) is allowed
