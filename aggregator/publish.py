@@ -7,8 +7,9 @@ representative item, and a file whose bytes did not change is not rewritten (its
 its ETag/Last-Modified, stays). New bytes go to a temp file in the same folder, are fsynced and
 renamed over the old file, so a reader never sees half a file.
 
-Item HTML is sanitised again here (nh3) whatever the parser did: no script, no event handlers,
-no javascript:/data: URLs, no iframes in any format.
+Item HTML is sanitised again here (``aggregator.sanitize``, nh3) whatever the parser did: no
+script, no event handlers, no javascript:/data: URLs, no iframes in any format. Our own wrapper
+(language, direction, source and also-in links) is built from escaped values after that pass.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import jinja2
-import nh3
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from .models import Story
+from .sanitize import clean_chars, plain_text, safe_url, sanitize_html
 from .settings import OutputSettings
 
 log = logging.getLogger(__name__)
@@ -51,11 +53,12 @@ _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
 _ARABIC = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
-_SPACES = re.compile(r"\s+")
+_BREAKS = re.compile(
+    r"<(?:br|hr|img|/?(?:p|div|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|blockquote|figure|figcaption"
+    r"|section|article|aside|header|footer|pre|table))\b[^>]*>",
+    re.IGNORECASE,
+)
 
-_ALLOWED_ATTRIBUTES = {k: set(v) for k, v in nh3.ALLOWED_ATTRIBUTES.items()}
-_ALLOWED_ATTRIBUTES["*"] = {"lang", "dir", "title"}
-_URL_SCHEMES = {"http", "https", "mailto"}
 
 
 @dataclass(frozen=True)
@@ -72,18 +75,12 @@ class PublishReport:
         return self.written + self.unchanged
 
 
-def sanitize_html(fragment: str) -> str:
-    """Allow-list HTML cleaning; also the escaping of ``<``, ``&`` and ``]]>`` in text."""
-    if not fragment:
-        return ""
-    return nh3.clean(fragment, attributes=_ALLOWED_ATTRIBUTES, url_schemes=_URL_SCHEMES)
-
-
 def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment (script/style content dropped), whitespace folded."""
     if not fragment:
         return ""
-    return _SPACES.sub(" ", html.unescape(nh3.clean(fragment, tags=set()))).strip()
+    spaced = _BREAKS.sub(" ", sanitize_html(fragment))  # blocks end words: "end.</p><p>Next"
+    return plain_text(spaced, max_chars=None)
 
 
 # ---- entries: one view of a story shared by every format --------------------------------------
@@ -102,7 +99,6 @@ class _Entry:
     title: str
     link: str | None
     source: str
-    authors: tuple[str, ...]
     also_in: tuple[_Link, ...]
     tags: tuple[str, ...]
     language: str | None
@@ -115,10 +111,12 @@ class _Entry:
     has_date: bool  # the item carried its own date
 
 
-def _http_url(url: str | None) -> str | None:
-    if url and urlsplit(url).scheme.lower() in ("http", "https"):
-        return url
-    return None
+def _safe_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """Tags become file names: keep slugs only (``../x`` or ``Bad Tag`` never reach the disk)."""
+    bad = [t for t in tags if not _SLUG.match(t)]
+    if bad:
+        log.warning("publish: tags %r are not slugs; left out", bad)
+    return tuple(dict.fromkeys(t for t in tags if _SLUG.match(t)))
 
 
 def _language(code: str | None) -> str | None:
@@ -142,9 +140,10 @@ def _entry(story: Story, host: str) -> _Entry:
         rtl = lang.split("-")[0].lower() in RTL_LANGUAGES
     else:
         rtl = _looks_rtl(item.title + " " + html_to_text(raw)[:400])
-    link = _http_url(item.link)
-    also_in = tuple(_Link(o.source, _http_url(o.link)) for o in story.also_in)
-    title = _SPACES.sub(" ", item.title).strip() or (link or f"Story {story.cluster_id}")
+    link = safe_url(item.link)
+    also_in = tuple(_Link(o.source, safe_url(o.link)) for o in story.also_in)
+    # Item.title is plain text already: fold it, never unescape it again ("AT&amp;T" stays).
+    title = " ".join(clean_chars(item.title).split()) or link or f"Story {story.cluster_id}"
     published = _utc(item.published) if item.published else first_seen
     updated = _utc(item.updated) if item.updated else published
     return _Entry(
@@ -153,12 +152,12 @@ def _entry(story: Story, host: str) -> _Entry:
         title=title,
         link=link,
         source=item.source,
-        authors=tuple(a for a in item.authors if a.strip()),
         also_in=also_in,
-        tags=tuple(dict.fromkeys(t for t in story.tags if _SLUG.match(t))),
+        tags=_safe_tags(story.tags),
         language=lang,
         rtl=rtl,
-        body_html=_body_html(raw, lang, rtl, item.source, link, also_in),
+        body_html=_body_html(sanitize_html(raw, base_url=link), lang, rtl, item.source, link,
+                             also_in),
         excerpt=_excerpt(item.summary or item.content),
         published=published,
         updated=max(updated, published),
@@ -173,17 +172,18 @@ def _a(text: str, url: str | None) -> str:
 
 
 def _body_html(
-    raw: str, lang: str | None, rtl: bool, source: str, link: str | None, also: tuple[_Link, ...]
+    clean: str, lang: str | None, rtl: bool, source: str, link: str | None,
+    also: tuple[_Link, ...],
 ) -> str:
-    """The entry text in a ``div`` carrying its language and direction, then its outlets."""
+    """The (already sanitised) entry text in a ``div`` carrying its language and direction, then
+    its outlets. ``lang`` matched ``_LANG`` and every other value is escaped here."""
     attrs = (f' lang="{lang}"' if lang else "") + (' dir="rtl"' if rtl else "")
-    parts = [f"<div{attrs}>{raw}</div>"] if raw.strip() else []
+    parts = [f"<div{attrs}>{clean}</div>"] if clean.strip() else []
     footer = f"Source: {_a(source, link)}"
     if also:
         footer += " · Also in: " + ", ".join(_a(o.source, o.url) for o in also)
     parts.append(f'<p dir="ltr">{footer}</p>')
-    # One pass over the whole fragment: the item's HTML and our own wrapper alike.
-    return sanitize_html("".join(parts))
+    return "".join(parts)
 
 
 def _excerpt(fragment: str) -> str:
@@ -225,27 +225,37 @@ class _Feed:
         return f"{self.title}: stories merged across outlets"
 
 
-class _LangEntryExtension(BaseEntryExtension):
-    """Puts ``xml:lang`` on an Atom entry (feedgen has no setter for it)."""
+class _AtomEntryExtension(BaseEntryExtension):
+    """Adds what feedgen 1.0 cannot write on an Atom entry: ``xml:lang``, and links with their
+    ``rel``/``type``/``title`` (its ``atom_entry`` drops those attributes)."""
 
     def __init__(self) -> None:
         self.lang: str | None = None
+        self.links: list[dict[str, str]] = []
 
     def extend_atom(self, entry):  # type: ignore[no-untyped-def]
         if self.lang:
             entry.set("{http://www.w3.org/XML/1998/namespace}lang", self.lang)
+        for attrs in self.links:
+            etree.SubElement(entry, "link", attrs)
         return entry
 
 
-def _generator(feed: _Feed, tag_names: Mapping[str, str]) -> FeedGenerator:
+_SELF_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
+
+
+def _generator(feed: _Feed, tag_names: Mapping[str, str], kind: str) -> FeedGenerator:
+    """A feedgen feed for ``kind`` ("rss" or "atom"); RSS categories carry the slug itself."""
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
-    fg.register_extension("agglang", BaseExtension, _LangEntryExtension, atom=True, rss=False)
+    fg.register_extension("agg", BaseExtension, _AtomEntryExtension, atom=True, rss=False)
     fg.id(feed.url("atom"))
     fg.title(feed.title)
     fg.subtitle(feed.description)
     fg.description(feed.description)
     fg.author({"name": feed.site_title})
+    # self first: feedgen uses the last feed link as the RSS <link>
+    fg.link(href=feed.url(kind), rel="self", type=_SELF_TYPES[kind])
     fg.link(href=feed.url("html"), rel="alternate", type="text/html")
     fg.generator(GENERATOR)
     fg.updated(feed.updated)
@@ -256,11 +266,17 @@ def _generator(feed: _Feed, tag_names: Mapping[str, str]) -> FeedGenerator:
         fe.id(e.id)
         fe.guid(e.id, permalink=False)
         fe.title(e.title)
-        if e.link:
-            fe.link(href=e.link, rel="alternate", type="text/html")
-        for o in e.also_in:
-            if o.url and o.url != e.link:
-                fe.link(href=o.url, rel="related", type="text/html", title=o.source)
+        if kind == "rss":
+            if e.link:
+                fe.link(href=e.link, rel="alternate")
+        else:
+            if e.link:
+                fe.agg.links.append({"rel": "alternate", "type": "text/html", "href": e.link})
+            for o in e.also_in:
+                if o.url and o.url != e.link:
+                    fe.agg.links.append(
+                        {"rel": "related", "type": "text/html", "href": o.url, "title": o.source}
+                    )
         fe.content(e.body_html, type="html")  # RSS: the escaped <description>
         fe.author({"name": e.source})
         fe.dc.dc_creator(e.source)
@@ -268,25 +284,21 @@ def _generator(feed: _Feed, tag_names: Mapping[str, str]) -> FeedGenerator:
         fe.pubDate(e.published)
         fe.updated(e.updated)
         for t in e.tags:
-            fe.category(
-                term=t,
-                label=_tag_name(t, tag_names),
-                scheme=urljoin(feed.base_url, "tags/"),
-            )
-        fe.agglang.lang = e.language or ("ar" if e.rtl else None)
+            scheme = urljoin(feed.base_url, "tags/")
+            if kind == "atom":
+                fe.category(term=t, label=_tag_name(t, tag_names), scheme=scheme)
+            else:
+                fe.category(term=t, scheme=scheme)
+        fe.agg.lang = e.language or ("ar" if e.rtl else None)
     return fg
 
 
 def _rss(feed: _Feed, tag_names: Mapping[str, str]) -> bytes:
-    fg = _generator(feed, tag_names)
-    fg.link(href=feed.url("rss"), rel="self", type="application/rss+xml")
-    return fg.rss_str(pretty=True)
+    return _generator(feed, tag_names, "rss").rss_str(pretty=True)
 
 
 def _atom(feed: _Feed, tag_names: Mapping[str, str]) -> bytes:
-    fg = _generator(feed, tag_names)
-    fg.link(href=feed.url("atom"), rel="self", type="application/atom+xml")
-    return fg.atom_str(pretty=True)
+    return _generator(feed, tag_names, "atom").atom_str(pretty=True)
 
 
 def _rfc3339(dt: datetime) -> str:
@@ -313,7 +325,7 @@ def _json(feed: _Feed, tag_names: Mapping[str, str]) -> bytes:
             item["language"] = e.language
         item["_aggregator"] = {
             "cluster": e.cluster_id,
-            "sources": [e.source, *dict.fromkeys(o.source for o in e.also_in if o.source != e.source)],
+            "sources": list(dict.fromkeys([e.source, *(o.source for o in e.also_in)])),
             "also_in": [{"source": o.source, "url": o.url} for o in e.also_in],
             "tag_names": {t: _tag_name(t, tag_names) for t in e.tags},
         }
@@ -508,10 +520,6 @@ def publish(
             tags.add("ai-africa")
         for t in sorted(tags):
             tagged.setdefault(t, []).append(e)
-    for t in list(tagged):
-        if not _SLUG.match(t):
-            log.warning("publish: tag %r is not a safe file name; no feed for it", t)
-            del tagged[t]
 
     def make(tag: str | None, chosen: Sequence[_Entry]) -> _Feed:
         kept = tuple(chosen[:limit])
