@@ -507,7 +507,7 @@ def publish(
         by_cluster.setdefault(s.cluster_id, s)
     entries = sorted(
         (_entry(s, host) for s in by_cluster.values()),
-        key=lambda e: (e.first_seen, e.cluster_id),
+        key=lambda e: (e.first_seen, min(e.published, e.first_seen), e.cluster_id),
         reverse=True,
     )
     limit = max(settings.max_items, 0)
