@@ -1,0 +1,148 @@
+"""Make feed text safe to show: sanitised HTML for bodies, plain text for titles, http(s) URLs.
+
+Feeds come from the open internet and everything we publish ends up in mail clients and feed
+readers, so every output goes through here. The HTML sanitiser is nh3 (ammonia, a real HTML5
+parser): it decodes entities and strips tab/control-char obfuscation *before* it checks a URL's
+scheme, which is where regex sanitisers (feedparser's included) let ``java&#x09;script:`` through.
+
+Characters removed from all text: C0/C1 controls (tab, CR, LF kept; removed from URLs), bidi
+embeddings, overrides and isolates (U+202A-E, U+2066-9), zero-width space / word joiner /
+invisible operators (U+200B, U+2060-4) and stray BOMs (U+FEFF). Kept on purpose: ZWJ and ZWNJ
+(U+200C/D: emoji sequences, Persian and Arabic shaping) and the weak marks LRM/RLM/ALM, which
+cannot reorder text.
+
+Imports nothing from the package, so publish and digest can use it freely.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import html as _html
+import re
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+__all__ = ["MAX_HTML", "MAX_TITLE", "clean_chars", "plain_text", "safe_url", "sanitize_html"]
+
+MAX_HTML = 100_000  # characters of HTML kept per summary/content (input is cut before sanitising)
+MAX_TITLE = 1_000  # characters of plain-text title
+
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
+)
+_URL_JUNK = re.compile("[\t\n\r]")
+_WS = re.compile(r"\s+")
+
+ALLOWED_TAGS = frozenset(
+    {
+        "p", "br", "hr", "div", "span", "a", "b", "i", "u", "s", "em", "strong", "small", "sub",
+        "sup", "mark", "q", "cite", "abbr", "time", "del", "ins",
+        "ul", "ol", "li", "dl", "dt", "dd", "blockquote", "pre", "code",
+        "h2", "h3", "h4", "h5", "h6",
+        "img", "figure", "figcaption", "picture",
+        "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "hreflang"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "ol": {"start"},
+}
+#: Elements dropped together with everything inside them (never shown as text either).
+DROPPED_WITH_CONTENT = frozenset(
+    {
+        "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
+        "svg", "math", "noscript", "template", "textarea", "select", "button", "audio", "video",
+        "canvas", "head", "title", "noembed", "noframes", "xmp", "plaintext",
+    }
+)  # fmt: skip
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer nofollow"
+
+_base_url: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "sanitize_base", default=None
+)
+
+
+def clean_chars(text: str) -> str:
+    """Drop control (but tab, CR, LF), bidi-override and invisible characters (see the module
+    docstring)."""
+    return _INVISIBLE.sub("", text) if text else ""
+
+
+def safe_url(url: str | None, base: str | None = None) -> str | None:
+    """``url`` made absolute against ``base``, or None unless it is a usable http(s) URL."""
+    if not url:
+        return None
+    url = _INVISIBLE.sub("", _URL_JUNK.sub("", url.strip())).replace(" ", "%20")
+    if not url:
+        return None
+    try:
+        if base:
+            url = urljoin(base, url)
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme + url[len(scheme) :] if not url.startswith(scheme) else url
+
+
+def _resolve_relative(url: str) -> str | None:
+    base = _base_url.get()
+    if not base:
+        return url
+    return safe_url(url, base)
+
+
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(DROPPED_WITH_CONTENT),
+    attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
+    url_schemes=set(URL_SCHEMES),
+    link_rel=LINK_REL,
+    strip_comments=True,
+    url_relative=_resolve_relative,
+)
+_TEXT_CLEANER = nh3.Cleaner(
+    tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT), attributes={}, strip_comments=True
+)
+
+
+def sanitize_html(html: str, base_url: str | None = None, max_chars: int = MAX_HTML) -> str:
+    """Untrusted HTML fragment -> HTML safe to embed in a page, feed or email.
+
+    Allow-list of news markup only; links get ``rel="noopener noreferrer nofollow"``; URLs must be
+    http, https or mailto; relative URLs are resolved against ``base_url`` (an http(s) URL) and
+    kept as they are when there is none. The input is cut at ``max_chars`` before sanitising
+    (nh3 closes whatever the cut left open).
+    """
+    if not html:
+        return ""
+    html = clean_chars(html[:max_chars])
+    base = safe_url(base_url) if base_url else None
+    token = _base_url.set(base)
+    try:
+        return _CLEANER.clean(html).strip()
+    finally:
+        _base_url.reset(token)
+
+
+def plain_text(html_or_text: str, max_chars: int | None = MAX_TITLE) -> str:
+    """Text of an HTML or plain-text fragment: tags stripped, entities decoded once, invisible
+    characters removed, whitespace collapsed, cut at ``max_chars`` (None: no cut)."""
+    if not html_or_text:
+        return ""
+    text = html_or_text
+    if "<" in text or "&" in text:
+        text = _html.unescape(_TEXT_CLEANER.clean(text))
+    text = _WS.sub(" ", clean_chars(text)).strip()
+    if max_chars is not None and len(text) > max_chars:
+        text = text[: max_chars - 1].rstrip() + "…"
+    return text

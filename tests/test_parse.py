@@ -1,0 +1,702 @@
+"""parse(): feeds in, safe ParsedItems out; garbage and attacks become ParseError or safe output."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import feedparser
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aggregator.errors import ParseError
+from aggregator.models import ParsedFeed, ParsedItem
+from aggregator.parse import MAX_ITEMS, guard, parse, parse_fast, parse_feedparser
+from aggregator.sanitize import plain_text, sanitize_html
+
+CORPUS = Path("/work/shared/corpus")
+DATA = Path(__file__).parent / "data" / "parse"
+URL = "https://news.example.org/feeds/main.xml"
+NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
+EVENT_ATTR = re.compile(r"<[^>]*\son[a-z]+\s*=")
+READERS = {"parse": parse, "feedparser": parse_feedparser}
+
+
+def rss(
+    items: str, channel_extra: str = "", prolog: str = '<?xml version="1.0" encoding="utf-8"?>'
+) -> bytes:
+    return (
+        f'{prolog}<rss version="2.0"><channel><title>T</title><link>https://news.example.org/</link>'
+        f"{channel_extra}{items}</channel></rss>"
+    ).encode()
+
+
+def item(title="A title", link="https://news.example.org/a", extra="") -> str:
+    return f"<item><title>{title}</title><link>{link}</link>{extra}</item>"
+
+
+def all_text(feed: ParsedFeed) -> str:
+    parts = [feed.title, feed.link or ""]
+    for it in feed.items:
+        parts += [
+            it.guid or "",
+            it.link or "",
+            it.title,
+            it.summary,
+            it.content,
+            *it.authors,
+            *it.categories,
+        ]
+        parts += [e.url for e in it.enclosures]
+    return "\n".join(parts)
+
+
+def assert_clean(feed: ParsedFeed) -> None:
+    assert isinstance(feed, ParsedFeed)
+    assert len(feed.items) <= MAX_ITEMS
+    for it in feed.items:
+        assert isinstance(it, ParsedItem)
+        assert it.link is None or it.link.startswith(("http://", "https://"))
+        for d in (it.published, it.updated):
+            assert d is None or d.utcoffset() == timedelta(0)
+        assert not any(c in it.title for c in "\x00\x1b\u202e\u200b")
+        for html in (it.summary, it.content):
+            low = html.lower()
+            assert "<script" not in low and "javascript:" not in low and not EVENT_ATTR.search(low)
+        assert all(e.url.startswith(("http://", "https://")) for e in it.enclosures)
+
+
+# ---------------------------------------------------------------- corpus
+
+
+def _wild() -> list[Path]:
+    root = CORPUS / "wild"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
+
+WILD = _wild()
+
+
+@pytest.mark.skipif(not WILD, reason=f"shared corpus not found at {CORPUS}/wild")
+@pytest.mark.parametrize("path", WILD, ids=[str(p.relative_to(CORPUS / "wild")) for p in WILD])
+def test_wild_document_parses_or_is_a_parse_error(path):
+    try:
+        feed = parse(path.read_bytes(), "https://example.org/" + path.name, None, "en", now=NOW)
+    except ParseError as exc:
+        assert exc.message.startswith("not a feed")
+        return
+    assert_clean(feed)
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.xml")), ids=lambda p: p.name)
+def test_local_copies_parse_cleanly(path):
+    feed = parse(path.read_bytes(), URL, None, now=NOW)
+    assert feed.items
+    assert_clean(feed)
+
+
+def _real() -> list[Path]:
+    root = CORPUS / "real"
+    return sorted(root.rglob("*.xml")) if root.is_dir() else sorted(DATA.glob("*.xml"))
+
+
+@pytest.mark.parametrize("path", _real(), ids=lambda p: p.name)
+def test_item_count_matches_feedparser(path):
+    data = path.read_bytes()
+    expected = len(feedparser.parse(io.BytesIO(data)).entries)
+    feed = parse(data, URL, {"Content-Type": "application/rss+xml"}, now=NOW)
+    assert len(feed.items) == min(expected, MAX_ITEMS)
+    assert all(it.title or it.summary or it.link for it in feed.items)
+
+
+def test_real_feed_fields():
+    feed = parse(
+        (DATA / "hespress_ar_2026-02-15.reserialized-by-prospect.xml").read_bytes(),
+        URL,
+        None,
+        "ar",
+        now=NOW,
+    )
+    first = feed.items[0]
+    assert first.link.startswith("https://")
+    assert first.published is not None and first.published.tzinfo is not None
+    assert any("\u0600" <= c <= "\u06ff" for c in first.title)
+    atom = parse((DATA / "small_atom.xml").read_bytes(), URL, None, now=NOW)
+    assert atom.items and all(i.guid for i in atom.items)
+
+
+# ---------------------------------------------------------------- fields
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_dates_are_utc_and_bogus_dates_dropped(reader):
+    doc = rss(
+        item(extra="<pubDate>Tue, 01 Sep 2026 10:00:00 +0200</pubDate>")
+        + item(
+            link="https://news.example.org/b",
+            extra="<pubDate>Thu, 01 Jan 1970 00:00:00 GMT</pubDate>",
+        )
+        + item(
+            link="https://news.example.org/c",
+            extra="<pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate>",
+        )
+        + item(link="https://news.example.org/d")
+    )
+    items = READERS[reader](doc, URL, now=NOW).items
+    assert items[0].published == datetime(2026, 9, 1, 8, tzinfo=UTC)
+    assert items[0].published.utcoffset() == timedelta(0)
+    assert [i.published for i in items[1:]] == [None, None, None]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_relative_links_resolved_against_final_url(reader):
+    doc = rss(
+        item(
+            link="/2026/story",
+            extra='<description><![CDATA[<p><a href="more">m</a><img src="/i.png"></p>]]></description>'
+            '<enclosure url="/audio.mp3" type="audio/mpeg" length="12"/>',
+        )
+    )
+    it = READERS[reader](doc, "https://final.example.net/rss/feed.xml", now=NOW).items[0]
+    assert it.link == "https://final.example.net/2026/story"
+    assert 'href="https://final.example.net/2026/more"' in it.summary
+    assert 'src="https://final.example.net/i.png"' in it.summary
+    assert 'rel="noopener noreferrer nofollow"' in it.summary
+    assert it.enclosures[0].url == "https://final.example.net/audio.mp3"
+    assert it.enclosures[0].length == 12 and it.enclosures[0].type == "audio/mpeg"
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_titles_are_plain_text(reader):
+    doc = rss(
+        item(
+            title="&lt;b&gt;Rabat&lt;/b&gt; &amp;amp; \u202eCasa\u200b  <![CDATA[<script>x()</script>]]>  Dakar\x01"
+        )
+    )
+    doc = doc.replace(b"\x01", b"")  # a raw C0 char would make the XML ill-formed; tested below
+    title = READERS[reader](doc, URL, now=NOW).items[0].title
+    assert title == "Rabat & Casa Dakar"  # XML decodes one level, HTML the next, no further
+
+
+def test_plain_text_rules():
+    assert plain_text("a\x01b\u202ec\u200bd \t\n e") == "abcd e"
+    assert plain_text("Tom &amp; Jerry <3") == "Tom & Jerry <3"
+    assert plain_text("x" * 5000).endswith("…") and len(plain_text("x" * 5000)) == 1000
+    assert plain_text("emoji 👩\u200d💻 keeps ZWJ") == "emoji 👩\u200d💻 keeps ZWJ"
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_unsafe_links_dropped(reader):
+    doc = rss(
+        item(link="javascript:alert(1)")
+        + item(
+            link="https://news.example.org/ok",
+            extra='<enclosure url="data:audio/mp3;base64,AA" type="audio/mpeg"/>'
+            '<enclosure url="ftp://x.org/a.mp3"/>',
+        )
+    )
+    items = READERS[reader](doc, URL, now=NOW).items
+    assert items[0].link is None
+    assert items[1].enclosures == ()
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_guid_authors_categories_language(reader):
+    doc = rss(
+        '<item xml:lang="ar"><title>t</title><guid isPermaLink="false">id-1</guid>'
+        "<author>jo@example.org (Jo Smith)</author><category>Tech</category><category>Africa</category>"
+        "<category>Tech</category></item>"
+        "<item><title>u</title><guid>https://news.example.org/u</guid></item>",
+        channel_extra="<language>fr-FR</language>",
+    )
+    a, b = READERS[reader](doc, URL, now=NOW).items
+    assert a.guid == "id-1" and a.link is None
+    assert a.authors == ("Jo Smith",)
+    assert a.categories == ("Tech", "Africa")
+    assert a.language == "ar"
+    assert b.guid == b.link == "https://news.example.org/u"  # a permalink guid is the link
+    assert b.language == "fr-fr"
+
+
+def test_language_hint_when_feed_says_nothing():
+    feed = parse(rss(item()), URL, None, "fr", now=NOW)
+    assert feed.items[0].language == "fr" and feed.language == "fr"
+    feed = parse(rss(item()), URL, {"Content-Language": "ar"}, "fr", now=NOW)
+    assert feed.items[0].language == "ar"
+
+
+def test_atom_entry():
+    doc = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en"><title>A</title><id>urn:x</id>
+<entry><id>tag:example.org,2026:1</id><title type="html">&lt;i&gt;Hi&lt;/i&gt;</title>
+<link rel="alternate" href="/post/1"/><link rel="enclosure" href="https://cdn.example.org/v.mp4" type="video/mp4" length="99"/>
+<updated>2026-08-30T10:00:00+01:00</updated><published>2026-08-29T10:00:00Z</published>
+<author><name>Amina</name><email>a@example.org</email></author><category term="ai" label="AI"/>
+<summary type="text">1 &lt; 2</summary><content type="html">&lt;p onclick="x()"&gt;Body&lt;/p&gt;</content></entry></feed>"""
+    for reader in READERS.values():
+        it = reader(doc, URL, now=NOW).items[0]
+        assert it.guid == "tag:example.org,2026:1"
+        assert it.title == "Hi"
+        assert it.link == "https://news.example.org/post/1"
+        assert it.updated == datetime(2026, 8, 30, 9, tzinfo=UTC)
+        assert it.published == datetime(2026, 8, 29, 10, tzinfo=UTC)
+        assert it.authors == ("Amina",) and it.categories == ("ai",)
+        assert it.summary == "1 &lt; 2"
+        assert it.content == "<p>Body</p>"
+        assert it.enclosures[0].type == "video/mp4" and it.enclosures[0].length == 99
+        assert it.language == "en"
+
+
+def test_rss10():
+    doc = b"""<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+ xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://x.org/"><title>C</title><link>https://x.org/</link></channel>
+<item rdf:about="https://x.org/1"><title>One</title><link>https://x.org/1</link><dc:date>2026-08-01T00:00:00Z</dc:date>
+<dc:creator>Ali</dc:creator><dc:subject>Maroc</dc:subject></item></rdf:RDF>"""
+    assert parse_fast(doc, URL, None, now=NOW) is not None
+    for reader in READERS.values():
+        it = reader(doc, URL, now=NOW).items[0]
+        assert (it.guid, it.link, it.title) == ("https://x.org/1", "https://x.org/1", "One")
+        assert it.updated == datetime(2026, 8, 1, tzinfo=UTC)
+        assert it.authors == ("Ali",) and it.categories == ("Maroc",)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_items_capped_newest_kept_and_fields_cut(reader):
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    items = "".join(
+        item(
+            title=f"n{i}",
+            link=f"https://news.example.org/{i}",
+            extra=f"<pubDate>{(base + timedelta(hours=i)).strftime('%a, %d %b %Y %H:%M:%S GMT')}</pubDate>",
+        )
+        for i in range(MAX_ITEMS + 200)
+    )
+    feed = READERS[reader](rss(items), URL, now=NOW)
+    assert len(feed.items) == MAX_ITEMS
+    assert feed.items[0].title == "n200"  # the 200 oldest were dropped, document order kept
+    long = rss(item(title="x" * 100_000, extra=f"<description>{'<p>y</p>' * 40_000}</description>"))
+    it = READERS[reader](long, URL, now=NOW).items[0]
+    assert len(it.title) <= 1_000
+    assert len(it.summary) <= 110_000
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_duplicate_guids_and_bare_items_kept(reader):
+    doc = rss(
+        "<item><guid>g</guid><title>a</title></item><item><guid>g</guid><title>b</title></item>"
+        "<item><description>only text</description></item>"
+    )
+    items = READERS[reader](doc, URL, now=NOW).items
+    assert [i.title for i in items] == ["a", "b", ""]
+    assert items[2].guid is None and items[2].link is None and items[2].published is None
+    assert items[2].summary == "only text"
+
+
+def test_ttl():
+    assert parse(rss(item(), "<ttl>60</ttl>"), URL, now=NOW).ttl == timedelta(hours=1)
+    assert parse(rss(item(), "<ttl>-5</ttl>"), URL, now=NOW).ttl is None
+
+
+# ---------------------------------------------------------------- sanitiser
+
+XSS = {
+    "script": "<script>alert(1)</script>",
+    "img-onerror": '<img src="x.png" onerror="alert(1)">',
+    "body-onload": '<body onload="alert(1)">x</body>',
+    "a-onmouseover": '<a href="https://ok.org" onmouseover="alert(1)">x</a>',
+    "javascript-href": '<a href="javascript:alert(1)">x</a>',
+    "javascript-upper": '<a href="JaVaScRiPt:alert(1)">x</a>',
+    "entity-javascript": '<a href="&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;alert(1)">x</a>',
+    "hex-entity-javascript": '<a href="&#x6A;avascript&#x3A;alert(1)">x</a>',
+    "tab-javascript": '<a href="jav&#x09;ascript:alert(1)">x</a>',
+    "raw-tab-javascript": '<a href="jav\tascript:alert(1)">x</a>',
+    "newline-javascript": '<a href="java\nscript:alert(1)">x</a>',
+    "leading-control-char": '<a href="\x01javascript:alert(1)">x</a>',
+    "leading-space-entity": '<a href="&#32;javascript:alert(1)">x</a>',
+    "vbscript": '<a href="vbscript:msgbox(1)">x</a>',
+    "data-url-img": '<img src="data:image/svg+xml;base64,PHN2Zz48c2NyaXB0PmFsZXJ0KDEpPC9zY3JpcHQ+PC9zdmc+">',
+    "data-url-a": '<a href="data:text/html,<script>alert(1)</script>">x</a>',
+    "svg-xlink": '<svg><a xlink:href="javascript:alert(1)"><text>x</text></a></svg>',
+    "svg-onload": '<svg onload="alert(1)"></svg>',
+    "iframe": '<iframe src="https://evil.org"></iframe>',
+    "object": '<object data="https://evil.org/x.swf"></object>',
+    "embed": '<embed src="https://evil.org/x.swf">',
+    "form-action": '<form action="javascript:alert(1)"><input type="submit"></form>',
+    "button-formaction": '<button formaction="javascript:alert(1)">x</button>',
+    "style-expression": '<p style="width: expression(alert(1))">x</p>',
+    "style-tag": "<style>body{background:url(javascript:alert(1))}</style>",
+    "meta-refresh": '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    "base-href": '<base href="javascript:alert(1)//">',
+    "math-xlink": '<math><maction actiontype="statusline" xlink:href="javascript:alert(1)">x</maction></math>',
+    "comment-trick": "<!--<script>alert(1)</script>-->",
+    "unclosed-attr": '<img src="x" alt="\'"onerror="alert(1)"',
+}
+FORBIDDEN = (
+    "<script",
+    "javascript",
+    "vbscript",
+    "data:",
+    "onerror",
+    "onload",
+    "onmouseover",
+    "<iframe",
+    "<object",
+    "<embed",
+    "<form",
+    "formaction",
+    "expression",
+    "<svg",
+    "xlink",
+    "style",
+    "<meta",
+    "<base",
+    "<math",
+    "alert(1)</",
+)
+
+
+@pytest.mark.parametrize("vector", XSS.values(), ids=list(XSS))
+def test_sanitizer_blocks_vector(vector):
+    out = sanitize_html(f"<p>before</p>{vector}<p>after</p>", "https://news.example.org/a").lower()
+    for bad in FORBIDDEN:
+        assert bad not in out, bad
+    assert "before" in out and "after" in out
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_attack_vectors_inside_a_feed(reader):
+    body = "".join(XSS.values()).replace("]]>", "")
+    doc = rss(
+        item(
+            extra=f"<description><![CDATA[{body}]]></description><content:encoded><![CDATA[{body}]]></content:encoded>"
+        )
+    ).replace(
+        b'version="2.0"', b'version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+    )
+    it = READERS[reader](doc, URL, now=NOW).items[0]
+    for html in (it.summary, it.content):
+        for bad in FORBIDDEN:
+            assert bad not in html.lower(), bad
+
+
+def test_sanitizer_keeps_news_markup():
+    html = (
+        '<h2>T</h2><p><b>b</b> <em>e</em> <a href="https://x.org/">l</a></p><ul><li>i</li></ul>'
+        '<blockquote>q</blockquote><figure><img src="https://x.org/i.png" alt="a"><figcaption>c</figcaption>'
+        "</figure><pre><code>x = 1\n</code></pre><table><tr><td>1</td></tr></table>"
+    )
+    out = sanitize_html(html, None)
+    for tag in (
+        "<h2>",
+        "<b>",
+        "<em>",
+        "<ul>",
+        "<li>",
+        "<blockquote>",
+        "<figure>",
+        "<figcaption>",
+        "<pre>",
+        "<code>",
+        "<td>",
+        'alt="a"',
+        "x = 1\n",
+    ):
+        assert tag in out
+    assert '<a href="https://x.org/" rel="noopener noreferrer nofollow">' in out
+    assert sanitize_html('<a href="mailto:a@b.org">m</a>', None).startswith(
+        '<a href="mailto:a@b.org"'
+    )
+    assert sanitize_html('<a href="x\u202e/gpj.exe">t</a>', "https://x.org/") == (
+        '<a href="https://x.org/x/gpj.exe" rel="noopener noreferrer nofollow">t</a>'
+    )
+
+
+# ---------------------------------------------------------------- garbage
+
+GARBAGE = {
+    "html-page": b"<!DOCTYPE html><html><head><title>Home</title></head><body><p>Welcome</p></body></html>",
+    "json": b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1"}]}',
+    "json-array": b'[{"title": "x"}]',
+    "text": b"Service temporarily unavailable. Please try again later.",
+    "empty": b"",
+    "whitespace": b" \r\n\t ",
+    "bom-only": b"\xef\xbb\xbf",
+    "truncated-before-items": rss(item())[:80],
+    "binary": bytes(range(256)) * 4,
+    "gzip-not-decoded": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\x00" * 40,
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("body", GARBAGE.values(), ids=list(GARBAGE))
+def test_garbage_is_a_parse_error(body, reader):
+    with pytest.raises(ParseError) as info:
+        READERS[reader](body, URL, now=NOW)
+    assert info.value.url == URL and info.value.message.startswith("not a feed")
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_empty_valid_feed_is_fine(reader):
+    feed = READERS[reader](rss(""), URL, now=NOW)
+    assert feed.items == () and feed.title == "T" and feed.warning is None
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_truncated_feed_with_items_is_accepted_with_warning(reader):
+    doc = rss(item(title="one") + item(title="two", link="https://news.example.org/b"))
+    cut = doc[: doc.rindex(b"<title>two") + 5]
+    feed = READERS[reader](cut, URL, now=NOW)
+    assert [i.title for i in feed.items][:1] == ["one"]
+    assert feed.warning
+
+
+def test_bom_invalid_utf8_and_lying_charsets():
+    doc = rss(item(title="Médias24 – économie"))
+    assert parse(b"\xef\xbb\xbf" + doc, URL, now=NOW).items[0].title == "Médias24 – économie"
+    # a stray invalid byte: recovered with a warning, the rest of the title intact
+    broken = doc.replace("économie".encode(), b"\xe9conomie")
+    feed = parse(broken, URL, now=NOW)
+    assert feed.items and "conomie" in feed.items[0].title
+    # header lies (latin-1) about a UTF-8 body: we still get a title, never an exception
+    feed = parse(doc, URL, {"Content-Type": "application/rss+xml; charset=iso-8859-1"}, now=NOW)
+    assert feed.items and "conomie" in feed.items[0].title
+    # body declared latin-1 and really latin-1
+    latin = (
+        rss(item(title="Médias"), prolog='<?xml version="1.0" encoding="iso-8859-1"?>')
+        .decode()
+        .encode("latin-1")
+    )
+    assert parse(latin, URL, now=NOW).items[0].title == "Médias"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_wide_encodings(codec):
+    doc = rss(
+        item(title="مرحبا Maroc"), prolog=f'<?xml version="1.0" encoding="{codec}"?>'
+    ).decode()
+    feed = parse(doc.encode(codec), URL, now=NOW)
+    assert feed.items[0].title == "مرحبا Maroc"
+
+
+def test_php_warning_before_feed_still_parses():
+    doc = b"<br />\n<b>Warning</b>: something in /var/www/feed.php on line 3<br />\n" + rss(
+        item(title="kept")
+    )
+    feed = parse(doc, URL, now=NOW)
+    assert [i.title for i in feed.items] == ["kept"] and feed.warning
+
+
+# ---------------------------------------------------------------- XML attacks
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<rss version="2.0"><channel><title>&lol9;</title><item><title>&lol9;</title><description>&lol9;</description></item></channel></rss>"""
+
+
+def quadratic_blowup(size=50_000, refs=2_000) -> bytes:
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "{"A" * size}">]>'
+        f'<rss version="2.0"><channel><title>t</title><item><title>x</title><description>{"&a;" * refs}</description>'
+        "</item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize("reader", ["parse", "feedparser", "fast"])
+@pytest.mark.parametrize(
+    "doc", [BILLION_LAUGHS, quadratic_blowup()], ids=["billion-laughs", "quadratic-blowup"]
+)
+def test_entity_expansion_never_happens(doc, reader):
+    fn = {"parse": parse, "feedparser": parse_feedparser, "fast": parse_fast}[reader]
+    try:
+        feed = fn(doc, URL, now=NOW)
+    except ParseError:
+        return
+    if feed is None:  # the fast path declined (undefined entities: not well-formed)
+        return
+    text = all_text(feed)
+    assert "lollol" not in text and "AAAA" not in text
+    assert len(text) <= len(doc)  # nothing was expanded
+
+
+def test_guard_removes_doctypes_before_the_root_only():
+    doc = b'<?xml version="1.0"?><!-- c --><!DOCTYPE rss [<!ENTITY x "]>">]><rss><![CDATA[<!DOCTYPE keep>]]></rss>'
+    out, warning = guard(doc, URL)
+    assert out == b'<?xml version="1.0"?><!-- c --><rss><![CDATA[<!DOCTYPE keep>]]></rss>'
+    assert warning
+    assert guard(b"<rss/>", URL) == (b"<rss/>", None)
+    utf16 = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY e "e">]><rss/>'.encode(
+        "utf-16"
+    )
+    out, _ = guard(utf16, URL)
+    assert out == b'<?xml version="1.0" encoding="utf-8"?><rss/>'
+
+
+@pytest.mark.parametrize("reader", ["parse", "feedparser"])
+def test_external_file_entity_not_read(tmp_path, reader):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-4242")
+    dtd = tmp_path / "evil.dtd"
+    dtd.write_text(f'<!ENTITY leak SYSTEM "file://{secret}">')
+    doc = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret}">'
+        f'<!ENTITY % ext SYSTEM "file://{dtd}"> %ext;]>'
+        '<rss version="2.0"><channel><title>&xxe;</title><item><title>&xxe; &leak;</title>'
+        "<description>&xxe;</description><link>https://x.org/&xxe;</link></item></channel></rss>"
+    ).encode()
+    fn = READERS[reader]
+    try:
+        feed = fn(doc, URL, now=NOW)
+    except ParseError as exc:
+        assert "TOP-SECRET" not in str(exc)
+        return
+    assert "TOP-SECRET" not in all_text(feed)
+    assert feed.items  # the loose reader keeps the item, without the entity
+
+
+class _Counter(BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self):
+        _Counter.hits.append(self.path)
+        body = b'<!ENTITY leak "LEAKED-FROM-SERVER">'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def loopback_server():
+    _Counter.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("reader", ["parse", "feedparser", "fast"])
+def test_external_http_entities_and_dtds_never_fetched(loopback_server, reader):
+    fn = {"parse": parse, "feedparser": parse_feedparser, "fast": parse_fast}[reader]
+    docs = [
+        (
+            f'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "{loopback_server}/dtd"><rss version="2.0"><channel>'
+            "<title>t</title><item><title>&leak;</title></item></channel></rss>"
+        ),
+        (
+            f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY ext SYSTEM "{loopback_server}/entity">]>'
+            '<rss version="2.0"><channel><title>t</title><item><title>&ext;</title></item></channel></rss>'
+        ),
+        (
+            f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY % p SYSTEM "{loopback_server}/param"> %p;]>'
+            '<rss version="2.0"><channel><title>t</title><item><title>&leak;</title></item></channel></rss>'
+        ),
+        (
+            f'<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//X//DTD X//EN" "{loopback_server}/public">'
+            '<rss version="2.0"><channel><title>t</title><item><title>ok</title></item></channel></rss>'
+        ),
+    ]
+    for doc in docs:
+        try:
+            feed = fn(doc.encode(), URL, now=NOW)
+        except ParseError:
+            continue
+        if feed is not None:
+            assert "LEAKED" not in all_text(feed)
+    assert _Counter.hits == []
+
+
+# ---------------------------------------------------------------- fuzzing
+
+
+def _seeds() -> list[bytes]:
+    names = [
+        "techcabal_2025-12-10.reserialized-by-prospect.xml",
+        "small_atom.xml",
+        "slashdot_2024-03-02_feeder-fixture.rdf.xml",
+    ]
+    return [(DATA / n).read_bytes()[:6000] for n in names]
+
+
+SEEDS = _seeds()
+
+
+@st.composite
+def mutated_feed(draw):
+    doc = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 8))):
+        op = draw(st.sampled_from(["flip", "delete", "insert", "truncate", "splice"]))
+        pos = draw(st.integers(0, max(len(doc) - 1, 0)))
+        if op == "flip" and doc:
+            doc[pos] = draw(st.integers(0, 255))
+        elif op == "delete":
+            del doc[pos : pos + draw(st.integers(1, 200))]
+        elif op == "insert":
+            doc[pos:pos] = draw(
+                st.sampled_from(
+                    [
+                        b"<",
+                        b">",
+                        b"&",
+                        b"&amp;",
+                        b"]]>",
+                        b"<![CDATA[",
+                        b"\x00",
+                        b"\xff\xfe",
+                        b"<item>",
+                        b"</item>",
+                        b'<!DOCTYPE x [<!ENTITY a "b">]>',
+                        b"&#0;",
+                        b"&#x110000;",
+                        b"<?xml version='1.0'?>",
+                        b"\xef\xbb\xbf",
+                        b'encoding="utf-16"',
+                        b"<pubDate>99 Foo 99999</pubDate>",
+                    ]
+                )
+            )
+        elif op == "truncate":
+            del doc[pos:]
+        elif op == "splice":
+            other = draw(st.sampled_from(SEEDS))
+            start = draw(st.integers(0, len(other) - 1))
+            doc[pos:pos] = other[start : start + draw(st.integers(1, 500))]
+    return bytes(doc)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_feed())
+def test_mutated_real_feeds_never_raise_anything_but_parse_error(doc):
+    try:
+        feed = parse(doc, URL, {"Content-Type": "application/rss+xml; charset=utf-8"}, now=NOW)
+    except ParseError:
+        return
+    assert_clean(feed)
+
+
+def test_doctype_hidden_after_leading_junk_is_refused():
+    doc = b"junk<br/>" + BILLION_LAUGHS
+    with pytest.raises(ParseError, match="entity declarations"):
+        parse(doc, URL, now=NOW)
