@@ -102,6 +102,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     path = _config_path(args)
     if cmd == "check":
         return _cmd_check(path)
+    if cmd == "opml" and args.opml_command == "import":
+        # Before load(): importing into a config with no sources yet is the normal first step;
+        # import_into_config validates the result before writing it.
+        from . import opml
+
+        return opml.import_into_config(path, Path(args.file), out=sys.stdout)
     from .config import load
 
     settings = load(path)
@@ -110,10 +116,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "opml":
         from . import opml
 
-        if args.opml_command == "export":
-            sys.stdout.write(opml.export_opml(settings.sources, settings.output.title))
-            return 0
-        return opml.import_into_config(path, Path(args.file), out=sys.stdout)
+        sys.stdout.write(opml.export_opml(settings.sources, settings.output.title))
+        return 0
     if cmd == "serve":
         from .web import serve_forever
 

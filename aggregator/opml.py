@@ -1,0 +1,364 @@
+"""Sources to and from OPML, the list format every feed reader exports.
+
+Export writes OPML 2.0 (one ``type="rss"`` outline per source, tags as ``category``).
+Import reads OPML 1.0/2.0 with nested folders, including the files ``newsboat -e`` and FreshRSS
+write, and adds the new feeds to config.yaml by inserting text after the last source: the
+operator's comments, order, quoting and indentation stay exactly as they were (a YAML
+round-trip would re-indent or move comments). The result is validated with ``config`` before
+it replaces the file; a feed already present (same URL) is reported, not duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
+
+import yaml
+from lxml import etree
+
+from .errors import ConfigError
+from .models import Source
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_LANG = re.compile(r"([a-z]{2})(?:[-_][A-Za-z0-9]+)*")
+#: FreshRSS web-scraping outlines: not feeds this aggregator can read.
+_NOT_FEEDS = ("xpath", "dotnotation")
+
+
+@dataclass(frozen=True)
+class OpmlFeed:
+    """One feed outline as the file gave it."""
+
+    url: str
+    name: str | None = None
+    html_url: str | None = None
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+    folder: tuple[str, ...] = ()  # enclosing folder outlines, outermost first
+    type: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import would do: sources to add, and why the others are left out."""
+
+    added: tuple[Source, ...]
+    present: tuple[tuple[OpmlFeed, str], ...]  # (feed, name of the source that has its URL)
+    skipped: tuple[tuple[OpmlFeed, str], ...]  # (feed, reason)
+    renamed: tuple[tuple[str, str], ...]  # (name in the OPML, name given)
+
+
+# ---- export ------------------------------------------------------------------------------------
+
+
+def export_opml(sources: Iterable[Source], title: str, now: datetime | None = None) -> str:
+    """OPML 2.0 of the configured sources."""
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = title
+    ET.SubElement(head, "dateCreated").text = format_datetime(now or datetime.now(UTC), usegmt=True)
+    ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
+    body = ET.SubElement(root, "body")
+    for s in sources:
+        attrs = {"type": "rss", "text": s.name, "title": s.name, "xmlUrl": s.url}
+        if s.language:
+            attrs["language"] = s.language
+        if s.tags:
+            attrs["category"] = ",".join(s.tags)  # OPML 2.0: a tag is a category without slashes
+        ET.SubElement(body, "outline", attrs)
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# ---- reading OPML --------------------------------------------------------------------------------
+
+
+def parse_opml(data: bytes, display: str = "OPML") -> list[OpmlFeed]:
+    """Every outline with a feed URL (``xmlUrl``, or newsboat's ``url``), in document order."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno or 1
+        raise ConfigError(f"{display}:{line}: not well-formed XML: {exc.msg}") from exc
+    if root is None or etree.QName(root).localname.lower() != "opml":
+        raise ConfigError(f"{display}:1: not an OPML file (the root element is not <opml>)")
+    body = next((c for c in root if _local(c) == "body"), None)
+    if body is None:
+        raise ConfigError(f"{display}:{root.sourceline or 1}: OPML without a <body>")
+    feeds: list[OpmlFeed] = []
+    _walk(body, (), feeds)
+    return feeds
+
+
+def _walk(node: etree._Element, folder: tuple[str, ...], out: list[OpmlFeed]) -> None:
+    for child in node:
+        if _local(child) != "outline":
+            continue
+        attrs = {
+            etree.QName(k).localname.lower(): (v or "").strip() for k, v in child.attrib.items()
+        }
+        url = attrs.get("xmlurl") or attrs.get("url")
+        label = _clean(attrs.get("text") or attrs.get("title"))
+        if url:
+            out.append(
+                OpmlFeed(
+                    url=url,
+                    name=label,
+                    html_url=attrs.get("htmlurl") or None,
+                    language=_language(attrs.get("language")),
+                    tags=_tags(attrs.get("category")),
+                    folder=folder,
+                    type=attrs.get("type") or None,
+                    line=child.sourceline,
+                )
+            )
+        _walk(child, folder + ((label,) if label and not url else ()), out)
+
+
+def _local(el: etree._Element) -> str:
+    return etree.QName(el).localname.lower() if isinstance(el.tag, str) else ""
+
+
+def _clean(text: str | None) -> str | None:
+    text = " ".join((text or "").split())
+    return text or None
+
+
+def _language(value: str | None) -> str | None:
+    m = _LANG.fullmatch((value or "").strip().lower())
+    return m.group(1) if m else None
+
+
+def _tags(category: str | None) -> tuple[str, ...]:
+    """OPML categories that are plain tags (no slashes) and valid slugs."""
+    out: list[str] = []
+    for part in (category or "").split(","):
+        part = part.strip().lower()
+        if _SLUG.fullmatch(part) and part not in out:
+            out.append(part)
+    return tuple(out)
+
+
+# ---- deciding what to add -----------------------------------------------------------------------
+
+
+def url_key(url: str) -> str:
+    """Two spellings of one feed URL compare equal: case of scheme and host, trailing slash."""
+    parts = urlsplit(url.strip())
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}{query}"
+
+
+def plan_import(existing: Sequence[tuple[str, str]], feeds: Iterable[OpmlFeed]) -> ImportPlan:
+    """``existing``: (name, url) of the configured sources. Same URL: already present.
+    Same name, other URL: added under a unique name."""
+    by_url = {url_key(url): name for name, url in existing}
+    names = {name.casefold() for name, _ in existing}
+    added: list[Source] = []
+    present: list[tuple[OpmlFeed, str]] = []
+    skipped: list[tuple[OpmlFeed, str]] = []
+    renamed: list[tuple[str, str]] = []
+    for feed in feeds:
+        parts = urlsplit(feed.url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            skipped.append((feed, "not an http(s) feed URL"))
+            continue
+        if feed.type and any(k in feed.type.lower() for k in _NOT_FEEDS):
+            skipped.append((feed, f"a {feed.type} scraping source, not a feed"))
+            continue
+        key = url_key(feed.url)
+        if key in by_url:
+            present.append((feed, by_url[key]))
+            continue
+        wanted = feed.name or parts.netloc.lower().removeprefix("www.")
+        name = _unique(wanted, parts.netloc.lower().removeprefix("www."), names)
+        if name != wanted:
+            renamed.append((wanted, name))
+        names.add(name.casefold())
+        by_url[key] = name
+        added.append(Source(name=name, url=feed.url, language=feed.language, tags=feed.tags))
+    return ImportPlan(tuple(added), tuple(present), tuple(skipped), tuple(renamed))
+
+
+def _unique(name: str, host: str, taken: set[str]) -> str:
+    if name.casefold() not in taken:
+        return name
+    candidate = f"{name} ({host})"
+    n = 2
+    while candidate.casefold() in taken:
+        candidate = f"{name} ({host}) {n}"
+        n += 1
+    return candidate
+
+
+# ---- writing config.yaml -------------------------------------------------------------------------
+
+
+def import_into_config(config_path: Path, opml_path: Path, out: TextIO = sys.stdout) -> int:
+    """Add the OPML's new feeds to config.yaml and report each feed's fate on ``out``."""
+    config_path, opml_path = Path(config_path), Path(opml_path)
+    try:
+        data = opml_path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{opml_path}: cannot read: {exc.strerror or exc}") from exc
+    feeds = parse_opml(data, str(opml_path))
+    try:
+        text = config_path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: cannot read: {exc.strerror or exc}") from exc
+    plan = plan_import(configured_sources(text, str(config_path)), feeds)
+
+    for feed, name in plan.present:
+        print(f"present  {feed.url}  (already in {config_path.name} as {name!r})", file=out)
+    for feed, reason in plan.skipped:
+        print(f"skipped  {feed.url}  ({reason})", file=out)
+    for wanted, name in plan.renamed:
+        print(f"renamed  {wanted!r} to {name!r} (the name is taken)", file=out)
+    for s in plan.added:
+        lang = f" [{s.language}]" if s.language else ""
+        print(f"added    {s.name}{lang}  {s.url}", file=out)
+    summary = (
+        f"{len(plan.added)} added, {len(plan.present)} already present, "
+        f"{len(plan.skipped)} skipped ({len(feeds)} feeds in {opml_path.name})"
+    )
+    if not plan.added:
+        print(f"{summary}; {config_path} unchanged", file=out)
+        return 0
+    new_text = add_sources_text(text, plan.added, str(config_path))
+    _replace_validated(config_path, new_text)
+    print(f"{summary}; {config_path} updated", file=out)
+    return 0
+
+
+def configured_sources(text: str, display: str = "config.yaml") -> list[tuple[str, str]]:
+    """(name, url) of the sources already in the file; tolerant, since validation comes later."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{display}: invalid YAML, fix it before importing: {exc}") from exc
+    entries = doc.get("sources") if isinstance(doc, dict) else None
+    out = []
+    for entry in entries or []:
+        if isinstance(entry, dict) and entry.get("url"):
+            out.append((str(entry.get("name") or ""), str(entry["url"])))
+    return out
+
+
+def add_sources_text(text: str, sources: Sequence[Source], display: str = "config.yaml") -> str:
+    """``text`` with ``sources`` inserted after the last configured source, in its style."""
+    root = yaml.compose(text) if text.strip() else None
+    if root is not None and not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{display}:1: the top level must be a mapping of keys")
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    entry = next(((k, v) for k, v in (root.value if root else []) if k.value == "sources"), None)
+    if entry is None:  # no sources key: append one at the end
+        block = "".join(_entry_lines(s, "  - ", "    ") for s in sources)
+        sep = "\n" if lines and lines[-1].strip() else ""
+        return "".join(lines) + f"{sep}sources:\n{block}"
+    key, value = entry
+    key_col = key.start_mark.column
+    if isinstance(value, yaml.SequenceNode) and value.value and not value.flow_style:
+        first = value.value[0]
+        first_line = lines[first.start_mark.line]
+        item_col = first.start_mark.column
+        dash_col = first_line.rfind("-", 0, item_col)
+        dash = " " * dash_col + "-" + " " * (item_col - dash_col - 1)  # e.g. "  - "
+        keys = " " * item_col
+        at = _end_line(value.value[-1])
+    elif isinstance(value, yaml.SequenceNode) and value.value:
+        raise ConfigError(
+            f"{display}:{key.start_mark.line + 1}: sources is written inline ([...]); "
+            "write it as a block list (one '- name:' per source) to import into it"
+        )
+    else:  # empty: `sources:`, `sources: []` or `sources: ~`
+        line_no = key.start_mark.line
+        if value.start_mark.line == line_no and value.end_mark.index > value.start_mark.index:
+            line = lines[line_no]
+            start = value.start_mark.column
+            end = (
+                value.end_mark.column if value.end_mark.line == line_no else len(line.rstrip("\n"))
+            )
+            rest = line[end:].rstrip("\n")
+            lines[line_no] = (
+                line[:start].rstrip() + (f" {rest.lstrip()}" if rest.strip() else "") + "\n"
+            )
+        dash, keys = " " * (key_col + 2) + "- ", " " * (key_col + 4)
+        at = line_no + 1
+    block = "".join(_entry_lines(s, dash, keys) for s in sources)
+    return "".join(lines[:at]) + block + "".join(lines[at:])
+
+
+def _end_line(node: yaml.Node) -> int:
+    """Index of the line just after a block node's last character of content."""
+    while (
+        isinstance(node, (yaml.MappingNode, yaml.SequenceNode))
+        and node.value
+        and not node.flow_style
+    ):
+        last = node.value[-1]
+        node = last[1] if isinstance(last, tuple) else last
+    mark = node.end_mark
+    return mark.line if mark.column == 0 else mark.line + 1
+
+
+def _entry_lines(s: Source, dash: str, keys: str) -> str:
+    out = [f"{dash}name: {_scalar(s.name)}\n", f"{keys}url: {_scalar(s.url)}\n"]
+    if s.language:
+        out.append(f"{keys}language: {_scalar(s.language)}\n")
+    if s.tags:
+        out.append(f"{keys}tags: [{', '.join(_scalar(t) for t in s.tags)}]\n")
+    return "".join(out)
+
+
+def _scalar(value: str) -> str:
+    """Plain when YAML reads it back unchanged as a string, else a double-quoted string."""
+    if value and "#" not in value and value == value.strip():
+        try:
+            if yaml.safe_load(f"k: {value}") == {"k": value}:
+                return value
+        except yaml.YAMLError:
+            pass
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _replace_validated(config_path: Path, new_text: str) -> None:
+    """Write beside the file, validate with ``config``, then rename over it (atomic)."""
+    from .config import problems
+
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{config_path.name}.", suffix=".tmp", dir=config_path.parent
+    )
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new_text)
+        found = problems(tmp)
+        if found:
+            raise ConfigError(
+                [p.replace(str(tmp), str(config_path)) for p in found]
+                + [f"{config_path}: not changed (the import would make it invalid)"]
+            )
+        try:
+            os.chmod(tmp, config_path.stat().st_mode & 0o7777)
+        except OSError:
+            pass
+        os.replace(tmp, config_path)
+    finally:
+        tmp.unlink(missing_ok=True)

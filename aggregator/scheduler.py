@@ -1,0 +1,396 @@
+"""``aggregator run``: APScheduler 3 jobs in the foreground, one service per database.
+
+Two jobs, each mapped to one pipeline call:
+
+* ``refresh``: a tick that fetches whatever sources are due (each source carries its own next
+  attempt time), then publishes when anything changed. It runs at start, so a tick missed while
+  the service was down simply happens now.
+* ``digest``: a cron trigger on ``digest.schedule`` in ``digest.timezone`` that sends the issue
+  of the last complete ISO week. At start, if the last due time has passed and the ledger has
+  not seen that issue, a one-off ``digest-catch-up`` job sends it (the ledger makes a repeat
+  harmless).
+
+Jobs run one at a time on a single worker thread: the refresh and the digest never race on the
+store, and ``max_instances=1`` + ``coalesce`` mean a slow job is never stacked up behind itself.
+``wire_jobs(scheduler, service, clock)`` does the wiring without starting anything, so tests
+can inspect the jobs and call their functions with a fixed clock.
+
+Signals: SIGTERM/SIGINT ask the pipeline to stop after the source in hand (whose transaction
+commits or rolls back as a unit), shut the scheduler down, close the store and exit 0. A second
+signal exits at once. SIGHUP reloads config.yaml and rebuilds the jobs (a bad file is logged
+and the running configuration kept; a changed ``database`` needs a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .errors import AggregatorError, ConfigError
+from .lock import InstanceLock, ServiceLock
+from .settings import DigestSettings, Settings
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .store import Store
+
+log = logging.getLogger("aggregator.scheduler")
+
+Clock = Callable[[], datetime]
+
+#: Seconds a stopping service waits for the job in hand before it gives up and exits anyway
+#: (an unfinished source transaction is simply never committed).
+STOP_GRACE = 10.0
+#: Shortest refresh tick: sources fall due at their own times, so the tick only bounds lateness.
+MIN_TICK = 30.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- time arithmetic (pure, tested with fixed clocks) ------------------------------------------
+
+
+def refresh_period(interval: float) -> float:
+    """The refresh tick. A source fetched at ``T + δ`` is next due at ``T + interval + δ``, just
+    after the tick at ``T + interval``: ticking at exactly ``interval`` would fetch it every
+    other tick. A sixth of the interval keeps each source within ~17 % of its period; a tick
+    with nothing due costs one query."""
+    return min(interval, max(MIN_TICK, interval / 6))
+
+
+def digest_trigger(digest: DigestSettings) -> CronTrigger:
+    """``"mon 07:00"`` in ``digest.timezone`` as a cron trigger."""
+    from .config import parse_schedule
+
+    day, hour, minute = parse_schedule(digest.schedule)
+    return CronTrigger(
+        day_of_week=day, hour=hour, minute=minute, timezone=ZoneInfo(digest.timezone)
+    )
+
+
+def last_fire_time(trigger: CronTrigger, now: datetime, lookback: timedelta = timedelta(days=8)
+                   ) -> datetime | None:  # fmt: skip
+    """The latest fire time at or before ``now`` (APScheduler 3 only looks forward)."""
+    fire = trigger.get_next_fire_time(None, now - lookback)
+    last = None
+    while fire is not None and fire <= now:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def issue_week(moment: datetime, timezone: str) -> str:
+    """The last complete ISO week at ``moment`` in ``timezone``: the week before this one."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return iso_week(local.date() - timedelta(days=7))
+
+
+def catch_up_week(
+    trigger: CronTrigger, now: datetime, timezone: str, in_ledger: Callable[[str], bool]
+) -> str | None:
+    """The issue to send at start, or None: the issue that was due at the trigger's last fire
+    time, unless the ledger already has it (sent, or at least attempted)."""
+    due = last_fire_time(trigger, now)
+    if due is None:
+        return None
+    week = issue_week(due, timezone)
+    return None if in_ledger(week) else week
+
+
+# ---- the service: what each job does ------------------------------------------------------------
+
+
+class Service:
+    """The long-lived state of ``run``: settings, one store, one pipeline, the stop flags."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Clock = utcnow,
+        pipeline: Pipeline | None = None,
+    ):
+        from .pipeline import Pipeline
+
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.pipeline = pipeline or Pipeline(settings, store, clock=clock)
+        self.stopping = False
+        self.stop_reason = "stop requested"
+        self.reload_requested = False
+        self.publish_pending = True  # publish once after start even if nothing is new
+        self._busy = threading.Lock()  # held by the job in hand (and by a reload)
+        self._running = 0
+
+    # -- jobs (run on the scheduler's single worker thread) --
+
+    def refresh_tick(self) -> None:
+        """Fetch the due sources; publish if anything changed (or a publish is owed)."""
+        with self._job("refresh"):
+            if self.stopping:
+                return
+            lock = InstanceLock(self.settings.database)
+            if not lock.try_acquire():
+                log.info(
+                    "refresh skipped: another process is refreshing %s", self.settings.database
+                )
+                return
+            try:
+                report = self.pipeline.refresh()
+                if report.outcomes:
+                    failed = report.count("error", "backing-off", "gone")
+                    log.info(
+                        "refresh: %d sources, %d new items, %d failed, %.1f s",
+                        len(report.outcomes), report.new_items, failed, report.seconds,
+                    )  # fmt: skip
+                if report.changed:
+                    self.publish_pending = True
+                if self.publish_pending and not self.stopping:
+                    self.publish()
+            finally:
+                lock.release()
+
+    def publish(self) -> None:
+        from .pipeline import publish
+
+        publish(self.settings, self.store, self.clock())
+        self.publish_pending = False
+
+    def digest_tick(self, week: str | None = None) -> None:
+        """Send the issue of ``week`` (default: the last complete week at the clock's now)."""
+        with self._job("digest"):
+            if self.stopping:
+                return
+            from .digest_run import send_digest
+
+            now = self.clock()
+            week = week or issue_week(now, self.settings.digest.timezone)
+            log.info("digest: sending issue %s", week)
+            report = send_digest(self.settings, self.store, week=week, mode="send", now=now)
+            log.info("%s", report.summary())
+
+    def in_ledger(self, issue: str) -> bool:
+        """Has a send of ``issue`` begun? It is frozen in the store on its first send. (A week
+        with no stories is never frozen: its catch-up reruns at each start, finding nothing.)"""
+        return self.store.frozen_digest(issue) is not None
+
+    @contextmanager
+    def _job(self, name: str) -> Iterator[None]:
+        with self._busy:
+            self._running += 1
+            try:
+                yield
+            except AggregatorError as exc:  # one readable line; the job stays scheduled
+                log.error("%s failed: %s", name, exc)
+            finally:
+                self._running -= 1
+
+    # -- control (signal handlers only set flags; the main thread acts on them) --
+
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
+
+    def request_stop(self) -> None:
+        self.stopping = True
+        self.pipeline.stop_requested = True
+
+    def replace_settings(self, settings: Settings) -> None:
+        """Swap in a reloaded configuration between jobs."""
+        from .pipeline import Pipeline
+
+        with self._busy:
+            self.settings = settings
+            self.pipeline = Pipeline(settings, self.store, clock=self.clock)
+            self.publish_pending = True
+
+
+def wire_jobs(
+    scheduler: BaseScheduler, service: Service, clock: Clock = utcnow, *, catch_up: bool = True
+) -> None:
+    """Add the refresh and digest jobs (and a catch-up digest if one was missed)."""
+    settings = service.settings
+    now = clock()
+    common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
+    period = refresh_period(settings.fetch.interval)
+    scheduler.add_job(
+        service.refresh_tick,
+        IntervalTrigger(seconds=period, start_date=now, timezone=UTC),
+        id="refresh",
+        name="refresh due sources, then publish",
+        next_run_time=now,  # at start: a tick missed while down runs now
+        misfire_grace_time=int(period),
+        **common,
+    )
+    trigger = digest_trigger(settings.digest)
+    scheduler.add_job(
+        service.digest_tick,
+        trigger,
+        id="digest",
+        name=f"weekly digest ({settings.digest.schedule} {settings.digest.timezone})",
+        next_run_time=trigger.get_next_fire_time(None, now),
+        misfire_grace_time=6 * 3600,  # a short outage around the due time still sends
+        **common,
+    )
+    if not catch_up:
+        return
+    week = catch_up_week(trigger, now, settings.digest.timezone, service.in_ledger)
+    if week is not None:
+        log.info("digest %s was due while the service was down: sending it now", week)
+        scheduler.add_job(
+            service.digest_tick,
+            DateTrigger(run_date=now, timezone=UTC),
+            args=[week],
+            id="digest-catch-up",
+            name=f"catch-up digest {week}",
+            next_run_time=now,
+            misfire_grace_time=None,  # whenever it gets to run, it is still owed
+            **common,
+        )
+
+
+def make_scheduler() -> BackgroundScheduler:
+    """One worker thread: jobs run one after another, never beside each other."""
+    return BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        timezone=UTC,
+    )
+
+
+# ---- the foreground process ---------------------------------------------------------------------
+
+
+def run_forever(
+    settings: Settings, *, clock: Clock = utcnow, stop_grace: float = STOP_GRACE
+) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop. Raises ``AlreadyRunning`` (exit 3) at once
+    when another ``run`` holds the database. After a stop signal the job in hand gets
+    ``stop_grace`` seconds to finish; past that the process exits anyway."""
+    from .store import Store
+
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # job adds/removes are noise
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
+    with ServiceLock(settings.database):
+        store = Store(settings.database)
+        scheduler = make_scheduler()
+        try:
+            service = Service(settings, store, clock=clock)
+            wire_jobs(scheduler, service, clock)
+            with _signals(service):
+                scheduler.start()
+                log.info(
+                    "running: refresh tick every %s, digest %s %s (pid %d)",
+                    _human(refresh_period(settings.fetch.interval)),
+                    settings.digest.schedule, settings.digest.timezone, os.getpid(),
+                )  # fmt: skip
+                _main_loop(scheduler, service)
+                log.info("%s: stopping after the source in hand", service.stop_reason)
+                scheduler.shutdown(wait=False)
+                if not _wait_idle(service, stop_grace):
+                    log.warning(
+                        "the job in hand did not finish in %g s; exiting without it "
+                        "(its uncommitted source is rolled back)", stop_grace,
+                    )  # fmt: skip
+                    logging.shutdown()
+                    os._exit(0)  # the kernel drops the locks; SQLite discards the open transaction
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            store.close()
+    log.info("stopped")
+    return 0
+
+
+def _main_loop(scheduler: BaseScheduler, service: Service) -> None:
+    """Sleep in short steps: signal handlers only set flags, so nothing here can deadlock."""
+    while not service.stopping:
+        time.sleep(0.1)
+        if service.reload_requested and not service.stopping:
+            service.reload_requested = False
+            _reload(scheduler, service)
+
+
+def _reload(scheduler: BaseScheduler, service: Service) -> None:
+    from .config import load
+
+    try:
+        new = load(service.settings.path)
+    except ConfigError as exc:
+        for line in exc.problems:
+            log.error("reload: %s", line)
+        log.error("reload: keeping the running configuration")
+        return
+    if new.database != service.settings.database:
+        log.error("reload: database changed to %s; restart to switch", new.database)
+        return
+    scheduler.pause()
+    try:
+        service.replace_settings(new)
+        wire_jobs(scheduler, service, service.clock, catch_up=False)
+    finally:
+        scheduler.resume()
+    log.info("reloaded %s: %d sources", new.path, len(new.sources))
+
+
+def _wait_idle(service: Service, grace: float) -> bool:
+    deadline = time.monotonic() + grace
+    while service.busy:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@contextmanager
+def _signals(service: Service) -> Iterator[None]:
+    def stop(signum: int, _frame: object) -> None:
+        if service.stopping:
+            os.write(2, b"aggregator: second signal, exiting now\n")
+            os._exit(1)
+        service.stop_reason = signal.Signals(signum).name
+        service.request_stop()
+
+    def reload(_signum: int, _frame: object) -> None:
+        service.reload_requested = True
+
+    wanted = {signal.SIGTERM: stop, signal.SIGINT: stop}
+    if hasattr(signal, "SIGHUP"):
+        wanted[signal.SIGHUP] = reload
+    old = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _human(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds:.0f}s"
