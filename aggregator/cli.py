@@ -245,7 +245,7 @@ def _cmd_digest(settings, store, args) -> int:
         preview_path=Path(args.preview) if args.preview else None,
     )  # fmt: skip
     print(report.summary())
-    return 0
+    return 0 if report.ok else 1
 
 
 def _cmd_tag(args) -> int:

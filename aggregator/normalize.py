@@ -1,36 +1,106 @@
-"""Canonical URLs, item identity and text folding for matching (FR/EN/AR)."""
+"""Canonical URLs, item identity and text folding for matching (FR/EN/AR).
+
+Everything here is pure and cheap: tables and patterns are built once at import. Folding is for
+*matching* only (dedupe, tagging); what readers see is never folded.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import html
+import re
+import unicodedata
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from .models import ParsedItem
 
-_TRACKING_PREFIXES = ("utm_", "at_", "mc_")
-_TRACKING = {"fbclid", "gclid", "xtor", "igshid", "ref", "ocid", "cmpid"}
+# ---- canonical URLs ---------------------------------------------------------------------------
+
+_TRACKING_PREFIXES = ("utm_", "at_", "mc_", "pk_", "mtm_", "ns_", "hsa_", "_hs", "vero_", "oly_")
+_TRACKING = {
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "ttclid",
+    "igshid", "igsh", "mkt_tok", "xtor", "xtref", "ocid", "cmpid", "cmp", "ito", "smid", "smtyp",
+    "s_cid", "_ga", "_gl", "ref", "ref_src", "ref_url", "referrer", "__twitter_impression",
+    "guccounter", "guce_referrer", "guce_referrer_sig", "soc_src", "soc_trk", "sr_share", "spm",
+    "taid", "tbref", "cmpgn", "amp", "output", "outputtype",
+}  # fmt: skip
+#: Parameters kept even though a prefix above matches them (none today; the hook documents intent).
+_KEEP: set[str] = set()
+#: Values of ``output``/``outputType``/``amp`` that mark an AMP rendering (other values are kept).
+_AMP_VALUES = {"", "1", "true", "amp", "yes"}
+_AMP_PARAMS = {"amp", "output", "outputtype"}
+_WRAPPER_PARAMS = ("url", "u", "q", "to", "dest", "target")
+_WRAPPER_HOSTS = {"l.facebook.com", "lm.facebook.com", "www.google.com", "google.com",
+                  "out.reddit.com", "l.instagram.com", "t.umblr.com", "href.li", "r.jina.ai"}  # fmt: skip
+_MOBILE_LABELS = {"m", "mobile", "amp", "www"}
+_AMP_CACHE = re.compile(r"^[^/]+\.cdn\.ampproject\.org$")
+_AMP_CACHE_PATH = re.compile(r"^/(?:[a-z]/)*(?:s/)?(?P<rest>[^/].*)$")
+_INDEX_PAGE = re.compile(r"/(?:index|default)\.(?:html?|php|aspx?)$", re.IGNORECASE)
+_AMP_SUFFIX = re.compile(r"(?:\.amp(?=\.html?$)|/amp/?$)", re.IGNORECASE)
+_MULTI_SLASH = re.compile(r"/{2,}")
+
+
+def _tracking(key: str, value: str) -> bool:
+    k = key.lower()
+    if k in _KEEP:
+        return False
+    if k in _AMP_PARAMS:
+        return value.lower() in _AMP_VALUES
+    return k in _TRACKING or k.startswith(_TRACKING_PREFIXES)
 
 
 def canonical_url(url: str | None) -> str | None:
-    """The URL two outlets' links to the same article share (see tests for each rule)."""
+    """The URL two outlets' links to the same article share (see tests for each rule).
+
+    https, lower-case host without ``www.``/``m.``/``mobile.``/``amp.``, no default port, no
+    fragment, no tracking or AMP parameters, remaining query sorted, no trailing slash, no
+    ``/amp`` or ``.amp.html`` rendering, AMP-cache and redirect wrappers (Facebook, Google)
+    unwrapped. Returns None for anything that is not an http(s) URL with a host.
+    """
     if not url:
         return None
     try:
         parts = urlsplit(url.strip())
+        port = parts.port
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
-    host = parts.hostname.lower()
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k.lower() not in _TRACKING and not k.lower().startswith(_TRACKING_PREFIXES)
-    ]
-    path = parts.path.rstrip("/") or "/"
-    return urlunsplit(("https", host, path, urlencode(sorted(query)), ""))
+    host = parts.hostname.lower().rstrip(".")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if host in _WRAPPER_HOSTS:
+        for k, v in query:
+            if k.lower() in _WRAPPER_PARAMS and v.lower().startswith(("http://", "https://")):
+                return canonical_url(v)
+    path = parts.path
+    if _AMP_CACHE.match(host):  # https://www-x-com.cdn.ampproject.org/c/s/www.x.com/a.html
+        m = _AMP_CACHE_PATH.match(path)
+        if m:
+            return canonical_url(
+                "https://" + m.group("rest") + ("?" + parts.query if parts.query else "")
+            )
+    labels = host.split(".")
+    if len(labels) > 2 and not labels[-1].isdigit():  # m.x.com, fr.m.wikipedia.org, www.x.co.uk
+        head = [lb for lb in labels[:-2] if lb not in _MOBILE_LABELS]
+        host = ".".join(head + labels[-2:])
+    if port and port not in (80, 443):
+        host = f"{host}:{port}"
+    path = _MULTI_SLASH.sub("/", path)
+    path = _quote_path(path)
+    path = _INDEX_PAGE.sub("", path)
+    path = _AMP_SUFFIX.sub("", path)
+    if path.startswith("/amp/") and path.count("/") >= 3:  # /amp/section/slug (not /amp/ itself)
+        path = path[4:]
+    path = path.rstrip("/") or "/"
+    kept = sorted((k, v) for k, v in query if not _tracking(k, v))
+    return urlunsplit(("https", host, path, urlencode(kept), ""))
+
+
+def _quote_path(path: str) -> str:
+    """One spelling per path: percent-escapes decoded where safe, re-encoded upper-case."""
+    if "%" not in path and path.isascii():
+        return path
+    return quote(unquote(path), safe="/:@!$&'()*+,;=-._~")
 
 
 def item_key(item: ParsedItem) -> str:
@@ -54,3 +124,90 @@ def content_hash(item: ParsedItem) -> str:
     for d in (item.published, item.updated):
         h.update((d.isoformat() if d else "").encode())
     return h.hexdigest()[:32]
+
+
+# ---- text folding -----------------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+
+_CHARS: dict[int, str | None] = {}
+for _c in "\u2018\u2019\u201a\u201b\u2032\u02bc\u02bb\u0060\u00b4":
+    _CHARS[ord(_c)] = "'"
+for _c in "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u2039\u203a":
+    _CHARS[ord(_c)] = '"'
+for _c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d":
+    _CHARS[ord(_c)] = "-"
+for (
+    _c
+) in "\u00a0\u2007\u202f\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u205f\u3000":
+    _CHARS[ord(_c)] = " "
+# zero-width, soft hyphen, bidi controls, tatweel: gone
+for _c in "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u061c\u0640":
+    _CHARS[ord(_c)] = None
+for _cp in range(0x202A, 0x202F):
+    _CHARS[_cp] = None
+for _cp in range(0x2066, 0x206A):
+    _CHARS[_cp] = None
+_CHARS.update({
+    ord("\u0153"): "oe", ord("\u0152"): "oe", ord("\u00e6"): "ae", ord("\u00c6"): "ae",
+    ord("\u00f8"): "o", ord("\u00d8"): "o", ord("\u0131"): "i", ord("\u0142"): "l",
+    ord("\u0141"): "l", ord("\u0111"): "d", ord("\u0110"): "d", ord("\u2026"): "...",
+    # Arabic letter variants: alef forms, alef maqsura, ta marbuta, Persian/Urdu letters
+    ord("\u0623"): "\u0627", ord("\u0625"): "\u0627", ord("\u0622"): "\u0627",
+    ord("\u0671"): "\u0627", ord("\u0672"): "\u0627", ord("\u0673"): "\u0627",
+    ord("\u0649"): "\u064a", ord("\u06cc"): "\u064a", ord("\u06d2"): "\u064a",
+    ord("\u0629"): "\u0647", ord("\u06c0"): "\u0647", ord("\u06c1"): "\u0647",
+    ord("\u0624"): "\u0648", ord("\u0626"): "\u064a", ord("\u06a9"): "\u0643",
+    ord("\u066b"): ".", ord("\u066c"): ",", ord("\u060c"): ",", ord("\u061b"): ";",
+    ord("\u061f"): "?",
+})  # fmt: skip
+for _i in range(10):  # Arabic-Indic and Eastern Arabic-Indic digits
+    _CHARS[0x0660 + _i] = str(_i)
+    _CHARS[0x06F0 + _i] = str(_i)
+_FOLD_TABLE = str.maketrans(_CHARS)
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch) == "Mn"
+
+
+def plain_text(markup: str) -> str:
+    """Text of an HTML fragment: tags dropped, entities decoded (twice, for double-escaped feeds),
+    whitespace collapsed."""
+    if not markup:
+        return ""
+    text = _TAG.sub(" ", markup) if "<" in markup else markup
+    if "&" in text:
+        text = html.unescape(html.unescape(text))
+        if "<" in text:
+            text = _TAG.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def fold(text: str) -> str:
+    """Matching form of a text in French, English or Arabic.
+
+    Entities decoded; case folded; Latin accents and Arabic diacritics (harakat, shadda, sukun,
+    superscript alef) dropped; tatweel, zero-width and bidi marks removed; NBSP and other spaces
+    made plain; typographic quotes and dashes made ASCII; alef/hamza forms to bare alef, alef
+    maqsura to ya, ta marbuta to ha; Arabic-Indic digits to ASCII; ligatures spelled out.
+    """
+    if not text:
+        return ""
+    if "&" in text:
+        text = html.unescape(html.unescape(text))
+    text = text.translate(_FOLD_TABLE)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not _is_mark(ch)) if not text.isascii() else text
+    text = text.translate(_FOLD_TABLE).casefold()
+    return _SPACE.sub(" ", text).strip()
+
+
+def words(text: str) -> list[str]:
+    """Folded word tokens (letters and digits; punctuation is a separator)."""
+    return _WORD.findall(fold(text).replace("_", " "))
+
+
+__all__ = ["canonical_url", "content_hash", "fold", "item_key", "plain_text", "words"]

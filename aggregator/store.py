@@ -98,19 +98,20 @@ CREATE INDEX item_tags_item ON item_tags(item_id);
 #: Extra v1 DDL registered by the sections below (dedupe index, digest ledger).
 _V1_PARTS: list[str] = [_CORE]
 
-# Dedupe keys (exact title/lead keys, MinHash LSH bands, URL keys) clustered by day of first
-# seen: inserts land in the newest pages and lookups seek only the window's days, so the cost
-# does not grow with the store. No FK: lookups join items, so keys of deleted items are inert,
+# Dedupe keys (exact title/lead keys, MinHash LSH bands, URL keys) clustered by week of first
+# seen: inserts land in the newest pages and lookups seek only the window's weeks (two for a
+# 7-day window), so the cost does not grow with the store. No FK: lookups join items, so keys of deleted items are inert,
 # and rows older than the window can be dropped with ``dedupe_prune``.
 _DEDUPE_DDL = """
 CREATE TABLE dedupe_keys (
-    day           INTEGER NOT NULL,   -- floor(first_seen / 86400)
+    bucket        INTEGER NOT NULL,   -- floor(first_seen / _DEDUPE_BUCKET)
     key           INTEGER NOT NULL,   -- 63-bit key from dedupe.py
     item_id       INTEGER NOT NULL,
-    PRIMARY KEY (day, key, item_id)
+    PRIMARY KEY (bucket, key, item_id)
 ) WITHOUT ROWID;
 """
 _V1_PARTS.append(_DEDUPE_DDL)
+_DEDUPE_BUCKET = 7 * 86400
 
 # digest ledger: frozen issues, per-recipient deliveries, unsubscribes, and a key/value meta table
 # (the unsubscribe secret lives there when no environment variable provides one).
@@ -128,7 +129,7 @@ CREATE TABLE deliveries (
     attempts      INTEGER NOT NULL DEFAULT 0,
     last_error    TEXT,
     permanent     INTEGER NOT NULL DEFAULT 0,  -- failed with a 5xx: not retried
-    committing    REAL,               -- when the end of DATA was written (outcome unknown until sent)
+    committing    REAL,               -- when DATA began to be written (outcome unknown until sent)
     updated       REAL,
     PRIMARY KEY (issue, recipient)
 );
@@ -313,6 +314,55 @@ class Store:
         self.db.executemany(
             "UPDATE items SET last_seen=? WHERE id=?", [(_ts(now), i) for i in ids]
         )
+
+    def item_hashes(self, source: str) -> dict[str, str]:
+        """key -> content hash of every stored item of ``source`` (lets a worker skip the
+        items it would only find unchanged)."""
+        sid = self._source_id(source)
+        return dict(self.db.execute("SELECT key, content_hash FROM items WHERE source_id=?", (sid,)))
+
+    def insert_items(
+        self,
+        source: str,
+        rows: Sequence[tuple[str, str | None, ParsedItem, str, Tagging]],
+        now: datetime,
+    ) -> list[int]:
+        """Store new items ``(key, canonical_url, parsed, content_hash, tagging)`` of one source
+        with two executemany (ids given explicitly: max(id) + 1 ...); returns their ids in order.
+        Call inside ``transaction()`` (which holds the write lock, so the ids are free)."""
+        if not rows:
+            return []
+        sid = self._source_id(source)
+        first = (self.db.execute("SELECT max(id) FROM items").fetchone()[0] or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        t = _ts(now)
+        self.db.executemany(
+            "INSERT INTO items(id, source_id, key, guid, link, canonical_url, title, summary,"
+            " content, authors, categories, language, published, updated, enclosures, first_seen,"
+            " last_seen, content_hash, tags, countries, why)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    iid, sid, key, p.guid, p.link, canon, p.title, p.summary, p.content,
+                    json.dumps(list(p.authors)), json.dumps(list(p.categories)), p.language,
+                    _ts(p.published), _ts(p.updated), _enclosures_json(p.enclosures), t, t,
+                    chash, *_tagging_json(tagging),
+                )
+                for iid, (key, canon, p, chash, tagging) in zip(ids, rows)
+            ],
+        )  # fmt: skip
+        self.db.executemany(
+            "INSERT OR IGNORE INTO item_tags(item_id, tag) VALUES (?,?)",
+            [(iid, tag) for iid, row in zip(ids, rows) for tag in row[4].tags],
+        )
+        return ids
+
+    def save_source_states(self, states: Sequence[SourceState]) -> None:
+        """``save_source_state`` for many sources in one transaction (304s, errors: a state
+        change that touches no item, so batching keeps every source consistent)."""
+        with self.transaction():
+            for state in states:
+                self.save_source_state(state)
 
     def insert_item(
         self,
@@ -520,36 +570,43 @@ class Store:
         until: datetime,
         exclude_item: int,
         exclude_source: str | None,
+        min_hits: int = 1,
+        exact: Sequence[int] = (),
         limit: int = 200,
     ) -> list[tuple[int, str, int | None, str, str, str, int]]:
         """(item id, source, cluster id, title, summary, content lead, shared keys) of items
-        first seen in [since, until] sharing a key; most shared keys first, then earliest."""
+        first seen in [since, until] sharing at least ``min_hits`` of ``keys`` or one of
+        ``exact``; most shared keys first, then earliest. Seeks (bucket, key) pairs only."""
         if not keys:
             return []
         lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
-        days = list(range(int(lo // 86400), int(hi // 86400) + 1))
+        buckets = list(range(int(lo // _DEDUPE_BUCKET), int(hi // _DEDUPE_BUCKET) + 1))
         sid = -1 if exclude_source is None else self._source_id(exclude_source)
         keys = list(dict.fromkeys(keys))
+        exact = [k for k in dict.fromkeys(exact)] or [0]
         sql = (
             "SELECT items.id, sources.name, items.cluster_id, items.title, items.summary,"
-            " substr(items.content, 1, 6000), count(*) AS hits"
-            " FROM dedupe_keys JOIN items ON items.id=dedupe_keys.item_id"
-            " JOIN sources ON sources.id=items.source_id"
-            f" WHERE dedupe_keys.day IN ({','.join('?' * len(days))})"
-            f" AND dedupe_keys.key IN ({','.join('?' * len(keys))})"
-            " AND items.first_seen BETWEEN ? AND ? AND items.id<>? AND items.source_id<>?"
-            " GROUP BY items.id ORDER BY hits DESC, items.first_seen, items.id LIMIT ?"
+            " substr(items.content, 1, 6000), m.hits FROM"
+            " (SELECT item_id, count(*) AS hits,"
+            f" sum(key IN ({','.join('?' * len(exact))})) AS strong"
+            f" FROM dedupe_keys WHERE bucket IN ({','.join('?' * len(buckets))})"
+            f" AND key IN ({','.join('?' * len(keys))})"
+            " GROUP BY item_id HAVING hits>=? OR strong>0) AS m"
+            " CROSS JOIN items ON items.id=m.item_id"
+            " CROSS JOIN sources ON sources.id=items.source_id"
+            " WHERE +items.first_seen BETWEEN ? AND ? AND items.id<>? AND +items.source_id<>?"
+            " ORDER BY m.hits DESC, items.first_seen, items.id LIMIT ?"
         )
+        args = (*exact, *buckets, *keys, min_hits, lo, hi, exclude_item, sid, limit)
         return [
-            (int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]))
-            for r in self.db.execute(sql, (*days, *keys, lo, hi, exclude_item, sid, limit))
+            (int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in self.db.execute(sql, args)
         ]
 
     def dedupe_add_keys(self, item_id: int, keys: Sequence[int], first_seen: datetime) -> None:
-        day = int((_ts(first_seen) or 0.0) // 86400)
+        bucket = int((_ts(first_seen) or 0.0) // _DEDUPE_BUCKET)
         self.db.executemany(
-            "INSERT OR IGNORE INTO dedupe_keys(day, key, item_id) VALUES (?,?,?)",
-            [(day, k, item_id) for k in dict.fromkeys(keys)],
+            "INSERT OR IGNORE INTO dedupe_keys(bucket, key, item_id) VALUES (?,?,?)",
+            [(bucket, k, item_id) for k in dict.fromkeys(keys)],
         )
 
     def dedupe_representative(self, cluster_id: int) -> Item | None:
@@ -564,16 +621,17 @@ class Store:
             return None
 
     def dedupe_prune(self, before: datetime) -> int:
-        """Drop dedupe keys of days wholly before ``before`` (older than any window in use)."""
-        day = int((_ts(before) or 0.0) // 86400)
+        """Drop dedupe keys of buckets wholly before ``before`` (older than any window)."""
+        bucket = int((_ts(before) or 0.0) // _DEDUPE_BUCKET)
         with self.transaction():
-            cur = self.db.execute("DELETE FROM dedupe_keys WHERE day<?", (day,))
+            cur = self.db.execute("DELETE FROM dedupe_keys WHERE bucket<?", (bucket,))
         return cur.rowcount
 
     # ---- digest ledger -------------------------------------------------------------------
     # An issue is frozen (stored as JSON) the first time it is sent, so every recipient and
     # every retry gets the same content. A delivery row is written "pending" before the SMTP
-    # transaction, stamped "committing" just before the end of DATA, and "sent" after the reply:
+    # transaction, stamped "committing" just before the message and the end of DATA are written,
+    # and "sent" after the reply:
     # a pending row with a committing stamp is the only state whose outcome is unknown.
 
     def frozen_digest(self, issue: str) -> Digest | None:

@@ -1,9 +1,11 @@
 """Tag items with ``ai``, ``africa``, African countries and operator topics, and say why.
 
 Vocabularies are data (``aggregator/lexicons/*.txt``, format in ``lexicons/README.md``), compiled
-once into one trie-shaped regex per ``Tagger`` so an item costs one scan of its folded title and
-summary. Folding is length-preserving where possible (accents, Arabic hamza forms, apostrophes,
-dashes) so reasons quote the original text.
+once into a trie-shaped regex per ``Tagger`` (plus one for Arabic terms, run only on text with
+Arabic letters) so an item costs one scan of its lower-cased title + summary. The text is not
+folded (``str.translate`` cost more than the scan): each letter of a term is the class of the
+letters folding to it (accents, Arabic hamza forms, apostrophes, dashes), so reasons quote the
+original text.
 
 Scoring (the constants below are the knobs; ``threshold`` comes from settings, default 1.0):
 every match adds its lexicon weight (``w=``, default 1.0) times a factor for where it is:
@@ -14,9 +16,17 @@ every match adds its lexicon weight (``w=``, default 1.0) times a factor for whe
   passing mention never reaches the threshold; two or three do;
 - summary, countries: when the title names no African country the summary says what the story
   is about (``OPEN_*``); when it names one, other countries are usually context (``ANCHORED_*``);
+- open story (no country in the title): the only country named, or the place names of a title
+  about Africa naming at most ``OPEN_MAX`` countries, are its subjects (``OPEN_SUBJECT``);
+- anchored story: another country named as a route, neighbour, destination, refuge, venue or
+  example ("via la Libye", "proche du Nigeria", "fled to Rwanda", "visits Kenya", "sommet tenu à
+  Dakar", "comme le Sénégal") is multiplied by ``PASSING`` (venues and examples also in open
+  stories); a city next to its own country ("à Rabat, au Maroc") counts once;
+- a title set abroad with only adjectives for Africa, in an item with a diaspora cue, is a
+  diaspora story (lexicon ``cues.*.txt``): its Africa evidence is multiplied by ``ABROAD``;
 - summary mentions are damped by ``sqrt(LONG_TEXT / len(summary))`` in long texts, and origin
   rather than place ("d'origine malienne", "Nigerian-born", "Ivoirienne vivant en Suède") is
-  multiplied by ``DIASPORA``.
+  multiplied by ``DIASPORA``; lists of related episodes at the end of a summary are dropped.
 
 ``africa`` adds ``COUNTRY_AFRICA`` times the countries' scores and is set whenever a country is.
 A source prior (``Source.tags``, a topic key or a country slug) adds ``PRIOR`` only to a tag the
@@ -55,6 +65,10 @@ LEDE_CHARS = 300  # the opening sentence ends at the first full stop, or here
 DIASPORA = 0.3  # factor for "d'origine malienne", "Nigerian-born", "of Ghanaian descent"
 LONG_TEXT = 600  # characters of summary before mentions start to weigh less
 PRIOR = 0.5
+OPEN_SUBJECT = 1.0  # open story about Africa, or naming a single country: summary countries
+PASSING = 0.4  # anchored story: another country named as a route, neighbour, destination
+OPEN_MAX = 3  # ... about Africa naming at most this many countries (not a tournament roster)
+ABROAD = 0.15  # title set outside Africa, only adjectives for Africa, a diaspora cue
 BUILTIN = ("ai", "africa")
 
 # --- folding ------------------------------------------------------------------------------------
@@ -93,17 +107,30 @@ def fold(text: str) -> tuple[str, list[int] | None]:
     dropped, the map from folded positions to positions in ``text`` (else None: identity)."""
     if text.isascii():  # nothing to fold but the odd backquote
         return (text.replace("`", "'") if "`" in text else text), None
-    folded = text.translate(_FOLD)
-    if not _DROP.search(folded):
-        return folded, None
+    return strip_marks(text.translate(_FOLD))
+
+
+def strip_marks(text: str) -> tuple[str, list[int] | None]:
+    """``text`` without the characters of ``_DROP``, and the position map (None: nothing dropped)."""
+    if not _DROP.search(text):
+        return text, None
     chars: list[str] = []
     index: list[int] = []
-    for i, ch in enumerate(folded):
+    for i, ch in enumerate(text):
         if not _DROP.match(ch):
             chars.append(ch)
             index.append(i)
-    index.append(len(folded))
+    index.append(len(text))
     return "".join(chars), index
+
+
+# The matcher does not fold the text (``str.translate`` costs more than the whole scan): each
+# letter of a term becomes the class of the lower-case letters that fold to it (e -> [eéèêë]).
+_VARIANTS: dict[str, set[str]] = {}
+for _cp, _dst in _ONE_TO_ONE.items():
+    _low = chr(_cp).lower()
+    if len(_low) == 1 and len(_dst) == 1:
+        _VARIANTS.setdefault(_dst.lower(), {_dst.lower()}).add(_low)
 
 
 @lru_cache(maxsize=65536)
@@ -117,7 +144,7 @@ def _key(text: str) -> str:
 # --- lexicon entries ------------------------------------------------------------------------------
 
 _ARTICLE = "ال"
-_NISBA_SUFFIXES = "ه|ين|ون|ات"
+_NISBA_SUFFIXES = "[هة]|ين|ون|ات"
 _PREFIX = "[وف]?(?:[بك]?ال|لل|[بكل])?"
 
 
@@ -138,6 +165,21 @@ class Entry:
     noarticle: bool = False
     nisba: bool = False  # Arabic adjective in ي: may take ية/يون/يين/يات
     blocker: bool = False
+    marker: str | None = None  # ``[~abroad]``, ``[~diaspora]``: a cue for the scoring, not a tag
+    adjective: bool = False  # demonym or adjective ("angolaise", "African"), not a place name
+
+
+_ADJ_END = re.compile(r"(?:ians?|eans?|ans?|ese|ois|is|i)$")
+
+
+def _adjective(folded: str, arabic: bool, names: frozenset[str]) -> bool:
+    """French lexicons write demonyms in lower case, English ones end like "-an", "-ese";
+    Arabic ones are nisba adjectives. Good enough to tell "l'Angolaise" from "l'Angola"."""
+    if arabic:
+        return folded.endswith("ي")
+    if folded[:1].islower():
+        return True
+    return folded not in names and bool(_ADJ_END.search(_WORD_SPLIT.split(folded)[-1]))
 
 
 def _case_rule(term: str) -> str:
@@ -223,8 +265,11 @@ def _entry(
         "noarticle": "noart" in flags,
         "nisba": arabic and folded.endswith("ي"),
     }
+    common["adjective"] = _adjective(folded, arabic, _country_names(countries))
     if section == "-":
         return Entry(blocker=True, **common)
+    if section.startswith("~"):
+        return Entry(marker=section[1:], **common)
     if "|" in section:
         first, second = (s.strip() for s in section.split("|", 1))
         return Entry(codes=(first,), alt=second, **common)
@@ -253,6 +298,10 @@ def _fix_lang_flags(text: str) -> str:
         return "{" + ",".join(out) + "}"
 
     return re.sub(r"\{([^}]*)\}", repl, text)
+
+
+def _country_names(known: Mapping[str, Country]) -> frozenset[str]:
+    return frozenset(c.name for c in known.values())
 
 
 @dataclass(frozen=True)
@@ -313,10 +362,11 @@ def _trie_regex(keys: Iterable[str]) -> str:
 
     def piece(ch: str) -> str:
         if ch == " ":
-            return r"[\s\-]+"
+            return "[\\s" + re.escape("".join(sorted(_VARIANTS["-"]))) + "]+"
         if ch == "'":
-            return r"['\s]\s*"
-        return re.escape(ch)
+            return "[\\s" + re.escape("".join(sorted(_VARIANTS["'"]))) + "]\\s*"
+        alts = _VARIANTS.get(ch)
+        return "[" + re.escape("".join(sorted(alts))) + "]" if alts else re.escape(ch)
 
     def emit(node: dict) -> str:
         end = "" in node
@@ -331,11 +381,24 @@ def _trie_regex(keys: Iterable[str]) -> str:
     return emit(trie)
 
 
-def _compile(keys: Iterable[str]) -> re.Pattern[str]:
-    core = _trie_regex(sorted(set(keys)))
-    return re.compile(
-        rf"(?<!\w)(?P<p>{_PREFIX})(?P<t>{core})(?P<s>{_NISBA_SUFFIXES})?(?!\w)", re.IGNORECASE
+_ARABIC = re.compile("[\u0600-\u06ff]")
+
+
+def _compile(keys: Iterable[str]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """Two case-sensitive patterns over lower-cased folded text: Latin-script terms, and Arabic
+    terms with proclitics and nisba endings (only run on text that contains Arabic)."""
+    keys = sorted(set(keys))
+    latin = [k for k in keys if not _ARABIC.search(k)]
+    arabic = [k for k in keys if _ARABIC.search(k)]
+    lat = re.compile(rf"(?<!\w){_trie_regex(latin)}(?!\w)") if latin else None
+    ara = (
+        re.compile(
+            rf"(?<!\w)(?P<p>{_PREFIX})(?P<t>{_trie_regex(arabic)})(?P<s>{_NISBA_SUFFIXES})?(?!\w)"
+        )
+        if arabic
+        else None
     )
+    return lat, ara
 
 
 # Words that may follow a country name without making it a person's first name ("Chad President").
@@ -348,18 +411,44 @@ _AFTER_NAME_OK = frozenset(
     )
 )
 _NEXT_WORD = re.compile(r"[\s']+([A-Z][a-z]+)")
+_AFTER_ORIGIN = re.compile(
+    r"\s*,?\s*(?:vivant|living|installee?s?|basee?s?|based|residant|resident)\b"
+    r"|\s*(?:-|\s)?(?:american|americain|britannique|british|francais|french)"
+)
 
+# (substring that must be present, pattern): the cheap test skips most patterns on most items.
 _BOILERPLATE = [
-    re.compile(r"\bThe post .{0,300}? appeared first on .*$", re.DOTALL),
-    re.compile(r"\bCet article .{0,300}? est apparu en premier sur .*$", re.DOTALL),
-    re.compile(r"\bContinue reading\.*\s*$"),
-    re.compile(
-        r"\b(?:A|À) (?:surtout )?(?:lire|ne pas manquer|voir)(?: aussi)? sur BBC Afrique\s*:?",
-        re.IGNORECASE,
+    ("The post", re.compile(r"\bThe post .{0,300}? appeared first on .*$", re.DOTALL)),
+    (
+        "Cet article",
+        re.compile(r"\bCet article .{0,300}? est apparu en premier sur .*$", re.DOTALL),
+    ),
+    ("Continue reading", re.compile(r"\bContinue reading\.*\s*$")),
+    (
+        "BBC Afrique",
+        re.compile(
+            r"\b(?:A|À) (?:surtout )?(?:lire|ne pas manquer|voir)(?: aussi)? sur BBC Afrique\s*:?",
+            re.IGNORECASE,
+        ),
     ),
 ]
 _RELATED = re.compile(r"\b(?:(?:A|À) )?lire (?:aussi|également)\b\s*:?", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]+>")
+# Lists of related episodes or articles at the end of a summary: other stories' titles.
+_TAIL_TRIGGERS = (
+    "utres épisodes",
+    "utres sujets",
+    "utres numéros",
+    "uelques",
+    "elated ",
+    "ore from",
+    "ead more",
+)
+_TAIL = re.compile(
+    r"\b(?:(?:Pour voir |Voir )?(?:d'|d’)?autres (?:épisodes|sujets|numéros)|Quelques (?:numéros|épisodes)"
+    r"|Related (?:stories|articles|coverage)|More from|Read more)\b.*$",
+    re.DOTALL | re.IGNORECASE,
+)
 
 
 def clean_text(text: str) -> str:
@@ -368,9 +457,12 @@ def clean_text(text: str) -> str:
         text = _TAGS.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    for pattern in _BOILERPLATE:
-        text = pattern.sub(" ", text)
-    m = _RELATED.search(text)
+    for trigger, pattern in _BOILERPLATE:
+        if trigger in text:
+            text = pattern.sub(" ", text)
+    if any(t in text for t in _TAIL_TRIGGERS):
+        text = _TAIL.sub(" ", text)
+    m = _RELATED.search(text) if ("ire " in text or "IRE " in text) else None
     if m:  # a "read also" link title follows: drop the next sentence-ish chunk
         rest = text[m.end() :]
         cut = re.search(r"[.!?]\s|\s{2,}", rest[:160])
@@ -404,7 +496,9 @@ class Tagger:
             if e not in bucket:
                 bucket.append(e)
         self.topics = tuple(dict.fromkeys(e.tag for b in self._by_key.values() for e in b if e.tag))
-        self._regex = _compile(self._by_key)
+        self._latin, self._arabic = _compile(self._by_key)
+        # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
+        self._spans: dict[str, tuple[Entry, ...]] = {}
 
     @classmethod
     def from_settings(
@@ -423,72 +517,91 @@ class Tagger:
 
     # matching -------------------------------------------------------------------------------
 
-    def _accept(self, e: Entry, m: re.Match[str], folded: str, language: str | None) -> bool:
-        core = m.group("t")
-        if e.langs is not None and language and language.split("-")[0].lower() not in e.langs:
+    def _entries(self, span: str) -> tuple[Entry, ...]:
+        found = self._spans.get(span)
+        if found is None:
+            key = re.sub(r"[\s\-]+", " ", re.sub(r"\s*'\s*", "'", fold(span)[0])).strip()
+            found = tuple(self._by_key.get(key, ()))
+            if len(self._spans) < 100_000:
+                self._spans[span] = found
+        return found
+
+    @staticmethod
+    def _accept(
+        e: Entry, core: str, prefix: str, suffix: str, folded: str, end: int, lang: str | None
+    ) -> bool:
+        if e.langs is not None and lang and lang not in e.langs:
             return False
-        if e.case == "upper" and not all(c.isupper() for c in core if c.isalpha()):
-            return False
-        if e.case == "exact" and core != fold(e.term)[0]:
-            return False
-        if e.case == "first" and not _capitals_match(e.term, core):
-            return False
-        prefix = m.group("p") or ""
-        has_article = prefix.endswith((_ARTICLE, "لل"))
-        if e.article and not has_article:
-            return False
-        if e.noarticle and has_article:
-            return False
-        if m.group("s") and not e.nisba:
+        if e.case != "any":
+            if e.case == "upper" and not all(c.isupper() for c in core if c.isalpha()):
+                return False
+            if e.case == "exact" and fold(core)[0] != fold(e.term)[0]:
+                return False
+            if e.case == "first" and not _capitals_match(e.term, core):
+                return False
+        if prefix or e.article:
+            has_article = prefix.endswith((_ARTICLE, "لل"))
+            if e.article and not has_article:
+                return False
+            if e.noarticle and has_article:
+                return False
+        if suffix and not e.nisba:
             return False
         if e.name:
-            nxt = _NEXT_WORD.match(folded, m.end())
+            nxt = _NEXT_WORD.match(folded, end)
             if nxt and nxt.group(1).lower() not in _AFTER_NAME_OK:
                 return False
         return True
 
     @staticmethod
-    def _context(folded: str, m: re.Match[str]) -> float:
+    def _context(low: str, start: int, end: int) -> float:
         """Weaker evidence for origin rather than place: "d'origine malienne", "Nigerian-born"."""
-        before = folded[max(0, m.start() - 14) : m.start()].lower()
-        after = folded[m.end() : m.end() + 16].lower()
-        if (
-            "origine" in before
-            or "origin" in before
-            or "descent" in after
-            or after.startswith("-born")
-        ):
+        before = fold(low[max(0, start - 14) : start])[0]
+        after = fold(low[end : end + 16])[0]
+        if "origin" in before or "descent" in after or after.startswith("-born"):
             return DIASPORA
-        if re.match(
-            r"\s*,?\s*(?:vivant|living|installee?s?|basee?s?|based|residant|resident)\b", after
-        ):
-            return DIASPORA
-        if re.match(
-            r"\s*(?:-|\s)?(?:american|americain|britannique|british|francais|french)", after
-        ):
+        if _AFTER_ORIGIN.match(after):
             return DIASPORA
         return 1.0
 
-    def _scan(self, text: str, field: str, language: str | None) -> list[_Hit]:
-        if not text:
-            return []
-        text = unicodedata.normalize("NFC", text)
-        folded, index = fold(text)
+    def _scan(self, text: str, split: int, language: str | None) -> list[_Hit]:
+        """Hits in ``text`` (title, a NUL, the summary); ``split`` is where the summary starts."""
+        folded, index = strip_marks(text)  # "folded": original letters, no diacritics/tatweel
+        low = folded.lower()
+        if len(low) != len(folded):  # a few letters lower-case to two characters ("İ")
+            low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
+        lang = language.split("-")[0].lower() if language else None
+        matches: list[tuple[int, int, str, str, str]] = []
+        if self._latin is not None:
+            matches = [(m.start(), m.end(), m.group(), "", "") for m in self._latin.finditer(low)]
+        if self._arabic is not None and _ARABIC.search(low):
+            matches.extend(
+                (m.start(), m.end(), m.group("t"), m.group("p") or "", m.group("s") or "")
+                for m in self._arabic.finditer(low)
+            )
+            matches.sort()
         hits = []
-        for m in self._regex.finditer(folded):
-            entries = self._by_key.get(_key(m.group("t")), ())
-            accepted = [e for e in entries if self._accept(e, m, folded, language)]
+        for start, end, span, prefix, suffix in matches:
+            entries = self._entries(span)
+            if not entries:
+                continue
+            cs = start + len(prefix)
+            core = folded[cs : cs + len(span)]
+            accepted = [
+                e for e in entries if self._accept(e, core, prefix, suffix, folded, end, lang)
+            ]
             if not accepted or any(e.blocker for e in accepted):
                 continue
-            start, end = m.start(), m.end()
-            if index is not None:
-                start, end = index[start], index[end - 1] + 1
+            factor = self._context(low, start, end)
+            ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
+            field = "title" if ostart < split else "summary"
+            where = ostart if field == "title" else ostart - split
             seen = set()
             for e in accepted:
                 target = (e.tag, e.codes, e.alt)
                 if target not in seen:
                     seen.add(target)
-                    hits.append(_Hit(e, field, text[start:end], start, self._context(folded, m)))
+                    hits.append(_Hit(e, field, text[ostart:oend], where, factor))
         return hits
 
     # scoring --------------------------------------------------------------------------------
@@ -529,35 +642,70 @@ class Tagger:
         source_tags: Iterable[str] = (),
     ) -> tuple[dict[str, float], dict[str, list[str]]]:
         """Score per topic key and ISO code, and the reasons behind each (before the threshold)."""
-        summary = clean_text(summary or "")
-        title = clean_text(title or "")
-        hits = self._scan(title, "title", language) + self._scan(summary, "summary", language)
+        summary = unicodedata.normalize("NFC", clean_text(summary or ""))
+        title = unicodedata.normalize("NFC", clean_text(title or ""))
+        hits = self._scan(title + "\x00" + summary, len(title) + 1, language)
+        scores: dict[str, float] = {}
+        why: dict[str, list[str]] = {}
+        if not hits:
+            return scores, why
         damp = min(1.0, math.sqrt(LONG_TEXT / len(summary))) if summary else 1.0
-        stop = re.search(r"[.!?؟](?:\s|$)", summary)
+        stop = _SENTENCE_END.search(summary)
         lede = min(stop.end() if stop else len(summary), LEDE_CHARS)
 
         # Ambiguous names (bare "Congo"): the second reading only when it alone has evidence.
         plain_codes = {c for h in hits for c in h.entry.codes if h.entry.alt is None}
 
-        anchored = any(h.entry.codes and h.field == "title" and h.factor == 1.0 for h in hits)
-        scores: dict[str, float] = {}
-        why: dict[str, list[str]] = {}
-        seen_in_summary: dict[str, int] = {}
+        def codes_of(e: Entry) -> tuple[str, ...]:
+            if e.alt and e.alt in plain_codes and e.codes[0] not in plain_codes:
+                return (e.alt,)
+            return e.codes
 
-        def add(target: str, h: _Hit) -> None:
+        in_title = [h for h in hits if h.field == "title"]
+        african_title = [h for h in in_title if h.entry.codes or h.entry.tag == "africa"]
+        anchored = any(h.entry.codes and h.factor == 1.0 for h in in_title)
+        # A title set outside Africa whose African evidence is only adjectives, with a diaspora
+        # cue ("l'Angolaise ... d'origine africaine en Uruguay", "esclaves ... en Amérique").
+        abroad = (
+            bool(african_title)
+            and any(h.entry.marker == "abroad" for h in in_title)
+            and all(h.entry.adjective for h in african_title)
+            and any(h.entry.marker == "diaspora" for h in hits)
+        )
+        # Open story (no country in the title): the countries of the summary are its subjects
+        # when the title is about Africa or when only one country is named at all.
+        # (Several countries: only place names, as demonyms there tend to describe a speaker.)
+        named = len({c for h in hits for c in codes_of(h.entry)})
+        anchor = next((codes_of(h.entry) for h in in_title if h.entry.codes), ())
+        sole = named == 1
+        africa_title = named <= OPEN_MAX and any(h.entry.tag == "africa" for h in in_title)
+
+        seen_in_summary: dict[str, int] = {}
+        last_end: dict[tuple[str, str], int] = {}
+
+        def add(target: str, h: _Hit, passing: bool) -> None:
+            text = title if h.field == "title" else summary
+            end = h.start + len(h.text)
+            prev = last_end.get((h.field, target))
+            last_end[(h.field, target)] = end
+            adjacent = prev is not None and _ADJACENT.fullmatch(text, prev, h.start) is not None
             if h.field == "title":
-                value = TITLE * h.entry.weight
+                value = 0.0 if adjacent else TITLE * h.entry.weight
             else:
                 n = seen_in_summary.get(target, 0)
-                seen_in_summary[target] = n + 1
+                if not adjacent:
+                    seen_in_summary[target] = n + 1
                 if h.entry.tag:
                     first = LEDE_TOPIC if h.start < lede else SUMMARY_FIRST
                 elif anchored:
                     first = ANCHORED_LEDE if h.start < lede else ANCHORED_FIRST
+                elif sole or (africa_title and not h.entry.adjective):
+                    first = OPEN_SUBJECT
                 else:
                     first = OPEN_LEDE if h.start < lede else OPEN_FIRST
-                value = (first if n == 0 else SUMMARY_MORE) * h.entry.weight * damp
-            value *= h.factor
+                value = 0.0 if adjacent else (first if n == 0 else SUMMARY_MORE)
+                value *= h.entry.weight * damp
+            value *= h.factor * (PASSING if passing else 1.0) * (ABROAD if abroad else 1.0)
             scores[target] = scores.get(target, 0.0) + value
             reason = f"{h.field}:{h.text}"
             if reason not in why.setdefault(target, []):
@@ -566,15 +714,24 @@ class Tagger:
         for h in hits:
             e = h.entry
             if e.tag:
-                add(e.tag, h)
+                add(e.tag, h, False)
                 continue
-            codes = e.codes
-            if e.alt and e.alt in plain_codes and e.codes[0] not in plain_codes:
-                codes = (e.alt,)
-            for code in codes:
-                add(code, h)
+            for code in codes_of(e):
+                # Another country named as a route, neighbour, destination or refuge.
+                text = title if h.field == "title" else summary
+                if h.field == "title":  # only after another country named earlier in the title
+                    passing = any(
+                        g.start < h.start and code not in g.entry.codes and g.entry.codes
+                        for g in in_title
+                    ) and _passing(text, h)
+                elif anchored:
+                    passing = code not in anchor and _passing(text, h)
+                else:
+                    window = _window(text, h)
+                    passing = bool(_VENUE.search(window) or (not sole and _EXAMPLE.search(window)))
+                add(code, h, passing)
 
-        code_set = set(COUNTRY_SLUGS)
+        code_set = COUNTRY_SLUGS
         country_total = sum(v for k, v in scores.items() if k in code_set)
         africa = scores.get("africa", 0.0) + COUNTRY_AFRICA * country_total
         if africa > 0:
@@ -592,6 +749,46 @@ class Tagger:
                 why[target].append(f"source:{prior}")
 
         return scores, why
+
+
+_SENTENCE_END = re.compile(r"[.!?؟](?:\s|$)")
+# Between "Rabat" and "au Maroc", "Goma" and "(DR Congo)": one mention, not two.
+_ADJACENT = re.compile(
+    r"[\s,()\-]*(?:(?:au|aux|en|in|du|de|des|la|le|les|l'|l’|the|ال)\s*)*[\s,()]*"
+)
+_PASSING_BEFORE = re.compile(
+    r"(?:\bvia|en passant par|proche d|pres d|non loin d|a destination d|destinee?s? a"
+    r"|en provenance d|(?:ont |a |avaient |avait )?fui|fuyant|fuient|refugiee?s? (?:au|en|a)"
+    r"|se rend(?:ra|ait)? |en route (?:vers|pour|to)|en transit|transit(?:ing)? through"
+    r"|\bnear|\bneighbou?ring|bound for|fled|fleeing|flee to|visits?\b|visit(?:ed|ing) "
+    r"|travel(?:s|led)? to|on (?:his|her|their) way to"
+    r"|\bعبر|بالقرب من|قرب|متجه\w* (?:الى|نحو)|فر\w* (?:الى|نحو)|لج\w* (?:الى)|مرورا ب)"
+    r"[^.;:!?]{0,28}$"
+)
+# Examples in a list: "des sélections fortes, comme le Sénégal, l'Egypte ou encore l'Algérie".
+_EXAMPLE = re.compile(
+    r"(?:\bcomme|notamment|\btel(?:le)?s? que|such as|including|\blike|مثل)\b[^.;:!?]{0,30}$"
+)
+_PASSING_AFTER = re.compile(r"\s*(?:voisin|neighbou?r|المجاور)")
+
+
+_VENUE = re.compile(
+    r"(?:reunion|sommet|conference|forum|congres|assemblee|ceremonie|summit|meeting|congress"
+    r"|\bheld|tenue?s?|organisee?s?|hosted|اجتماع|قمة|مؤتمر|منتدى)\b[^.;:!?]{0,24}"
+    r"(?:\b(?:a|au|en|in|at)|\bب|في)\s*\S{0,12}\s*$"
+)
+
+
+def _window(text: str, h: _Hit) -> str:
+    return fold(text[max(0, h.start - 40) : h.start])[0].lower()
+
+
+def _passing(text: str, h: _Hit) -> bool:
+    """A country named as a route, a neighbour, a destination, a refuge or a venue."""
+    window = _window(text, h)
+    if _PASSING_BEFORE.search(window) or _VENUE.search(window) or _EXAMPLE.search(window):
+        return True
+    return _PASSING_AFTER.match(text, h.start + len(h.text)) is not None
 
 
 @lru_cache(maxsize=1)

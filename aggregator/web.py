@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import os
 import posixpath
+import threading
 import sys
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
@@ -294,5 +295,23 @@ def serve_forever(
     """``aggregator serve``: the output folder, plus ``routes`` (the unsubscribe endpoint is
     wired here by whoever owns it: ``{"/unsubscribe": simple_route(...)}``). Returns an exit
     code."""
-    serve(settings.output.dir, host, port, routes, announce=True)
+    from urllib.parse import urlsplit as _split
+
+    from . import unsubscribe
+    from .store import Store
+
+    store = Store(settings.database)
+    secret = unsubscribe.secret_for(settings.secret_env, store)
+    lock = threading.Lock()
+
+    def endpoint(method: str, query: str, body: bytes):  # type: ignore[no-untyped-def]
+        with lock:  # one SQLite connection shared by the server's threads
+            return unsubscribe.handle(method, query, body[: unsubscribe.MAX_BODY], store, secret)
+
+    path = _split(settings.digest.unsubscribe_url).path.rstrip("/") or "/unsubscribe"
+    all_routes = {path: simple_route(endpoint), **(routes or {})}
+    try:
+        serve(settings.output.dir, host, port, all_routes, announce=True)
+    finally:
+        store.close()
     return 0

@@ -322,9 +322,214 @@ def test_several_mentions_add_up(tagger: Tagger) -> None:
 def test_title_weighs_more_than_summary(tagger: Tagger) -> None:
     title_score = tagger.scores("Kenya votes", "", "en")[0]["KE"]
     summary_score = tagger.scores(
-        "Elections", "Voters lined up early in the day. Kenya votes.", "en"
+        "Elections", "Voters lined up early in the day. Kenya votes, Uganda watches.", "en"
     )[0]["KE"]
     assert title_score > summary_score
+    # The exception: in a story whose title names no country, the only country named is its
+    # subject and counts as much as a title mention.
+    sole = tagger.scores("Elections", "Voters lined up early in the day. Kenya votes.", "en")
+    assert sole[0]["KE"] == pytest.approx(title_score)
+
+
+# --- subject rules -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "title, summary, language, wanted, unwanted",
+    [
+        (
+            "Niger : 20 000 migrants secourus dans le désert",
+            (
+                "Des milliers de migrants traversent le désert nigérien pour se rendre en Europe "
+                "via la Libye. L'OIM a secouru 406 migrants au Niger la semaine dernière."
+            ),
+            "fr",
+            "NE",
+            "LY",
+        ),
+        (
+            "MSF se retire de Maïné Soroa au Niger",
+            (
+                "MSF a arrêté ses activités dans la ville nigérienne de Maïné Soroa, proche du "
+                "Nigeria. L'organisation intervient dans six régions du pays."
+            ),
+            "fr",
+            "NE",
+            "NG",
+        ),
+        (
+            "Conflict in Ethiopia's Tigray worries the world",
+            (
+                "The US envoy visits Kenya to discuss the conflict. Fighting in Ethiopia spreads "
+                "as Tigrayan forces advance on Addis Ababa."
+            ),
+            "en",
+            "ET",
+            "KE",
+        ),
+        (
+            "Volcan Nyiragongo à Goma : les habitants qui avaient fui pour le Rwanda rentrent",
+            "Les Congolais qui avaient fui vers le Rwanda rentrent chez eux à Goma.",
+            "fr",
+            "CD",
+            "RW",
+        ),
+        (
+            "Le Sénégal est-il devenu un point de transit du trafic de drogue?",
+            (
+                "La cocaïne était cachée dans des voitures arrivées à Dakar. La drogue était "
+                "destinée à l'Allemagne et au Ghana."
+            ),
+            "fr",
+            "SN",
+            "GH",
+        ),
+    ],
+    ids=["via-libya", "near-nigeria", "visits-kenya", "fled-to-rwanda", "destined-for-ghana"],
+)
+def test_route_neighbour_destination_refuge_are_not_subjects(
+    tagger: Tagger, title: str, summary: str, language: str, wanted: str, unwanted: str
+) -> None:
+    got = countries(tagger, title, summary, language)
+    assert wanted in got and unwanted not in got
+
+
+def test_a_city_and_its_country_side_by_side_count_once(tagger: Tagger) -> None:
+    summary = (
+        "Le comité exécutif de la confédération a voté le non-renouvellement du mandat de la "
+        "secrétaire générale, qui travaillait comme déléguée depuis six mois. La FIFA a confirmé "
+        "la fin de sa mission. Lors de la réunion du comité, dimanche à Rabat, au Maroc, les "
+        "membres ont également approuvé le budget."
+    )
+    scores = tagger.scores(
+        "Le mandat de la secrétaire générale n'a pas été prolongé", summary, "fr"
+    )[0]
+    alone = tagger.scores(
+        "Le mandat de la secrétaire générale n'a pas été prolongé",
+        summary.replace(", au Maroc", ""),
+        "fr",
+    )[0]
+    assert scores["MA"] == pytest.approx(alone["MA"])
+
+
+def test_event_venue_is_not_a_subject(tagger: Tagger) -> None:
+    summary = (
+        "Les dirigeants ont débattu longuement. Le sommet des chefs d'État tenu à Dakar mardi "
+        "a adopté une déclaration commune sur la monnaie."
+    )
+    assert "SN" not in countries(tagger, "Débat sur la monnaie commune", summary, "fr")
+
+
+def test_single_country_of_an_open_story_is_its_subject(tagger: Tagger) -> None:
+    summary = (
+        "Sara Gamal a l'habitude de réaliser de grandes choses. Aujourd'hui, cette ingénieure "
+        "égyptienne, basketteuse reconvertie en arbitre, est sur le point d'entrer dans l'histoire."
+    )
+    assert countries(tagger, "Sara Gamal, l'arbitre en hijab", summary, "fr") == ("EG",)
+
+
+def test_countries_of_a_story_about_africa_are_its_subjects(tagger: Tagger) -> None:
+    summary = (
+        "La BBC dresse le portrait de trois femmes qui ont augmenté leurs revenus grâce aux "
+        "plateformes numériques. Les femmes au Kenya, au Nigéria et au Ghana en bénéficient."
+    )
+    got = countries(tagger, "Commerce électronique en Afrique : trois portraits", summary, "fr")
+    assert set(got) == {"KE", "NG", "GH"}
+    # the same list under a title that is not about Africa stays context
+    assert countries(tagger, "Commerce électronique : trois portraits", summary, "fr") == ()
+
+
+def test_examples_in_a_list_are_not_subjects(tagger: Tagger) -> None:
+    summary = (
+        "Nordine Kourichi, ancien international, parle des sélections qu'il estime être les "
+        "plus fortes de la compétition, comme le Sénégal ou l'Egypte."
+    )
+    assert countries(tagger, "La puissance physique est primordiale", summary, "fr") == ()
+
+
+@pytest.mark.parametrize(
+    "title, summary, language",
+    [
+        (
+            "Angelina Vunge : l'Angolaise devenue la première députée d'origine africaine en Uruguay",
+            "Une députée suppléante a pris place au Congrès uruguayen. Angelina Vunge est angolaise.",
+            "fr",
+        ),
+        (
+            "La cuisine quilombo au Brésil plonge ses racines dans les traditions africaines",
+            "Des recettes transmises par les descendants d'esclaves africains au Brésil.",
+            "fr",
+        ),
+        (
+            "The West African slaves who brought rice farming to America",
+            "Enslaved women from Sierra Leone brought their knowledge of rice to South Carolina.",
+            "en",
+        ),
+        (
+            "الجالية المغربية في فرنسا تحتفل",
+            "احتفل أفراد الجالية المغربية المقيمة في باريس",
+            "ar",
+        ),
+    ],
+    ids=["fr-angolan-in-uruguay", "fr-quilombo-brazil", "en-slaves-america", "ar-community-france"],
+)
+def test_diaspora_stories_abroad_are_not_africa(
+    tagger: Tagger, title: str, summary: str, language: str
+) -> None:
+    assert "africa" not in tags(tagger, title, summary, language)
+
+
+def test_diaspora_rule_needs_a_place_abroad_and_only_adjectives(tagger: Tagger) -> None:
+    # an African country named as such is a subject even with a diaspora cue
+    assert "MA" in countries(
+        tagger,
+        "Le Maroc mobilise sa diaspora en France",
+        "Rabat veut attirer les investissements.",
+        "fr",
+    )
+    # a team story abroad without a diaspora cue keeps its countries
+    assert "africa" in tags(
+        tagger,
+        "L'épopée du Brésil avec les équipes africaines",
+        "Le Brésil a affronté le Nigeria et le Sénégal en Coupe du monde.",
+        "fr",
+    )
+
+
+@pytest.mark.parametrize(
+    "title, code",
+    [
+        ("Bassin du Loukkos : pluies bénéfiques aux cultures", "MA"),
+        ("Inondations à Nador et Al Hoceïma", "MA"),
+        ("بنكيران يهاجم تدبير مشروع مارتشيكا بالناظور", "MA"),
+        ("Floods hit Port Harcourt and Kaduna", "NG"),
+        ("Protests in Nakuru and Eldoret", "KE"),
+        ("Smugglers work on the dark side of Rwandas plastic bag ban", "RW"),
+    ],
+    ids=[
+        "fr-loukkos",
+        "fr-nador",
+        "ar-nador",
+        "en-nigerian-cities",
+        "en-kenyan-cities",
+        "en-possessive-typo",
+    ],
+)
+def test_cities_regions_and_forms(tagger: Tagger, title: str, code: str) -> None:
+    assert code in countries(tagger, title, "", None)
+
+
+def test_related_episode_lists_are_not_evidence(tagger: Tagger) -> None:
+    summary = (
+        "Seul 20% des ménages ont accès à un compte en banque. C'est un reportage de l'émission "
+        "économique. Quelques numéros de Questions d'argent : Rwanda, le paradis des voitures?"
+    )
+    assert countries(tagger, "Tontine 2.0", summary, "fr") == ()
+
+
+def test_cues_are_not_tags(tagger: Tagger) -> None:
+    assert not set(tagger.topics) & {"cues", "abroad", "diaspora"}
+    assert tags(tagger, "Diaspora communities in Paris and Brazil", "", "en") == ()
 
 
 def test_threshold_is_a_setting() -> None:

@@ -1,0 +1,489 @@
+"""One story, one cluster: exact keys and near-duplicate matching across outlets.
+
+An item joins an existing cluster when (in this order)
+
+1. another item has the same canonical URL (any source, any age), or its guid is an http(s) URL
+   whose canonical form another recent item links to or uses as guid;
+2. another item of the same source has the same guid;
+3. a recent item (``window``, default 7 days of first-seen) of *another* source tells the same
+   story: candidates come from an indexed table of keys (exact neutralised title, exact body lead,
+   MinHash LSH bands of the title words and of the body lead's word 3-grams), then
+   :func:`same_story` verifies each candidate on the actual text.
+
+Outlet boilerplate is neutralised before any comparison: title labels ("VIDEO.", "Breaking:",
+"[PHOTOS]"), outlet suffixes (" - Outlet", " | Outlet"), wire datelines ("Rabat, (MAP) -",
+"LAGOS (Reuters) -"), read-more tails and WordPress footers ("The post ... appeared first on ...").
+
+The representative of a cluster is the member with the fullest text: the first member, replaced
+by a later one only when that one's plain text is at least 25 % longer (so a truncated aggregator
+copy seen first gives way to the outlet's full summary, and the choice does not flap).
+
+Keys are 63-bit integers from blake2b, so they are stable across processes and fit SQLite's
+INTEGER. Candidate lookup is a few index seeks in a table keyed by (day, key): its cost depends
+on how many items share a key within the window, not on how many items the store holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from .models import Item, ParsedItem
+from .normalize import canonical_url as _canonical_url
+from .normalize import fold, plain_text
+
+# ---- parameters (verification thresholds: see same_story) -------------------------------------
+
+WINDOW = timedelta(days=7)
+# LSH: a band matches with probability J**rows. With MIN_BAND_HITS = 2, title words at Jaccard
+# 0.8 become candidates with P = 0.99 (0.67 at 0.6), body-lead 3-grams at 0.6 with P = 0.85 (0.98
+# at 0.75); the exact keys (title, title prefix, body lead) catch what the bands miss.
+TITLE_BANDS, TITLE_ROWS = 10, 3
+BODY_BANDS, BODY_ROWS = 8, 2
+LEAD_WORDS = 40  # body words hashed into LSH bands
+LEAD_KEY_WORDS = 12  # body words of the exact lead key
+TITLE_PREFIX_WORDS = 6  # title words of the exact title-prefix key
+BODY_WORDS = 120  # body words compared at verification
+MAX_CANDIDATES = 200  # verified per item at most (best-hit first)
+MIN_BAND_HITS = 2  # a candidate shares an exact key or at least this many keys
+REP_GAIN = 1.25  # a later member becomes representative when this much fuller
+
+# ---- storage seam -----------------------------------------------------------------------------
+
+#: ``(item_id, source, cluster_id, title, summary, content_lead, hits)``
+Candidate = tuple[int, str, "int | None", str, str, str, int]
+
+
+class ClusterIndex(Protocol):
+    """What dedupe needs from storage (``store.Store`` implements it)."""
+
+    def new_cluster(self, item_id: int, first_seen: datetime) -> int: ...
+
+    def join_cluster(self, item_id: int, cluster_id: int, now: datetime) -> None: ...
+
+    def set_representative(self, cluster_id: int, item_id: int) -> None: ...
+
+    def dedupe_url_cluster(self, canonical_url: str, exclude_item: int) -> int | None:
+        """Cluster of the earliest other item whose canonical URL is ``canonical_url``."""
+        ...
+
+    def dedupe_guid_cluster(self, source: str, guid: str, exclude_item: int) -> int | None:
+        """Cluster of another item of ``source`` with that guid."""
+        ...
+
+    def dedupe_candidates(
+        self,
+        keys: Sequence[int],
+        since: datetime,
+        until: datetime,
+        exclude_item: int,
+        exclude_source: str | None,
+        min_hits: int = 1,
+        exact: Sequence[int] = (),
+    ) -> list[Candidate]:
+        """Items first seen in [since, until] sharing at least ``min_hits`` of ``keys`` or any
+        of ``exact`` (other than ``exclude_item`` and the items of ``exclude_source``), most
+        shared keys first, then earliest first."""
+        ...
+
+    def dedupe_add_keys(self, item_id: int, keys: Sequence[int], first_seen: datetime) -> None: ...
+
+    def dedupe_representative(self, cluster_id: int) -> Item | None: ...
+
+
+# ---- neutralising boilerplate -----------------------------------------------------------------
+
+_LABELS = (
+    "exclusive|exclusif|exclusivite|breaking(?: news)?|just in|update[ds]?|updated|mise a jour|"
+    "live|live updates?|en direct|direct|watch|video|videos|photo|photos|en images|audio|"
+    "podcast|urgent|alerte|alert|flash|opinion|analysis|analyse|explainer|factbox|fact check|"
+    "interview|entretien|tribune|editorial|chronique|infographie|infographic|revealed|"
+    "developing|sponsored|partner content|contenu partenaire|"
+    "عاجل|فيديو|بالفيديو|بالصور|صور|شاهد|خاص|حصري|مباشر|تحديث|رأي"
+)
+_TITLE_PREFIX = [
+    re.compile(r"^\s*(?:\[[^\]]{1,40}\]|\([^)]{1,40}\)|【[^】]{1,20}】)\s*"),  # [VIDEO] (PHOTOS)
+    re.compile(rf"^\s*(?:{_LABELS})\s*(?:[.:|!/-]+|\s-)\s*", re.IGNORECASE),
+    re.compile(r"^\s*[^|\s]{1,20}(?: [^|\s]{1,20})?\s+\|\s+(?=\S+(?: \S+){3})"),  # "Outlet | "
+    # an upper-case label such as "INFO FRANCEINFO." (only when the title is not all capitals)
+    re.compile(r"^\s*[A-Z0-9ÀÂÄÇÉÈÊËÎÏÔÖÙÛÜ][A-Z0-9ÀÂÄÇÉÈÊËÎÏÔÖÙÛÜ' ]{3,24}[.:!]\s+(?=.*[a-z])"),
+]
+_TITLE_SUFFIX = [
+    re.compile(
+        r"\s*(?:\[[^\]]{1,40}\]|\((?:video|photos?|audio|live|direct|vid[eé]o)\))\s*$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\s+(?:[|·•]|-{1,2}|[–—])\s+[^|·•–—\s]{1,30}(?:\s[^|·•–—\s]{1,30}){0,3}$"
+    ),  # " - Outlet"
+    re.compile(r"\s*(?:\.{3}|…)\s*$"),
+]
+# Folded text from here on (lower case, ASCII quotes and dashes).
+_WIRES = (
+    r"afp|reuters|ap|map|aps|tap|mena|xinhua|ansa|dpa|efe|upi|anadolu|aa|pana|apa|wam|spa|qna|"
+    r"kuna|sputnik|tass|ians|pti|bloomberg|nan|kna|lusa|belga|bernama|yonhap|kyodo|mapexpress|"
+    r"ips|cna|rfi|bbc|cnn|ani|wafa|sana|irna|petra|bna|ona|mapnews|و\.م\.ع|واج|وات|ا ف ب"
+)
+_BODY_HEAD = [
+    # "Rabat, (MAP) -", "LAGOS, Nov 2 (Reuters) -", "(AFP) -", "MAP -", "Rabat - "
+    re.compile(rf"^[^()\n]{{0,60}}?\(\s*(?:{_WIRES})\s*\)\s*[-:,]*\s*"),
+    re.compile(rf"^(?:[\w' .,/]{{0,40}}[,\s])?(?:{_WIRES})\s*[-:]+\s*"),
+    re.compile(
+        r"^[^\s,.()]{2,20}(?: [^\s,.()]{2,20})?,?(?: \d{1,2} \w{3,9}(?: \d{4})?)?\s+[-:]+(?:\s+|$)"
+    ),
+]
+# Syndication footers, each run only when its guard words occur (cheap ``in`` tests first).
+_FOOTERS = [
+    (("appeared first on", "first appeared on"),
+     re.compile(r"\s*the post .{0,400}? (?:appeared first|first appeared) on .{0,120}$")),
+    (("en premier sur",),
+     re.compile(r"\s*(?:cet |l')article .{0,400}? est (?:apparu|paru|publie) en premier sur .{0,120}$")),
+    (("originally", "first appeared", "first published", "was published", "was posted"),
+     re.compile(r"\s*(?:this|the) (?:article|story|post) (?:was )?(?:originally |first )?"
+                r"(?:appeared|published|posted) (?:first )?(?:on|in|at) .{0,160}$")),
+    (("paru", "publie"),
+     re.compile(r"\s*(?:cet article|l'article) (?:est )?(?:paru|publie) (?:en premier |initialement )?"
+                r"(?:sur|dans) .{0,160}$")),
+]  # fmt: skip
+# Tails, run on the last characters only, as one alternation.
+_TAIL_CHARS = 240
+_TAILS = [
+    (r"\s*(?:continue reading|read more|read the full (?:story|article)|lire la suite|lire plus|"
+     r"en savoir plus|voir plus|plus d'infos|اقرا المزيد|اقرا ايضا|المزيد)\W{0,20}.{0,80}$"),
+    r"\s*(?:\[\s*(?:\.\.\.|…)\s*\]|\(\s*(?:\.\.\.|…)\s*\)|\.\.\.|…)\s*$",
+    rf"\s*[-(]\s*(?:{_WIRES})\s*\)?\s*$",  # "... said. - AFP"
+    r"\s*(?:©|\(c\)|copyright\b).{0,160}$",
+    r"\s*(?:all rights reserved|tous droits reserves|جميع الحقوق محفوظه)\W*$",
+    r"\s*\(?(?:photo|image|credit|source|illustration)s?\s*:\s*[^()]{1,60}\)?\W*$",
+]  # fmt: skip
+_TAIL = re.compile("(?:" + "|".join(_TAILS) + ")")
+_BODY_CHARS = 2000  # only the lead matters (BODY_WORDS), and regexes stay cheap
+_WORD = re.compile(r"\w+")
+_STOP = frozenset(
+    ["a", "an", "the", "of", "to", "in", "on", "at", "for", "and", "or", "but", "is", "are", "was", "were", "be", "been", "by", "with", "from", "as", "that", "this", "it", "its", "he", "she", "they", "we", "you", "his", "her", "their", "our", "after", "over", "into", "about", "than", "more", "new", "says", "said", "will", "has", "have", "le", "la", "les", "l", "un", "une", "des", "de", "du", "d", "et", "ou", "en", "au", "aux", "a", "sur", "pour", "par", "dans", "que", "qui", "est", "sont", "ce", "cette", "ces", "il", "elle", "ils", "son", "sa", "ses", "leur", "leurs", "plus", "pas", "ne", "se", "s", "qu", "n", "y", "avec", "apres", "selon", "في", "من", "على", "الى", "عن", "مع", "ان", "او", "ما", "لا", "هذا", "هذه", "التي", "الذي", "و", "ب", "ل", "ال", "بعد", "قبل"]
+)  # fmt: skip
+
+
+def neutral_title(title: str) -> str:
+    """The folded title with outlet labels, suffixes and ellipses removed."""
+    t = plain_text(title)
+    for _ in range(3):
+        before = t
+        for rx in _TITLE_PREFIX:
+            t = rx.sub("", t, count=1)
+        if t == before:
+            break
+    for rx in _TITLE_SUFFIX:
+        shorter = rx.sub("", t, count=1)
+        if len(shorter) >= 12:  # never strip a title down to nothing
+            t = shorter
+    return fold(t)
+
+
+def neutral_body(text: str) -> str:
+    """Folded plain text with wire datelines, read-more tails and syndication footers removed."""
+    b = fold(plain_text(text[: 4 * _BODY_CHARS]))
+    if len(b) > _BODY_CHARS:
+        b = b[:_BODY_CHARS]  # a full article: its footer is out of reach and out of interest
+    else:
+        for guards, rx in _FOOTERS:
+            if any(g in b for g in guards):
+                b = rx.sub("", b, count=1)
+        for _ in range(3):  # "... (Photo: AFP) Read more"
+            head, tail = b[:-_TAIL_CHARS], b[-_TAIL_CHARS:]
+            shorter = _TAIL.sub("", tail, count=1)
+            b = head + shorter
+            if shorter == tail:
+                break
+    for rx in _BODY_HEAD:
+        shorter = rx.sub("", b, count=1)
+        if shorter != b:
+            b = shorter
+            break
+    return b
+
+
+# ---- fingerprints and verification ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The matching form of an item's text."""
+
+    title: tuple[str, ...]  # neutralised title words
+    title_set: frozenset[str]  # content words of the title (no stop words, no 1-letter words)
+    numbers: frozenset[str]  # title tokens starting with a digit (dates, counts, scores)
+    truncated: bool  # the title ends with an ellipsis (its last word may be cut)
+    body: tuple[str, ...]  # first BODY_WORDS neutralised body words
+    shingles: frozenset[str]  # word 3-grams of ``body``
+
+    @property
+    def has_body(self) -> bool:
+        return len(self.shingles) >= 4
+
+
+def fingerprint(title: str, summary: str, content: str = "") -> Fingerprint:
+    """Build the matching form; ``content`` is used when the summary is too short."""
+    raw_title = plain_text(title).rstrip()
+    truncated = raw_title.endswith(("…", "..."))
+    tw = _WORD.findall(neutral_title(title).replace("_", " "))
+    if truncated and len(tw) > 4 and not raw_title.rstrip(".…")[-1:].isspace():
+        tw = tw[:-1]  # "... in robotaxi bat…": the last word is cut
+    bw = _WORD.findall(neutral_body(summary).replace("_", " "))
+    bw = _drop_title(bw, tw, _WORD.findall(fold(raw_title).replace("_", " ")))
+    if len(bw) < 12 and content:
+        cw = _WORD.findall(neutral_body(content[:6000]).replace("_", " "))
+        if len(cw) > len(bw):
+            bw = cw
+    bw = bw[:BODY_WORDS]
+    tset = frozenset(w for w in tw if (len(w) > 1 or w.isdigit()) and w not in _STOP)
+    nums = frozenset(w for w in tw if w[0].isdigit())
+    return Fingerprint(tuple(tw), tset, nums, truncated, tuple(bw), _shingles(bw))
+
+
+def _drop_title(body: list[str], *titles: list[str]) -> list[str]:
+    """Feeds that repeat the title as the first sentence of the summary: drop it from the body.
+    The body may skip a label or a place name the title starts with, so a few alignments are
+    tried."""
+    for title in titles:
+        for k in range(min(3, len(title))):
+            want = title[k:]
+            n = 0
+            while n < len(want) and n < len(body) and body[n] == want[n]:
+                n += 1
+            if n >= 3 and n >= 0.8 * len(want):
+                return body[n:]
+    return body
+
+
+def _shingles(ws: Sequence[str], n: int = 3) -> frozenset[str]:
+    if len(ws) < n:
+        return frozenset([" ".join(ws)]) if ws else frozenset()
+    return frozenset(" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1))
+
+
+@dataclass(frozen=True)
+class Similarity:
+    title_containment: float  # |A ∩ B| / min(|A|, |B|) over title content words
+    title_jaccard: float
+    body_containment: float | None  # over body 3-grams; None when either body is too short
+    same_numbers: bool  # the titles' numbers agree (or one title has none)
+
+
+def similarity(a: Fingerprint, b: Fingerprint) -> Similarity:
+    ta, tb = a.title_set, b.title_set
+    inter = len(ta & tb)
+    small = min(len(ta), len(tb))
+    tc = inter / small if small else 0.0
+    tj = inter / len(ta | tb) if ta or tb else 0.0
+    bc = None
+    if a.has_body and b.has_body:
+        bc = len(a.shingles & b.shingles) / min(len(a.shingles), len(b.shingles))
+    if a.truncated or b.truncated:  # a cut title keeps only some of the numbers
+        same_numbers = a.numbers <= b.numbers or b.numbers <= a.numbers
+    else:
+        same_numbers = not a.numbers or not b.numbers or a.numbers == b.numbers
+    return Similarity(tc, tj, bc, same_numbers)
+
+
+def same_story(a: Fingerprint, b: Fingerprint) -> bool:
+    """Verification of a candidate pair (thresholds documented in the report and tests).
+
+    - both bodies present: the bodies must largely overlap (containment >= 0.5, so a
+      first-sentence copy still matches) and the titles must agree (containment >= 0.5), or the
+      bodies be near-identical and long with some title overlap (a retitled wire copy);
+    - a body missing: titles the same (Jaccard 1, >= 3 content words), or one contained in the
+      other (containment >= 0.9, >= 5 content words, and Jaccard >= 0.6 unless a title was cut
+      with an ellipsis).
+    Titles whose numbers disagree ("Monday 2 November" vs "Tuesday 3 November") need
+    near-identical bodies.
+    """
+    s = similarity(a, b)
+    if s.body_containment is not None:
+        bc = s.body_containment
+        if not s.same_numbers:
+            return bc >= 0.9 and s.title_containment >= 0.5
+        if bc >= 0.5 and s.title_containment >= 0.5:
+            return True
+        long_bodies = min(len(a.shingles), len(b.shingles)) >= 20
+        return long_bodies and bc >= 0.8 and s.title_containment >= 0.25
+    small = min(len(a.title_set), len(b.title_set))
+    if not s.same_numbers or small < 3:
+        return False
+    if s.title_jaccard >= 0.999:
+        return True
+    cut = a.truncated or b.truncated
+    return small >= 5 and s.title_containment >= 0.9 and (cut or s.title_jaccard >= 0.6)
+
+
+# ---- keys -------------------------------------------------------------------------------------
+
+
+def _h64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def _key(namespace: str, text: str) -> int:
+    """A stable signed 63-bit key (fits SQLite INTEGER)."""
+    return _h64(namespace + "\x1f" + text) >> 1
+
+
+_WORDS16 = struct.Struct(">16I")
+
+
+def _minhash(shingles: Iterable[str], n: int, salt: bytes) -> list[int]:
+    """``n`` MinHash values: the i-th is the minimum over the shingles of the i-th 32-bit word of
+    a salted blake2b digest (16 words per 64-byte digest). Hashing and the column minima run in
+    C, so this costs about a microsecond per shingle."""
+    rounds = (n + 15) // 16
+    fmt = _WORDS16
+    rows = []
+    for sh in shingles:
+        data = sh.encode("utf-8")
+        row: tuple[int, ...] = ()
+        for r in range(rounds):
+            row += fmt.unpack(
+                hashlib.blake2b(data, digest_size=64, salt=salt + bytes([r])).digest()
+            )
+        rows.append(row)
+    return list(map(min, zip(*rows)))[:n]
+
+
+def _band_keys(ns: str, sig: Sequence[int], rows: int) -> list[int]:
+    out = []
+    for j in range(0, len(sig), rows):
+        packed = struct.pack(f">{rows}I", *sig[j : j + rows])
+        h = hashlib.blake2b(packed, digest_size=8, person=f"{ns}{j}".encode()[:16]).digest()
+        out.append(int.from_bytes(h, "big") >> 1)
+    return out
+
+
+def url_keys(canonical: str | None, guid: str | None) -> list[int]:
+    """Keys of an item's URLs: its canonical link and a guid that is itself an article URL."""
+    out = []
+    if canonical and _useful_url(canonical):
+        out.append(_key("url", canonical))
+    g = _canonical_url(guid) if guid and guid.lstrip().lower().startswith("http") else None
+    if g and g != canonical and _useful_url(g):
+        out.append(_key("url", g))
+    return out
+
+
+def _useful_url(url: str) -> bool:
+    """A home page or a bare section is shared by unrelated items: never an identity."""
+    path = url.split("://", 1)[-1].partition("/")[2].partition("?")
+    return bool(path[0].strip("/")) or bool(path[2])
+
+
+def text_keys(fp: Fingerprint) -> tuple[list[int], list[int]]:
+    """(exact keys, LSH band keys): the neutralised title, its first words and the body lead;
+    then bands of the title words' and the body lead's MinHash signatures."""
+    out: list[int] = []
+    if len(fp.title_set) >= 3:
+        out.append(_key("title", " ".join(fp.title)))
+    if len(fp.title) >= TITLE_PREFIX_WORDS + 1:  # survives truncation and suffixes
+        out.append(_key("tprefix", " ".join(fp.title[:TITLE_PREFIX_WORDS])))
+    if len(fp.body) >= LEAD_KEY_WORDS:
+        out.append(_key("lead", " ".join(fp.body[:LEAD_KEY_WORDS])))
+    exact, out = out, []
+    if len(fp.title_set) >= 3:
+        sig = _minhash(fp.title_set, TITLE_BANDS * TITLE_ROWS, b"title")
+        out += _band_keys("t", sig, TITLE_ROWS)
+    lead = _shingles(fp.body[:LEAD_WORDS])
+    if len(lead) >= 4:
+        out += _band_keys("b", _minhash(lead, BODY_BANDS * BODY_ROWS, b"body"), BODY_ROWS)
+    return exact, out
+
+
+# ---- the stage --------------------------------------------------------------------------------
+
+
+class Deduper:
+    """Assigns each new item to a story cluster. Call inside the source's transaction, right
+    after ``store.insert_item``."""
+
+    def __init__(self, index: ClusterIndex, window: timedelta = WINDOW):
+        self.index = index
+        self.window = window
+
+    def assign(
+        self,
+        item_id: int,
+        source: str,
+        parsed: ParsedItem,
+        canonical_url: str | None,
+        first_seen: datetime,
+    ) -> int:
+        """Put item ``item_id`` (already stored) in a cluster and return the cluster id."""
+        idx = self.index
+        ukeys = url_keys(canonical_url, parsed.guid)
+        fp = fingerprint(parsed.title, parsed.summary, parsed.content)
+        exact, bands = text_keys(fp)
+        tkeys = exact + bands
+        cluster: int | None = None
+        if canonical_url and _useful_url(canonical_url):
+            cluster = idx.dedupe_url_cluster(canonical_url, item_id)
+        if cluster is None and parsed.guid and parsed.guid.strip():
+            cluster = idx.dedupe_guid_cluster(source, parsed.guid.strip(), item_id)
+        since = first_seen - self.window
+        if cluster is None and ukeys:  # a guid URL another item links to (or vice versa)
+            found = idx.dedupe_candidates(ukeys, since, first_seen, item_id, None)
+            cluster = next((c[2] for c in found if c[2] is not None), None)
+        if cluster is None and tkeys:
+            cands = idx.dedupe_candidates(
+                tkeys, since, first_seen, item_id, source, min_hits=MIN_BAND_HITS, exact=exact
+            )
+            cluster = self._match(fp, cands)
+        if cluster is None:
+            cluster = idx.new_cluster(item_id, first_seen)
+        else:
+            idx.join_cluster(item_id, cluster, first_seen)
+            self._maybe_represent(cluster, item_id, parsed)
+        idx.dedupe_add_keys(item_id, ukeys + tkeys, first_seen)
+        return cluster
+
+    def _match(self, fp: Fingerprint, cands: Sequence[Candidate]) -> int | None:
+        """The cluster of the best verified candidate, if any."""
+        best: tuple[float, int] | None = None
+        for _cid, _src, ccluster, ctitle, csummary, ccontent, _hits in cands[:MAX_CANDIDATES]:
+            if ccluster is None:
+                continue
+            other = fingerprint(ctitle, csummary, ccontent)
+            if not same_story(fp, other):
+                continue
+            s = similarity(fp, other)
+            score = (s.body_containment or 0.0) + s.title_containment
+            if best is None or score > best[0]:
+                best = (score, ccluster)
+        return None if best is None else best[1]
+
+    def _maybe_represent(self, cluster: int, item_id: int, parsed: ParsedItem) -> None:
+        rep = self.index.dedupe_representative(cluster)
+        mine = _fullness(parsed.summary, parsed.content)
+        if rep is None or mine >= REP_GAIN * max(1, _fullness(rep.summary, rep.content)):
+            self.index.set_representative(cluster, item_id)
+
+
+def _fullness(summary: str, content: str) -> int:
+    return max(len(plain_text(summary)), len(plain_text(content[:20000])))
+
+
+__all__ = [
+    "WINDOW",
+    "ClusterIndex",
+    "Deduper",
+    "Fingerprint",
+    "Similarity",
+    "fingerprint",
+    "neutral_body",
+    "neutral_title",
+    "same_story",
+    "similarity",
+    "text_keys",
+    "url_keys",
+]  # fmt: skip

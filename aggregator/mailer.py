@@ -1,0 +1,366 @@
+"""Deliver built messages: SMTP (one reused connection) or an outbox folder of .eml files.
+
+Render, then send: ``digest.py`` builds an ``EmailMessage``; this module only turns it into bytes
+(checking the serialised headers) and hands it over. Both transports call ``on_commit`` just
+before the point of no return (writing the message and the final dot of DATA, in one write; the
+rename of the .eml file) so the caller's ledger can tell "certainly not delivered" from "outcome
+unknown" after a crash.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+import os
+import re
+import smtplib
+import socket
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Protocol
+
+from .errors import DeliveryError
+from .settings import SmtpSettings
+
+log = logging.getLogger(__name__)
+
+# CRLF line ends, RFC 2047 for non-ASCII text. Lines may reach RFC 5322's hard limit of 998 so
+# that a long List-Unsubscribe URL is never folded into encoded words (which breaks it). The same
+# as digest.WIRE_POLICY (stages do not import each other).
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
+_SINGLE = ("from", "to", "subject", "date", "message-id", "list-unsubscribe", "mime-version")
+
+
+class ConnectionFailed(DeliveryError):
+    """The server cannot be reached or refuses us (connect, TLS, login): nobody can be sent to
+    now, so the run stops instead of failing every recipient in turn."""
+
+
+class Transport(Protocol):
+    def send(self, msg: EmailMessage | bytes, *,
+             on_commit: Callable[[], None] | None = None) -> None: ...  # fmt: skip
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Wire:
+    """A message ready for the wire: checked CRLF bytes and its envelope."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+def prepare(msg: EmailMessage | bytes) -> Wire:
+    """Serialise (an ``EmailMessage``) and check the bytes; refuse what could be read as other
+    headers than the ones written. Python 3.11.7's email package can emit a line break inside a
+    folded header (CVE-2024-6923), so for an ``EmailMessage`` the serialised header block is
+    parsed again and compared with what was set. Bytes (``digest.MessageFactory``) get the
+    structural checks."""
+    if isinstance(msg, EmailMessage):
+        who = parseaddr(str(msg.get("To", "")))[1] or "?"
+        try:
+            raw = msg.as_bytes(policy=_POLICY)
+        except (ValueError, TypeError, UnicodeError) as exc:
+            raise DeliveryError(who, f"cannot serialise message: {exc}", permanent=True) from exc
+    else:
+        raw = bytes(msg)
+    head, sep, _ = raw.partition(b"\r\n\r\n")
+    parsed = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\r\n\r\n")
+    sender = parseaddr(parsed.get("From", ""))[1]
+    recipient = parseaddr(parsed.get("To", ""))[1]
+    names = [k.lower() for k in parsed]
+    problem = None
+    if not sep:
+        problem = "no header/body separator"
+    elif not raw.isascii() or not raw.count(b"\r") == raw.count(b"\n") == raw.count(b"\r\n"):
+        problem = "8-bit byte, bare CR or bare LF"
+    elif max(map(len, raw.split(b"\r\n"))) > 998:
+        problem = "line longer than 998 octets"
+    elif any(not line[:1].isspace() and not re.match(rb"^[!-9;-~]+:", line)
+             for line in head.split(b"\r\n")):  # fmt: skip
+        problem = "a header line that is not a header"
+    elif any(names.count(n) > 1 for n in _SINGLE):
+        problem = "a single-use header appears twice"
+    elif not sender or not recipient:
+        problem = "no From or To address"
+    elif isinstance(msg, EmailMessage):
+        want = [k.lower() for k in msg]
+        if sorted(names) != sorted(want):
+            problem = f"headers changed on the wire: {sorted(set(names) ^ set(want))}"
+        else:
+            decoded = BytesHeaderParser(policy=email.policy.default).parsebytes(head + b"\r\n\r\n")
+            bad = [n for n, v in decoded.items() if "\r" in str(v) or "\n" in str(v)]
+            problem = f"line break inside {bad[0]}" if bad else None
+    if problem:
+        who = recipient or (parseaddr(str(msg.get("To", "")))[1] if isinstance(msg, EmailMessage)
+                            else "") or "?"  # fmt: skip
+        raise DeliveryError(who, f"refusing to send: {problem}", permanent=True)
+    return Wire(sender, recipient, str(parsed.get("Message-ID", "")).strip(), raw)
+
+
+def serialise(msg: EmailMessage | bytes) -> bytes:
+    """``prepare(msg).data``: the checked bytes."""
+    return prepare(msg).data
+
+
+def _dot_stuff(raw: bytes) -> bytes:
+    """RFC 5321 transparency (a message starts with a header, never with a dot)."""
+    body = raw.replace(b"\r\n.", b"\r\n..")
+    return body if body.endswith(b"\r\n") else body + b"\r\n"
+
+
+class _Retry(Exception):
+    """A temporary failure: try the same message again (after ``reconnect`` if set)."""
+
+    def __init__(self, code: int | None, text: str, reconnect: bool = False, connect: bool = False):
+        self.code, self.text, self.reconnect, self.connect = code, text, reconnect, connect
+        super().__init__(text)
+
+
+class SmtpMailer:
+    """SMTP delivery over one connection reused for many messages (a fresh one after
+    ``max_per_connection``, as servers cap messages per connection, and after a drop).
+
+    4xx replies and dropped connections are retried ``retries`` times with exponential backoff
+    (``sleep`` is injectable for tests); 5xx replies raise ``DeliveryError(permanent=True)``.
+    Connect/TLS/login failures raise ``ConnectionFailed`` after the same retries.
+    """
+
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        password: str | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        retries: int = 3,
+        backoff: float = 2.0,
+        ssl_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+        max_per_connection: int = 100,
+    ):
+        if settings.security not in ("none", "starttls", "ssl"):
+            raise ValueError(f"smtp.security: {settings.security!r}")
+        self.settings = settings
+        self.password = password
+        self.sleep = sleep
+        self.retries = retries
+        self.backoff = backoff
+        self.ssl_context = ssl_context
+        self.local_hostname = local_hostname
+        self.max_per_connection = max_per_connection  # servers cap messages per connection
+        self.conn: smtplib.SMTP | None = None
+        self.on_conn = 0  # messages sent on the current connection
+        self.connections = 0  # opened so far (connection reuse is observable)
+
+    # ---- connection ------------------------------------------------------------------------
+
+    def _open(self) -> smtplib.SMTP:
+        s = self.settings
+        ctx = None if s.security == "none" else self.ssl_context or ssl.create_default_context()
+        conn: smtplib.SMTP
+        if s.security == "ssl":
+            conn = smtplib.SMTP_SSL(
+                s.host, s.port, local_hostname=self.local_hostname, timeout=s.timeout, context=ctx
+            )
+        else:
+            conn = smtplib.SMTP(s.host, s.port, local_hostname=self.local_hostname, timeout=s.timeout)
+        try:
+            # The end of DATA is a small write after a large one: without NODELAY, Nagle's
+            # algorithm and delayed ACKs add ~40 ms to every message.
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.ehlo()
+            if s.security == "starttls":
+                if not conn.has_extn("starttls"):
+                    raise ConnectionFailed(s.host, "server does not offer STARTTLS", permanent=True)
+                conn.starttls(context=ctx)
+                conn.ehlo()
+            if s.username:
+                conn.login(s.username, self.password or "")
+        except BaseException:
+            _quietly(conn.close)
+            raise
+        self.connections += 1
+        return conn
+
+    def _connection(self) -> smtplib.SMTP:
+        if self.conn is not None and self.on_conn >= self.max_per_connection > 0:
+            self.close()
+        if self.conn is not None:
+            return self.conn
+        self.on_conn = 0
+        try:
+            self.conn = self._open()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ConnectionFailed(self.settings.host, f"login refused: {exc.smtp_code}",
+                                   permanent=True, code=exc.smtp_code) from exc  # fmt: skip
+        except smtplib.SMTPNotSupportedError as exc:
+            raise ConnectionFailed(self.settings.host, f"{exc}", permanent=True) from exc
+        except smtplib.SMTPResponseException as exc:
+            if 400 <= exc.smtp_code < 500:
+                raise _Retry(exc.smtp_code, _reply(exc.smtp_error), True, True) from exc
+            raise ConnectionFailed(self.settings.host, f"{exc.smtp_code} {_reply(exc.smtp_error)}",
+                                   permanent=True, code=exc.smtp_code) from exc  # fmt: skip
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _Retry(None, f"cannot connect to {self.settings.host}:{self.settings.port}: "
+                         f"{exc}", reconnect=True, connect=True) from exc  # fmt: skip
+        return self.conn
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            _quietly(self.conn.close)
+            self.conn = None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            _quietly(self.conn.quit)
+        self._drop()
+
+    def __enter__(self) -> SmtpMailer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- delivery --------------------------------------------------------------------------
+
+    def send(
+        self, msg: EmailMessage | bytes, *, on_commit: Callable[[], None] | None = None
+    ) -> None:
+        wire = prepare(msg)
+        sender, recipient, raw = wire.sender, wire.recipient, _dot_stuff(wire.data)
+        attempt = 0
+        while True:
+            try:
+                self._transaction(self._connection(), sender, recipient, raw, on_commit)
+                self.on_conn += 1
+                return
+            except _Retry as exc:
+                if exc.reconnect:
+                    self._drop()
+                attempt += 1
+                if attempt > self.retries:
+                    cls = ConnectionFailed if exc.connect else DeliveryError
+                    raise cls(recipient, f"gave up after {attempt} attempts: "
+                              f"{exc.code or ''} {exc.text}".strip(), code=exc.code) from exc  # fmt: skip
+                delay = self.backoff * 2 ** (attempt - 1)
+                log.warning("%s: temporary failure (%s), retry %d in %.0f s",
+                            recipient, exc.text, attempt, delay)  # fmt: skip
+                self.sleep(delay)
+
+    def _transaction(
+        self,
+        conn: smtplib.SMTP,
+        sender: str,
+        recipient: str,
+        raw: bytes,
+        on_commit: Callable[[], None] | None,
+    ) -> None:
+        try:
+            code, text = conn.mail(sender)
+            self._check(conn, recipient, code, text, (250,))
+            code, text = conn.rcpt(recipient)
+            self._check(conn, recipient, code, text, (250, 251))
+            conn.putcmd("data")
+            code, text = conn.getreply()
+            self._check(conn, recipient, code, text, (354,))
+            if on_commit is not None:  # from here on the server may accept the message
+                on_commit()
+            conn.send(raw + b".\r\n")
+            code, text = conn.getreply()
+            self._check(conn, recipient, code, text, (250,), rset=False)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Retry(None, f"connection lost: {exc}", reconnect=True) from exc
+
+    def _check(self, conn: smtplib.SMTP, recipient: str, code: int, text: bytes,
+               ok: tuple[int, ...], rset: bool = True) -> None:  # fmt: skip
+        if code in ok:
+            return
+        if rset and code != 421:
+            _quietly(conn.rset)
+        reply = _reply(text)
+        if 400 <= code < 500 or code == -1:
+            raise _Retry(code, reply, reconnect=code in (421, -1))
+        raise DeliveryError(recipient, f"{code} {reply}", permanent=True, code=code)
+
+
+class Outbox:
+    """Writes each message to ``directory/<Message-ID>.eml``, atomically (temp file, fsync,
+    rename). The file's existence is the proof of delivery: a message already there is not
+    written again, so a rerun after a crash never duplicates."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.written = 0
+
+    def path_for(self, message_id: str) -> Path:
+        mid = message_id.strip("<> ")
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", mid.split("@")[0]) or "message"
+        return self.directory / f"{name}.eml"
+
+    def send(
+        self, msg: EmailMessage | bytes, *, on_commit: Callable[[], None] | None = None
+    ) -> None:
+        wire = prepare(msg)
+        recipient, raw = wire.recipient, wire.data
+        path = self.path_for(wire.message_id)
+        if path.exists():
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.directory)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(raw)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if on_commit is not None:
+                    on_commit()
+                os.replace(tmp, path)
+            except BaseException:
+                _quietly(lambda: os.unlink(tmp))
+                raise
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise DeliveryError(recipient, f"cannot write {path}: {exc}") from exc
+        self.written += 1
+
+    def close(self) -> None:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _reply(text: bytes | str) -> str:
+    s = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return " ".join(s.split())[:300]
+
+
+def _quietly(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except (OSError, smtplib.SMTPException):
+        pass
+
+
+__all__ = ["ConnectionFailed", "Outbox", "SmtpMailer", "Transport", "Wire", "prepare", "serialise"]

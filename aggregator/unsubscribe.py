@@ -1,0 +1,164 @@
+"""Signed unsubscribe tokens and the /unsubscribe request handler (RFC 8058 one-click).
+
+A token is ``base64url(address) "." base64url(HMAC-SHA256(secret, address))[:22]``: it names the
+recipient and cannot be forged without the secret, and it never expires, so the link in an old
+issue keeps working. GET never unsubscribes (link scanners follow GETs); it shows a confirm page
+whose form POSTs. A POST with a valid token (the one-click body is
+``List-Unsubscribe=One-Click``) records the unsubscribe.
+
+The secret comes from the environment variable named by ``Settings.secret_env``; when it is unset,
+a random secret is created once and kept in the database's ``meta`` table, so tokens survive
+restarts (and change only if the database is replaced).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import html
+import os
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import parse_qs, quote
+
+MAX_TOKEN = 600
+MAX_BODY = 4096  # the web layer should read at most this much of a POST body
+SECRET_KEY = "unsubscribe_secret"
+_MAC_CHARS = 22  # 16 bytes of HMAC-SHA256 in base64url
+
+
+class UnsubscribeStore(Protocol):
+    def unsubscribe(self, recipient: str, now: datetime) -> bool: ...
+
+    def meta_setdefault(self, key: str, value: str) -> str: ...
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: bytes, address: str) -> str:
+    digest = hmac.new(secret, b"unsubscribe\x00" + address.encode("utf-8"), hashlib.sha256)
+    return _b64(digest.digest())[:_MAC_CHARS]
+
+
+def make_token(secret: bytes, recipient: str) -> str:
+    address = recipient.strip().lower()
+    return f"{_b64(address.encode('utf-8'))}.{_mac(secret, address)}"
+
+
+def verify_token(secret: bytes, token: str) -> str | None:
+    """The recipient named by a genuine token, else None."""
+    if not token or len(token) > MAX_TOKEN or token.count(".") != 1:
+        return None
+    payload, mac = token.split(".")
+    try:
+        address = _unb64(payload).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    if not address or "@" not in address or any(ord(c) < 32 or c == "\x7f" for c in address):
+        return None
+    if not hmac.compare_digest(mac.encode("ascii", "replace"), _mac(secret, address).encode()):
+        return None
+    return address
+
+
+def unsubscribe_link(base_url: str, token: str) -> str:
+    return f"{base_url}{'&' if '?' in base_url else '?'}token={quote(token, safe='')}"
+
+
+def secret_for(secret_env: str, store: UnsubscribeStore, environ: dict | None = None) -> bytes:
+    """The HMAC key: ``$secret_env`` if set, else a random one stored once in the database."""
+    env = os.environ if environ is None else environ
+    value = env.get(secret_env, "")
+    if value:
+        return value.encode("utf-8")
+    return store.meta_setdefault(SECRET_KEY, secrets.token_hex(32)).encode("ascii")
+
+
+# ---- the endpoint --------------------------------------------------------------------------
+
+_HEADERS = [
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy",
+     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+]  # fmt: skip
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><meta name="robots" content="noindex">
+<title>{title}</title></head>
+<body style="font-family:Arial,Helvetica,sans-serif;max-width:560px;margin:40px auto;padding:0 16px;">
+<h1 style="font-size:22px;">{title}</h1>
+{body}
+</body></html>
+"""
+
+
+def _page(status: int, title: str, body: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    page = _PAGE.format(title=html.escape(title), body=body).encode("utf-8")
+    return status, [*_HEADERS, ("Content-Length", str(len(page)))], page
+
+
+def _field(fields: dict[str, list[str]], name: str) -> str:
+    values = fields.get(name) or [""]
+    return values[0]
+
+
+def handle(
+    method: str,
+    query: str,
+    body: bytes | str,
+    store: UnsubscribeStore,
+    secret: bytes,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Handle a request to the unsubscribe endpoint: ``query`` is the raw query string and
+    ``body`` the (form-encoded, at most ``MAX_BODY`` bytes) POST body. Returns
+    ``(status, headers, body)``; nothing here depends on a web framework."""
+    method = method.upper()
+    if isinstance(body, bytes):
+        body = body[:MAX_BODY].decode("utf-8", "replace")
+    args = parse_qs(query or "", max_num_fields=20)
+    form = parse_qs(body[:MAX_BODY], max_num_fields=20) if method == "POST" else {}
+    token = _field(args, "token") or _field(form, "token")
+    recipient = verify_token(secret, token)
+    if method not in ("GET", "HEAD", "POST"):
+        status, headers, page = _page(405, "Method not allowed", "<p>Use GET or POST.</p>")
+        return status, [*headers, ("Allow", "GET, HEAD, POST")], page
+    if recipient is None:
+        return _page(400, "Invalid link",
+                     "<p>This unsubscribe link is not valid. Please use the link from the most "
+                     "recent email.</p>")  # fmt: skip
+    who = html.escape(recipient)
+    if method in ("GET", "HEAD"):
+        action = html.escape("?token=" + quote(token, safe=""))
+        status, headers, page = _page(
+            200,
+            "Unsubscribe",
+            f"<p>Stop sending the weekly digest to <strong>{who}</strong>?</p>"
+            f'<form method="post" action="{action}">'
+            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit" style="font-size:16px;padding:8px 16px;">Unsubscribe</button>'
+            "</form>",
+        )
+        return (status, headers, b"") if method == "HEAD" else (status, headers, page)
+    store.unsubscribe(recipient, now())
+    return _page(200, "Unsubscribed",
+                 f"<p><strong>{who}</strong> will not receive the digest any more.</p>")  # fmt: skip
+
+
+__all__ = ["handle", "make_token", "secret_for", "unsubscribe_link", "verify_token"]

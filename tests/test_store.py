@@ -1,0 +1,144 @@
+"""The store against a real SQLite file: schema, identity, in-place updates, transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.errors import StorageError
+from aggregator.models import Enclosure, ParsedItem, Tagging
+from aggregator.normalize import content_hash, item_key
+from aggregator.store import MIGRATIONS, Store
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def parsed(n: int, **kw) -> ParsedItem:
+    base = dict(
+        guid=f"https://example.org/{n}",
+        link=f"https://example.org/{n}",
+        title=f"Title {n} — l’IA au Maroc",
+        summary="<p>Résumé</p>",
+        published=T0,
+        enclosures=(Enclosure("https://example.org/a.mp3", "audio/mpeg", 123),),
+    )
+    base.update(kw)
+    return ParsedItem(**base)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "agg.db")
+    s.sync_sources([("Hespress", "https://fr.hespress.com/feed"), ("Le360", "https://le360.ma/rss")])
+    yield s
+    s.close()
+
+
+def test_schema_version_and_pragmas(store, tmp_path):
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.integrity_check() == "ok"
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version={len(MIGRATIONS) + 5}")
+    con.close()
+    with pytest.raises(StorageError, match="newer than this aggregator"):
+        Store(path)
+
+
+def test_not_a_database_is_a_storage_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError):
+        Store(path)
+
+
+def test_item_roundtrip_and_identity(store):
+    p = parsed(1)
+    tags = Tagging(("africa", "morocco"), ("MA",), {"morocco": ("title:Maroc",)})
+    with store.transaction():
+        iid = store.insert_item("Hespress", item_key(p), p.link, p, content_hash(p), tags, T0)
+        store.new_cluster(iid, T0)
+    item = store.item(iid)
+    assert item.title == p.title and item.summary == p.summary
+    assert item.published == T0 and item.first_seen == T0
+    assert item.enclosures == p.enclosures
+    assert item.tags == ("africa", "morocco") and item.countries == ("MA",)
+    assert item.why == {"morocco": ("title:Maroc",)}
+    assert store.known_items("Hespress", [item_key(p), "guid:nope"]) == {
+        item_key(p): (iid, content_hash(p))
+    }
+    # The same key twice in one source violates the UNIQUE constraint.
+    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+        store.insert_item("Hespress", item_key(p), p.link, p, content_hash(p), tags, T0)
+    # ... but another source may hold the same guid.
+    with store.transaction():
+        store.insert_item("Le360", item_key(p), p.link, p, content_hash(p), tags, T0)
+    assert store.count_items() == 2
+
+
+def test_update_in_place_keeps_id_first_seen_and_cluster(store):
+    p = parsed(2)
+    with store.transaction():
+        iid = store.insert_item("Hespress", item_key(p), p.link, p, content_hash(p), Tagging(), T0)
+        cid = store.new_cluster(iid, T0)
+    changed = parsed(2, title="Corrected title")
+    later = T0 + timedelta(hours=3)
+    with store.transaction():
+        store.update_item(iid, changed.link, changed, content_hash(changed), Tagging(("ai",)), later)
+    item = store.item(iid)
+    assert (item.id, item.first_seen, item.cluster_id) == (iid, T0, cid)
+    assert item.title == "Corrected title" and item.last_seen == later and item.tags == ("ai",)
+
+
+def test_transaction_rolls_back_everything(store):
+    p = parsed(3)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert_item("Hespress", item_key(p), p.link, p, content_hash(p), Tagging(), T0)
+        state = store.source_state("Hespress")
+        from dataclasses import replace
+
+        store.save_source_state(replace(state, state="ok", etag='"x"'))
+        raise RuntimeError("crash mid-source")
+    assert store.count_items() == 0
+    assert store.source_state("Hespress").etag is None
+
+
+def test_stories_group_clusters_with_also_in(store):
+    a, b, c = parsed(10), parsed(11), parsed(12, title="Other story")
+    with store.transaction():
+        ia = store.insert_item("Hespress", item_key(a), a.link, a, "h1", Tagging(("ai",)), T0)
+        cid = store.new_cluster(ia, T0)
+        ib = store.insert_item(
+            "Le360", item_key(b), b.link, b, "h2", Tagging(("africa",)), T0 + timedelta(minutes=5)
+        )
+        store.join_cluster(ib, cid, T0 + timedelta(minutes=5))
+        ic = store.insert_item("Le360", item_key(c), c.link, c, "h3", Tagging(), T0 + timedelta(hours=1))
+        cid2 = store.new_cluster(ic, T0 + timedelta(hours=1))
+    stories = store.latest_stories(10)
+    assert [s.cluster_id for s in stories] == [cid2, cid]
+    merged = stories[1]
+    assert merged.item.id == ia and merged.sources == ("Hespress", "Le360")
+    assert [o.source for o in merged.also_in] == ["Le360"]
+    assert set(merged.tags) == {"ai", "africa"}
+    assert [s.cluster_id for s in store.latest_stories(10, tag="africa")] == [cid]
+    week = store.stories_between(T0, T0 + timedelta(minutes=30))
+    assert [s.cluster_id for s in week] == [cid]
+
+
+def test_sync_sources_revives_gone_source_on_url_change(store):
+    from dataclasses import replace
+
+    st = store.source_state("Le360")
+    store.save_source_state(replace(st, state="gone", gone=True, http_status=410))
+    store.sync_sources([("Le360", "https://le360.ma/rss")])
+    assert store.source_state("Le360").gone
+    store.sync_sources([("Le360", "https://le360.ma/fr/rss")])
+    revived = store.source_state("Le360")
+    assert not revived.gone and revived.state == "new" and revived.fetch_url.endswith("/fr/rss")
