@@ -611,3 +611,23 @@ def test_cli_jsonl_keeps_order_and_reports_bad_lines(tagger: Tagger) -> None:
     assert rows[2]["countries"] == ["MA"] and "ai" in rows[2]["tags"]
     assert "error" in rows[3]
     assert rows[4]["countries"] == ["NE", "NG"]
+
+
+@pytest.mark.parametrize(
+    "title, slug",
+    [
+        ("Flutterwave raises $250m to expand its payments network", "nigeria"),
+        ("Safaricom's M-Pesa adds a savings product", "kenya"),
+        ("Fawry posts record quarterly profit", "egypt"),
+        ("Royal Air Maroc orders 200 aircraft", "morocco"),
+    ],
+    ids=["flutterwave", "m-pesa", "fawry", "royal-air-maroc"],
+)
+def test_african_companies_point_to_their_home_country(tagger, title, slug):
+    result = tagger.tag(title, "", "en")
+    assert slug in result.tags and "africa" in result.tags
+
+
+def test_ampersand_the_character_is_not_the_company(tagger):
+    result = tagger.tag("Why the ampersand (&) is the most stylish character", "", "en")
+    assert "rwanda" not in result.tags
