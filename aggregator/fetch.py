@@ -144,38 +144,40 @@ class _Watch:
         self.allow = allow
         self.expired = False
         self._done = False
-        self._conns: list[HTTPConnection] = []
+        # Sockets, not connections: http.client drops ``conn.sock`` for a ``Connection: close``
+        # response while the response still reads from the socket.
+        self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
 
-    def attach(self, conn: HTTPConnection) -> None:
+    def attach(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
         with self._lock:
             if self._done:
                 return
-            self._conns.append(conn)
+            self._socks.append(sock)
             if self.expired:
-                _shutdown(conn)
+                _shutdown(sock)
 
     def expire(self) -> None:
         with self._lock:
             if self._done:
                 return
             self.expired = True
-            for conn in self._conns:
-                _shutdown(conn)
+            for sock in self._socks:
+                _shutdown(sock)
 
     def finish(self) -> None:
         with self._lock:
             self._done = True
-            self._conns.clear()
+            self._socks.clear()
 
 
-def _shutdown(conn: HTTPConnection) -> None:
-    sock = conn.sock
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class _Watchdog:
@@ -263,7 +265,7 @@ class _GuardMixin:
                 sock.close()
                 raise _Refused(peer)
             if watch is not None:
-                watch.attach(self)  # type: ignore[arg-type]
+                watch.attach(sock)
             return sock
         if last_error is None:
             raise _Refused(refused or host)
@@ -274,8 +276,8 @@ class _GuardMixin:
 
     def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         watch: _Watch | None = getattr(_current, "watch", None)
-        if watch is not None and self.sock is not None:  # type: ignore[attr-defined]
-            watch.attach(self)  # type: ignore[arg-type]  # a reused keep-alive connection
+        if watch is not None:
+            watch.attach(self.sock)  # type: ignore[attr-defined]  # a reused keep-alive connection
         return super().request(*args, **kwargs)  # type: ignore[misc]
 
 
@@ -417,7 +419,10 @@ class Fetcher:
         _current.watch = watch
         url = state.fetch_url
         try:
-            return self._fetch(state, watch, start)
+            result = self._fetch(state, watch, start)
+            if watch.expired:  # a deadline hit mid-read can look like a short, complete body
+                raise FetchError(url, f"timed out after {_seconds(timeout)}")
+            return result
         except FetchError:
             raise
         except _Refused as e:

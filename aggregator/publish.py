@@ -141,7 +141,8 @@ def _entry(story: Story, host: str) -> _Entry:
     else:
         rtl = _looks_rtl(item.title + " " + html_to_text(raw)[:400])
     link = safe_url(item.link)
-    also_in = tuple(_Link(o.source, safe_url(o.link)) for o in story.also_in)
+    source = clean_chars(item.source)  # names are config text, but must still be XML-safe
+    also_in = tuple(_Link(clean_chars(o.source), safe_url(o.link)) for o in story.also_in)
     # Item.title is plain text already: fold it, never unescape it again ("AT&amp;T" stays).
     title = " ".join(clean_chars(item.title).split()) or link or f"Story {story.cluster_id}"
     published = _utc(item.published) if item.published else first_seen
@@ -151,13 +152,12 @@ def _entry(story: Story, host: str) -> _Entry:
         id=f"tag:{host},{TAG_URI_DATE}:story/{story.cluster_id}",
         title=title,
         link=link,
-        source=item.source,
+        source=source,
         also_in=also_in,
         tags=_safe_tags(story.tags),
         language=lang,
         rtl=rtl,
-        body_html=_body_html(sanitize_html(raw, base_url=link), lang, rtl, item.source, link,
-                             also_in),
+        body_html=_body_html(sanitize_html(raw, base_url=link), lang, rtl, source, link, also_in),
         excerpt=_excerpt(item.summary or item.content),
         published=published,
         updated=max(updated, published),

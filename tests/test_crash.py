@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_sigkill_during_fetch_twenty_times_then_a_normal_run(tmp_path, feed_server):
     files = sorted(REAL.glob("*.xml"))
     # Three copies of the corpus under different names: long enough a run to be killed mid-way.
-    sources = [(f"{f.stem}#{n}", feed_server.url(f"real/{f.name}?copy={n}")) for n in range(3) for f in files]
+    sources = [(f"{f.stem}#{n}", feed_server.url(f"corpus/real/{f.name}?copy={n}")) for n in range(3) for f in files]
     config = write_config(tmp_path, sources)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "aggregator", "-q", "--config", str(config), "fetch", "--force"]

@@ -20,7 +20,7 @@ from aggregator.models import ParsedFeed, ParsedItem
 from aggregator.parse import MAX_ITEMS, guard, parse, parse_fast, parse_feedparser
 from aggregator.sanitize import plain_text, sanitize_html
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"  # a copy of the shared corpus
 DATA = Path(__file__).parent / "data" / "parse"
 URL = "https://news.example.org/feeds/main.xml"
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)

@@ -15,7 +15,7 @@ import pytest
 from aggregator.errors import ParseError
 from aggregator.parse import parse, parse_fast, parse_feedparser
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"  # a copy of the shared corpus
 DATA = Path(__file__).parent / "data" / "parse"
 NOW = datetime(2026, 9, 1, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from aggregator.config import load
 from aggregator.pipeline import Pipeline, publish
 from aggregator.store import Store
 
-REAL = Path(__file__).parent / "data" / "real"
+REAL = Path(__file__).parent / "data" / "corpus" / "real"
 
 
 def distinct_items(path: Path) -> int:
@@ -45,7 +45,7 @@ def write_config(tmp_path: Path, sources: list[tuple[str, str]], extra: str = ""
 def corpus_config(tmp_path, feed_server):
     files = sorted(REAL.glob("*.xml"))
     assert len(files) >= 30
-    sources = [(f.stem, feed_server.url(f"real/{f.name}")) for f in files]
+    sources = [(f.stem, feed_server.url(f"corpus/real/{f.name}")) for f in files]
     return write_config(tmp_path, sources), files
 
 
@@ -69,7 +69,7 @@ def test_whole_corpus_fetch_refetch_and_status(corpus_config, feed_server, capsy
     assert main(["--config", str(config), "fetch", "--force"]) == 0
     second = capsys.readouterr().out
     assert f"{len(files)} not modified" in second and "0 new items" in second
-    log = [r for r in feed_server.log if r.path.startswith("/real/")]
+    log = [r for r in feed_server.log if r.path.startswith("/corpus/real/")]
     assert len(log) == len(files)
     assert all("if-none-match" in r.headers or "if-modified-since" in r.headers for r in log)
     with Store(settings.database) as store:
@@ -79,7 +79,7 @@ def test_whole_corpus_fetch_refetch_and_status(corpus_config, feed_server, capsy
     feed_server.reset()
     assert main(["--config", str(config), "fetch"]) == 0
     assert "0 sources" in capsys.readouterr().out
-    assert not [r for r in feed_server.log if r.path.startswith("/real/")]
+    assert not [r for r in feed_server.log if r.path.startswith("/corpus/real/")]
 
     assert main(["--config", str(config), "status", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -95,7 +95,7 @@ def test_broken_sources_are_recorded_and_the_run_goes_on(tmp_path, feed_server, 
     config = write_config(
         tmp_path,
         [
-            ("good", feed_server.url(f"real/{good.name}")),
+            ("good", feed_server.url(f"corpus/real/{good.name}")),
             ("server-error", feed_server.url("_status/500")),
             ("html-page", feed_server.url("notafeed.html")),
             ("gone", feed_server.url("_status/410")),

@@ -24,7 +24,12 @@ from aggregator.publish import PublishReport, publish, write_atomic
 from aggregator.settings import OutputSettings
 
 GOLDEN = Path(__file__).parent / "data" / "publish"
-VALIDATE = Path(os.environ.get("AGGREGATOR_VALIDATE_TOOLS", "/work/shared/tools/validate"))
+VALIDATE = Path(
+    os.environ.get(
+        "AGGREGATOR_VALIDATE_TOOLS",
+        Path(__file__).resolve().parents[2] / "shared" / "tools" / "validate",
+    )
+)
 NOW = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 TAG_NAMES = {"morocco": "Morocco", "south-africa": "South Africa", "diplomacy": "Diplomacy"}
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
