@@ -32,7 +32,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from .models import Story
-from .sanitize import clean_chars, plain_text, safe_url, sanitize_html
+from .sanitize import as_uri, clean_chars, plain_text, safe_url, sanitize_html
 from .settings import OutputSettings
 
 log = logging.getLogger(__name__)
@@ -140,9 +140,9 @@ def _entry(story: Story, host: str) -> _Entry:
         rtl = lang.split("-")[0].lower() in RTL_LANGUAGES
     else:
         rtl = _looks_rtl(item.title + " " + html_to_text(raw)[:400])
-    link = safe_url(item.link)
+    link = _uri(item.link)
     source = clean_chars(item.source)  # names are config text, but must still be XML-safe
-    also_in = tuple(_Link(clean_chars(o.source), safe_url(o.link)) for o in story.also_in)
+    also_in = tuple(_Link(clean_chars(o.source), _uri(o.link)) for o in story.also_in)
     # Item.title is plain text already: fold it, never unescape it again ("AT&amp;T" stays).
     title = " ".join(clean_chars(item.title).split()) or link or f"Story {story.cluster_id}"
     published = _utc(item.published) if item.published else first_seen
@@ -164,6 +164,12 @@ def _entry(story: Story, host: str) -> _Entry:
         first_seen=first_seen,
         has_date=item.published is not None or item.updated is not None,
     )
+
+
+def _uri(url: str | None) -> str | None:
+    """A safe http(s) link written as a strict URI (JSON Feed's ``uri`` format, RFC 3986)."""
+    safe = safe_url(url)
+    return as_uri(safe) if safe else None
 
 
 def _a(text: str, url: str | None) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextvars
 import html as _html
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
 
@@ -95,6 +95,35 @@ def safe_url(url: str | None, base: str | None = None) -> str | None:
     if scheme not in ("http", "https") or not parts.hostname:
         return None
     return scheme + url[len(scheme) :] if not url.startswith(scheme) else url
+
+
+def as_uri(url: str) -> str:
+    """An IRI as a strict RFC 3986 URI: non-ASCII and characters URIs do not allow (``[`` ``]``
+    outside the host, ``|``, ``"``, ``<``...) percent-encoded; existing escapes kept. Feed readers
+    and JSON Feed's ``uri`` format want this; browsers show the decoded form anyway."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if not netloc.isascii():
+        try:
+            netloc = netloc.encode("idna").decode("ascii")
+        except UnicodeError:
+            netloc = quote(netloc, safe=":@[]")
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=_PATH_SAFE),
+            quote(parts.query, safe=_QUERY_SAFE),
+            quote(parts.fragment, safe=_QUERY_SAFE),
+        )
+    )
+
+
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 def _resolve_relative(url: str) -> str | None:

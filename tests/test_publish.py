@@ -435,3 +435,18 @@ def test_external_validators(published: tuple[Path, PublishReport], name: str) -
     assert proc.returncode == 0, output
     warnings = [ln for ln in output.splitlines() if ln.startswith(("WARNING", "ERROR"))]
     assert [w for w in warnings if not any(x in w for x in EXPECTED_WARNINGS)] == [], output
+
+
+def test_links_are_written_as_strict_uris():
+    """Real feeds carry IRIs (Arabic slugs) and brackets in fragments (franceinfo's
+    ``#xtor=RSS-3-[lestitres]``); JSON Feed's ``uri`` format and strict readers want RFC 3986."""
+    from aggregator.publish import _uri
+
+    assert _uri("https://www.francetvinfo.fr/a_1.html#xtor=RSS-3-[lestitres]") == (
+        "https://www.francetvinfo.fr/a_1.html#xtor=RSS-3-%5Blestitres%5D"
+    )
+    assert _uri("https://www.hespress.com/المغرب-1.html") == (
+        "https://www.hespress.com/%D8%A7%D9%84%D9%85%D8%BA%D8%B1%D8%A8-1.html"
+    )
+    assert _uri("https://example.org/a%20b?q=1") == "https://example.org/a%20b?q=1"  # kept
+    assert _uri("javascript:alert(1)") is None
