@@ -204,7 +204,8 @@ def _cmd_status(settings, store, as_json: bool) -> int:
         return 0
     print(f"{'source':28} {'state':13} {'http':>4} {'items':>6}  {'last fetch':16}  next / error")
     for r in rows:
-        tail = r["last_error"] or (r["next_attempt"] or "")[:16]
+        nxt = (r["next_attempt"] or "")[:16].replace("T", " ")
+        tail = f"{r['last_error']} (retry {nxt})" if r["last_error"] else nxt
         if r["state"] == "moved":
             tail = f"moved to {r['moved_to']} (update config.yaml)"
         if r["state"] == "gone":
