@@ -6,9 +6,10 @@ An item joins an existing cluster when (in this order)
    whose canonical form another recent item links to or uses as guid;
 2. another item of the same source has the same guid;
 3. a recent item (``window``, default 7 days of first-seen) of *another* source tells the same
-   story: candidates come from an indexed table of keys (exact neutralised title, exact body lead,
-   MinHash LSH bands of the title words and of the body lead's word 3-grams), then
-   :func:`same_story` verifies each candidate on the actual text.
+   story: candidates come from an indexed table of keys (exact neutralised title, its first
+   words, the body lead; MinHash LSH bands of the title words and of the body lead's word
+   3-grams), must share an exact key or two band keys, then :func:`same_story` verifies each
+   candidate on the actual text.
 
 Outlet boilerplate is neutralised before any comparison: title labels ("VIDEO.", "Breaking:",
 "[PHOTOS]"), outlet suffixes (" - Outlet", " | Outlet"), wire datelines ("Rabat, (MAP) -",
@@ -19,8 +20,9 @@ by a later one only when that one's plain text is at least 25 % longer (so a tru
 copy seen first gives way to the outlet's full summary, and the choice does not flap).
 
 Keys are 63-bit integers from blake2b, so they are stable across processes and fit SQLite's
-INTEGER. Candidate lookup is a few index seeks in a table keyed by (day, key): its cost depends
-on how many items share a key within the window, not on how many items the store holds.
+INTEGER. Candidate lookup is a few dozen index seeks in a table keyed by (week, key): its cost
+depends on how many items share a key within the window, not on how many items the store holds.
+Each item adds about 24 key rows; ``store.dedupe_prune`` drops the weeks no window reaches.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ from .normalize import fold, plain_text
 
 WINDOW = timedelta(days=7)
 # LSH: a band matches with probability J**rows. With MIN_BAND_HITS = 2, title words at Jaccard
-# 0.8 become candidates with P = 0.99 (0.67 at 0.6), body-lead 3-grams at 0.6 with P = 0.85 (0.98
+# 0.8 become candidates with P = 0.98 (0.47 at 0.6), body-lead 3-grams at 0.6 with P = 0.85 (0.98
 # at 0.75); the exact keys (title, title prefix, body lead) catch what the bands miss.
-TITLE_BANDS, TITLE_ROWS = 10, 3
+TITLE_BANDS, TITLE_ROWS = 12, 4
 BODY_BANDS, BODY_ROWS = 8, 2
 LEAD_WORDS = 40  # body words hashed into LSH bands
 LEAD_KEY_WORDS = 12  # body words of the exact lead key
@@ -164,6 +166,14 @@ _TAILS = [
 _TAIL = re.compile("(?:" + "|".join(_TAILS) + ")")
 _BODY_CHARS = 2000  # only the lead matters (BODY_WORDS), and regexes stay cheap
 _WORD = re.compile(r"\w+")
+#: Day and month names (folded): like numbers, they tell recurring headlines apart.
+_CALENDAR = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may "  # noqa: SIM905
+    "june july august september october november december lundi mardi mercredi jeudi vendredi "
+    "samedi dimanche janvier fevrier mars avril mai juin juillet aout septembre octobre novembre "
+    "decembre الاثنين الثلاثاء الاربعاء الخميس الجمعه السبت الاحد يناير فبراير مارس ابريل مايو "
+    "يونيو يوليو اغسطس سبتمبر اكتوبر نوفمبر ديسمبر".split()
+)
 _STOP = frozenset(
     ["a", "an", "the", "of", "to", "in", "on", "at", "for", "and", "or", "but", "is", "are", "was", "were", "be", "been", "by", "with", "from", "as", "that", "this", "it", "its", "he", "she", "they", "we", "you", "his", "her", "their", "our", "after", "over", "into", "about", "than", "more", "new", "says", "said", "will", "has", "have", "le", "la", "les", "l", "un", "une", "des", "de", "du", "d", "et", "ou", "en", "au", "aux", "a", "sur", "pour", "par", "dans", "que", "qui", "est", "sont", "ce", "cette", "ces", "il", "elle", "ils", "son", "sa", "ses", "leur", "leurs", "plus", "pas", "ne", "se", "s", "qu", "n", "y", "avec", "apres", "selon", "في", "من", "على", "الى", "عن", "مع", "ان", "او", "ما", "لا", "هذا", "هذه", "التي", "الذي", "و", "ب", "ل", "ال", "بعد", "قبل"]
 )  # fmt: skip
@@ -217,7 +227,7 @@ class Fingerprint:
 
     title: tuple[str, ...]  # neutralised title words
     title_set: frozenset[str]  # content words of the title (no stop words, no 1-letter words)
-    numbers: frozenset[str]  # title tokens starting with a digit (dates, counts, scores)
+    numbers: frozenset[str]  # title numbers, day and month names (dates, counts, scores)
     truncated: bool  # the title ends with an ellipsis (its last word may be cut)
     body: tuple[str, ...]  # first BODY_WORDS neutralised body words
     shingles: frozenset[str]  # word 3-grams of ``body``
@@ -242,7 +252,7 @@ def fingerprint(title: str, summary: str, content: str = "") -> Fingerprint:
             bw = cw
     bw = bw[:BODY_WORDS]
     tset = frozenset(w for w in tw if (len(w) > 1 or w.isdigit()) and w not in _STOP)
-    nums = frozenset(w for w in tw if w[0].isdigit())
+    nums = frozenset(w for w in tw if w[0].isdigit() or w in _CALENDAR)
     return Fingerprint(tuple(tw), tset, nums, truncated, tuple(bw), _shingles(bw))
 
 
@@ -298,7 +308,7 @@ def same_story(a: Fingerprint, b: Fingerprint) -> bool:
       first-sentence copy still matches) and the titles must agree (containment >= 0.5), or the
       bodies be near-identical and long with some title overlap (a retitled wire copy);
     - a body missing: titles the same (Jaccard 1, >= 3 content words), or one contained in the
-      other (containment >= 0.9, >= 5 content words, and Jaccard >= 0.6 unless a title was cut
+      other (containment >= 0.9, >= 5 content words, and Jaccard >= 0.75 unless a title was cut
       with an ellipsis).
     Titles whose numbers disagree ("Monday 2 November" vs "Tuesday 3 November") need
     near-identical bodies.
@@ -318,7 +328,7 @@ def same_story(a: Fingerprint, b: Fingerprint) -> bool:
     if s.title_jaccard >= 0.999:
         return True
     cut = a.truncated or b.truncated
-    return small >= 5 and s.title_containment >= 0.9 and (cut or s.title_jaccard >= 0.6)
+    return small >= 5 and s.title_containment >= 0.9 and (cut or s.title_jaccard >= 0.75)
 
 
 # ---- keys -------------------------------------------------------------------------------------
@@ -403,13 +413,37 @@ def text_keys(fp: Fingerprint) -> tuple[list[int], list[int]]:
 # ---- the stage --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Everything ``assign`` computes from the item alone (no storage): made by :func:`prepare`,
+    possibly in a worker process (it pickles), and handed to ``Deduper.assign``."""
+
+    canonical_url: str | None
+    url_keys: tuple[int, ...]
+    fingerprint: Fingerprint
+    exact_keys: tuple[int, ...]
+    band_keys: tuple[int, ...]
+
+
+def prepare(parsed: ParsedItem, canonical_url: str | None) -> Prepared:
+    """The pure, CPU-bound half of :meth:`Deduper.assign`."""
+    fp = fingerprint(parsed.title, parsed.summary, parsed.content)
+    exact, bands = text_keys(fp)
+    return Prepared(
+        canonical_url, tuple(url_keys(canonical_url, parsed.guid)), fp, tuple(exact), tuple(bands)
+    )
+
+
 class Deduper:
     """Assigns each new item to a story cluster. Call inside the source's transaction, right
-    after ``store.insert_item``."""
+    after ``store.insert_item``. Keeps the fingerprints of the last ``cache`` items it assigned
+    (candidates are mostly recent items, so they need not be fingerprinted again)."""
 
-    def __init__(self, index: ClusterIndex, window: timedelta = WINDOW):
+    def __init__(self, index: ClusterIndex, window: timedelta = WINDOW, cache: int = 4096):
         self.index = index
         self.window = window
+        self._cache = cache
+        self._fps: dict[int, Fingerprint] = {}
 
     def assign(
         self,
@@ -418,13 +452,14 @@ class Deduper:
         parsed: ParsedItem,
         canonical_url: str | None,
         first_seen: datetime,
+        prepared: Prepared | None = None,
     ) -> int:
-        """Put item ``item_id`` (already stored) in a cluster and return the cluster id."""
+        """Put item ``item_id`` (already stored) in a cluster and return the cluster id.
+        ``prepared`` (from :func:`prepare` with the same ``canonical_url``) saves the text work."""
         idx = self.index
-        ukeys = url_keys(canonical_url, parsed.guid)
-        fp = fingerprint(parsed.title, parsed.summary, parsed.content)
-        exact, bands = text_keys(fp)
-        tkeys = exact + bands
+        prep = prepared if prepared is not None else prepare(parsed, canonical_url)
+        ukeys, fp, exact = list(prep.url_keys), prep.fingerprint, list(prep.exact_keys)
+        tkeys = exact + list(prep.band_keys)
         cluster: int | None = None
         if canonical_url and _useful_url(canonical_url):
             cluster = idx.dedupe_url_cluster(canonical_url, item_id)
@@ -445,15 +480,21 @@ class Deduper:
             idx.join_cluster(item_id, cluster, first_seen)
             self._maybe_represent(cluster, item_id, parsed)
         idx.dedupe_add_keys(item_id, ukeys + tkeys, first_seen)
+        self._remember(item_id, fp)
         return cluster
+
+    def _remember(self, item_id: int, fp: Fingerprint) -> None:
+        self._fps[item_id] = fp
+        if len(self._fps) > self._cache:
+            del self._fps[next(iter(self._fps))]  # oldest first (dicts keep insertion order)
 
     def _match(self, fp: Fingerprint, cands: Sequence[Candidate]) -> int | None:
         """The cluster of the best verified candidate, if any."""
         best: tuple[float, int] | None = None
-        for _cid, _src, ccluster, ctitle, csummary, ccontent, _hits in cands[:MAX_CANDIDATES]:
+        for cid, _src, ccluster, ctitle, csummary, ccontent, _hits in cands[:MAX_CANDIDATES]:
             if ccluster is None:
                 continue
-            other = fingerprint(ctitle, csummary, ccontent)
+            other = self._fps.get(cid) or fingerprint(ctitle, csummary, ccontent)
             if not same_story(fp, other):
                 continue
             s = similarity(fp, other)
@@ -478,10 +519,12 @@ __all__ = [
     "ClusterIndex",
     "Deduper",
     "Fingerprint",
+    "Prepared",
     "Similarity",
     "fingerprint",
     "neutral_body",
     "neutral_title",
+    "prepare",
     "same_story",
     "similarity",
     "text_keys",

@@ -74,7 +74,7 @@ def canonical_url(url: str | None) -> str | None:
                 return canonical_url(v)
     path = parts.path
     if _AMP_CACHE.match(host):  # https://www-x-com.cdn.ampproject.org/c/s/www.x.com/a.html
-        m = _AMP_CACHE_PATH.match(path)
+        m = _AMP_CACHE_PATH.match(_MULTI_SLASH.sub("/", path))
         if m:
             return canonical_url(
                 "https://" + m.group("rest") + ("?" + parts.query if parts.query else "")
@@ -83,15 +83,20 @@ def canonical_url(url: str | None) -> str | None:
     if len(labels) > 2 and not labels[-1].isdigit():  # m.x.com, fr.m.wikipedia.org, www.x.co.uk
         head = [lb for lb in labels[:-2] if lb not in _MOBILE_LABELS]
         host = ".".join(head + labels[-2:])
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     if port and port not in (80, 443):
         host = f"{host}:{port}"
     path = _MULTI_SLASH.sub("/", path)
     path = _quote_path(path)
-    path = _INDEX_PAGE.sub("", path)
-    path = _AMP_SUFFIX.sub("", path)
-    if path.startswith("/amp/") and path.count("/") >= 3:  # /amp/section/slug (not /amp/ itself)
-        path = path[4:]
-    path = path.rstrip("/") or "/"
+    before = None
+    while path != before:  # until stable, so canonical_url(canonical_url(u)) == canonical_url(u)
+        before = path
+        path = _INDEX_PAGE.sub("", path)
+        path = _AMP_SUFFIX.sub("", path)
+        if path.startswith("/amp/") and path.count("/") >= 3:  # /amp/section/slug, not /amp/
+            path = path[4:]
+        path = path.rstrip("/") or "/"
     kept = sorted((k, v) for k, v in query if not _tracking(k, v))
     return urlunsplit(("https", host, path, urlencode(kept), ""))
 
@@ -100,7 +105,8 @@ def _quote_path(path: str) -> str:
     """One spelling per path: percent-escapes decoded where safe, re-encoded upper-case."""
     if "%" not in path and path.isascii():
         return path
-    return quote(unquote(path), safe="/:@!$&'()*+,;=-._~")
+    # per segment: an escaped "/" (%2F) is data, and decoding it would change the path
+    return "/".join(quote(unquote(seg), safe=":@!$&'()*+,;=-._~") for seg in path.split("/"))
 
 
 def item_key(item: ParsedItem) -> str:

@@ -75,6 +75,7 @@ class Synth:
 
 
 SOURCES = [f"src{i:03d}" for i in range(200)]
+KEYS_PER_ITEM = 24  # url + title + title prefix + lead + 12 title bands + 8 body bands
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -119,7 +120,7 @@ def _base_rows(args: tuple[int, int, int, dict[str, int]]) -> tuple[list, list, 
             exact, bands = text_keys(fingerprint(p.title, p.summary))
             ks = url_keys(canon, None) + exact + bands
         else:  # never looked up again: same number of rows, random values (10x faster build)
-            ks = [synth.rng.getrandbits(63) for _ in range(22)]
+            ks = [synth.rng.getrandbits(63) for _ in range(KEYS_PER_ITEM)]
         keys += [(bucket, k, iid) for k in dict.fromkeys(ks)]
     return items, clusters, keys
 
@@ -245,6 +246,9 @@ def speed(args: argparse.Namespace) -> None:
             q.unlink(missing_ok=True)
     shutil.copyfile(base, paths["big"])
     stores = {name: Store(p) for name, p in paths.items()}
+    if args.cache_mib:  # the same page cache for both (the store's default is 2 MiB)
+        for st in stores.values():
+            st.db.execute(f"PRAGMA cache_size=-{args.cache_mib * 1024}")
     before = {name: st.count_items() for name, st in stores.items()}
     items = new_items(args.new, seed=7)
     result = ingest(stores, items)
@@ -482,6 +486,7 @@ def main() -> int:
     sp = sub.add_parser("speed")
     sp.add_argument("--base", type=int, default=1_000_000)
     sp.add_argument("--new", type=int, default=40_000)
+    sp.add_argument("--cache-mib", type=int, default=0, help="SQLite page cache for both stores")
     q = sub.add_parser("quality")
     q.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     q.add_argument("--stories", type=int, default=250)

@@ -3,7 +3,7 @@
 Thresholds (see aggregator/dedupe.py): bodies overlap (3-gram containment >= 0.5) with titles
 agreeing (word containment >= 0.5); or long near-identical bodies (>= 0.8) with some title
 overlap (>= 0.25); with a body missing, identical titles (>= 3 content words) or a contained
-title (>= 0.9, >= 5 words). Titles whose numbers differ need bodies >= 0.9 alike.
+title (>= 0.9, Jaccard >= 0.75 unless cut with an ellipsis, >= 5 words). Titles whose numbers differ need bodies >= 0.9 alike.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from aggregator.dedupe import (
     fingerprint,
     neutral_body,
     neutral_title,
+    prepare,
     same_story,
     similarity,
     text_keys,
@@ -183,7 +184,7 @@ def test_keys_are_stable_across_processes() -> None:
         env={"PYTHONHASHSEED": "123", "PATH": ""},
     ).stdout  # fmt: skip
     assert out.strip() == str((exact, bands))
-    assert all(0 <= k < 2**63 for k in exact + bands) and len(bands) == 18
+    assert all(0 <= k < 2**63 for k in exact + bands) and len(bands) == 20
 
 
 # ---- store-backed -------------------------------------------------------------------------------
@@ -367,3 +368,32 @@ def test_dedupe_is_a_stage_module() -> None:
         if isinstance(node, ast.ImportFrom) and node.level > 0
     }
     assert local <= {"models", "normalize", "errors"}
+
+
+def test_prepared_in_another_process_gives_the_same_clusters(tmp_path: Path) -> None:
+    import pickle
+
+    items = [
+        ("reuters", WIRE_TITLE, WIRE_BODY),
+        ("yahoo", WIRE_TITLE + " - Yahoo News", "(Reuters) - " + WIRE_BODY),
+        ("ghana", "Ghana cedi hits a record low against the dollar", "The cedi fell again."),
+    ]
+    runs = []
+    for use_prepared in (False, True):
+        with Store(tmp_path / f"p{use_prepared}.db") as store:
+            deduper = Deduper(store)
+            clusters = []
+            for n, (src, title, body) in enumerate(items):
+                store.sync_sources([(src, f"https://{src}.example/feed")])
+                p = ParsedItem(
+                    guid=None, link=f"https://{src}.example/{n}", title=title, summary=body
+                )
+                canon = canonical_url(p.link)
+                prep = pickle.loads(pickle.dumps(prepare(p, canon))) if use_prepared else None
+                with store.transaction():
+                    iid = store.insert_item(
+                        src, item_key(p), canon, p, content_hash(p), Tagging(), T0
+                    )
+                    clusters.append(deduper.assign(iid, src, p, canon, T0, prepared=prep))
+            runs.append(clusters)
+    assert runs[0] == runs[1] and runs[0][0] == runs[0][1] != runs[0][2]
