@@ -25,12 +25,16 @@ from .settings import Settings
 from .store import Store
 
 if TYPE_CHECKING:  # parse, tagging and dedupe (lxml, regexes) load only when a body changed
+    from .dedupe import Deduper
     from .tagging import Tagger
-    from .workers import Prepared, PreparedDeduper, PrepPool
+    from .workers import Prepared, PrepPool
 
 log = logging.getLogger("aggregator.pipeline")
 
 Clock = Callable[[], datetime]
+
+#: Prepared feeds waiting to be stored, at most (bounds memory: bodies and prepared items).
+MAX_IN_FLIGHT = 8
 
 
 def utcnow() -> datetime:
@@ -66,6 +70,20 @@ class RefreshReport:
         return any(o.new or o.updated for o in self.outcomes)
 
 
+@dataclass
+class _Run:
+    """One refresh in progress."""
+
+    due: list[SourceState]
+    progress: Callable[[SourceOutcome], None] | None
+    report: RefreshReport = field(default_factory=RefreshReport)
+    pool: PrepPool | None = None
+    done: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # (state, result, future)
+    in_flight: int = 0
+    submitted: int = 0
+    fetching: bool = True
+
+
 class Pipeline:
     """Wires the stages to one store. Build once per process; ``refresh`` may run many times."""
 
@@ -83,9 +101,11 @@ class Pipeline:
         self.clock = clock
         self.fetcher = fetcher or fetch_stage.Fetcher(settings.fetch)
         self._tagger = tagger
-        self._deduper: PreparedDeduper | None = None
+        self._deduper: Deduper | None = None
         self.sources = {s.name: s for s in settings.sources}
         self.stop_requested = False
+        self._pending_states: list[SourceState] = []
+        self._run = _Run([], None)
         store.sync_sources((s.name, s.url) for s in settings.sources)
 
     @property
@@ -94,20 +114,24 @@ class Pipeline:
         if self._tagger is None:
             from .tagging import Tagger
 
-            self._tagger = Tagger.from_settings(self.settings.topics, self.settings.tagging.threshold)
+            self._tagger = Tagger.from_settings(
+                self.settings.topics, self.settings.tagging.threshold
+            )
         return self._tagger
 
     @property
-    def deduper(self) -> PreparedDeduper:
+    def deduper(self) -> Deduper:
         if self._deduper is None:
-            from .workers import PreparedDeduper
+            from .dedupe import Deduper
 
-            self._deduper = PreparedDeduper(self.store)
+            self._deduper = Deduper(self.store)
         return self._deduper
 
     # ---- refresh ---------------------------------------------------------------------------
 
-    def due_sources(self, names: Iterable[str] | None = None, force: bool = False) -> list[SourceState]:
+    def due_sources(
+        self, names: Iterable[str] | None = None, force: bool = False
+    ) -> list[SourceState]:
         now = self.clock()
         wanted = list(names) if names is not None else list(self.sources)
         states = [s for s in self.store.source_states(wanted) if s.name in self.sources]
@@ -127,67 +151,65 @@ class Pipeline:
         transaction per source. State-only changes (304, same bytes, errors) are saved in
         batches: they touch no item, so each source stays consistent."""
         started = time.monotonic()
-        report = RefreshReport()
-        due = self.due_sources(names, force)
-        self._pending_states: list[SourceState] = []
-        self._pool: PrepPool | None = None
-        parsed_q: queue.SimpleQueue = queue.SimpleQueue()
-        in_flight = 0
-        to_parse = [0]  # bodies sent to parsing so far (decides in-process vs worker pool)
-
-        def finish(outcome: SourceOutcome, extra: float) -> bool:
-            report.outcomes.append(replace(outcome, seconds=outcome.seconds + extra))
-            if progress:
-                progress(report.outcomes[-1])
-            if self.stop_requested:
-                log.info("stop requested: leaving the remaining sources for the next run")
-                return True
-            return False
-
-        def drain(block: bool) -> bool:
-            nonlocal in_flight
-            while in_flight:
-                try:
-                    state, result, fut = parsed_q.get(block=block)
-                except queue.Empty:
-                    return False
-                in_flight -= 1
-                t0 = time.monotonic()
-                outcome = self._ingest_prepared(state, result, fut)
-                if finish(outcome, time.monotonic() - t0 + _elapsed(result)):
-                    return True
-                block = block and in_flight > 0
-            return False
-
-        stopped = False
+        run = _Run(self.due_sources(names, force), progress)
+        self._run = run
         try:
-            fetched = self.fetcher.fetch_many(due)
-            try:
-                for state, result in fetched:
-                    t0 = time.monotonic()
-                    outcome = self._handle(state, result, len(due), to_parse)
-                    if outcome is None:  # sent to parsing
-                        fut = self._last_future
-                        in_flight += 1
-                        fut.add_done_callback(
-                            lambda f, s=state, r=result: parsed_q.put((s, r, f))
-                        )
-                    elif finish(outcome, time.monotonic() - t0 + _elapsed(result)):
-                        stopped = True
-                        break
-                    if in_flight and drain(block=False):
-                        stopped = True
-                        break
-            finally:
-                fetched.close()
-            if not stopped:
-                drain(block=True)
+            with self.store.bulk():
+                self._refresh(run)
         finally:
-            if self._pool is not None:
-                self._pool.close()
+            if run.pool is not None:
+                run.pool.close()
             self._flush_states()
-        report.seconds = time.monotonic() - started
-        return report
+        run.report.seconds = time.monotonic() - started
+        return run.report
+
+    def _refresh(self, run: _Run) -> None:
+        fetched = self.fetcher.fetch_many(run.due)
+        try:
+            for state, result in fetched:
+                t0 = time.monotonic()
+                outcome = self._handle(state, result)
+                if outcome is not None and self._finish(
+                    run, outcome, time.monotonic() - t0, result
+                ):
+                    return
+                # Bounded backlog: while the main thread stores, no new fetch is started, so
+                # bodies and prepared items never pile up in memory.
+                if run.in_flight and self._drain(run, block=run.in_flight >= MAX_IN_FLIGHT):
+                    return
+        finally:
+            fetched.close()
+        run.fetching = False
+        self._drain(run, block=True)
+
+    def _finish(self, run: _Run, outcome: SourceOutcome, took: float, result: object) -> bool:
+        """Record an outcome; True when a stop was requested."""
+        outcome = replace(outcome, seconds=took + _elapsed(result))
+        run.report.outcomes.append(outcome)
+        if run.progress:
+            run.progress(outcome)
+        if self.stop_requested:
+            log.info("stop requested: leaving the remaining sources for the next run")
+            return True
+        return False
+
+    def _drain(self, run: _Run, block: bool) -> bool:
+        """Store the prepared feeds that are ready (when ``block``: wait for at least one, and
+        for all of them once fetching is over)."""
+        while run.in_flight:
+            try:
+                state, result, fut = run.done.get(block=block)
+            except queue.Empty:
+                return False
+            run.in_flight -= 1
+            t0 = time.monotonic()
+            outcome = self._ingest_prepared(state, result, fut)
+            if self._finish(run, outcome, time.monotonic() - t0, result):
+                return True
+            if block and not run.fetching:
+                continue
+            block = False
+        return False
 
     def _save_state(self, state: SourceState) -> None:
         self._pending_states.append(state)
@@ -200,14 +222,10 @@ class Pipeline:
             self.store.save_source_states(states)
 
     def _handle(
-        self,
-        state: SourceState,
-        result: FetchResult | BaseException,
-        expected: int = 1,
-        to_parse: list[int] | None = None,
+        self, state: SourceState, result: FetchResult | BaseException
     ) -> SourceOutcome | None:
         """A fetch outcome that needs no parsing becomes a SourceOutcome here; a changed body is
-        submitted for preparation (returns None, the future is in ``_last_future``)."""
+        submitted for preparation (None: its outcome comes later)."""
         now = self.clock()
         interval = self.settings.fetch.interval
         source = self.sources[state.name]
@@ -225,22 +243,27 @@ class Pipeline:
             new_state = replace(new_state, state="not-modified")
             self._save_state(new_state)
             return SourceOutcome(state.name, new_state.state)
+        self._submit(state, result, source)
+        return None
+
+    def _submit(self, state: SourceState, result: FetchResult, source: Source) -> None:
+        """Send a changed body to be prepared (worker processes once enough bodies changed, which
+        a first run knows at once); its outcome comes back through ``run.done``."""
         from .workers import Job, PrepPool
 
-        if self._pool is None:
-            self._pool = PrepPool(self.tagger)
+        run = self._run
+        if run.pool is None:
+            run.pool = PrepPool(self.tagger)
         known = self.store.item_hashes(source.name) if state.items else {}
         job = Job(
             result.content or b"", result.final_url, dict(result.headers), source.language,
             tuple(source.tags), known,
         )  # fmt: skip
-        if to_parse is None:
-            to_parse = [0]
-        to_parse[0] += 1
-        # Worker processes once enough bodies changed: all of them on a first run.
-        remaining = expected if state.body_hash is None else to_parse[0]
-        self._last_future = self._pool.submit(job, remaining)
-        return None
+        run.submitted += 1
+        expected = len(run.due) if state.body_hash is None else run.submitted
+        fut = run.pool.submit(job, expected)
+        run.in_flight += 1
+        fut.add_done_callback(lambda f: run.done.put((state, result, f)))
 
     def _ingest_prepared(self, state: SourceState, result: FetchResult, fut) -> SourceOutcome:
         now = self.clock()
@@ -301,7 +324,9 @@ class Pipeline:
             for item_id, (_key, _chash, parsed, prep) in zip(ids, fresh):
                 # Inserted first, clustered in order: an item without a cluster is invisible
                 # to the dedupe lookups, so this equals insert-then-assign one by one.
-                deduper.assign_prepared(item_id, source.name, parsed, prep, now)
+                deduper.assign(
+                    item_id, source.name, parsed, prep.canonical_url, now, prepared=prep.dedupe
+                )
             new = len(ids)
             self.store.touch_items(unchanged, now)
             self.store.save_source_state(new_state)

@@ -357,6 +357,21 @@ class Store:
         )
         return ids
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Many small transactions in a row (a refresh): no WAL checkpoint per commit (each
+        one rewrites and syncs database pages), one at the end instead."""
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        # The dedupe keys and items indexes are written at random places: with the default
+        # 2 MB page cache most of those pages are re-read from the OS on every transaction.
+        self.db.execute("PRAGMA cache_size=-65536")
+        try:
+            yield
+        finally:
+            self.db.execute("PRAGMA cache_size=-2000")
+            self.db.execute("PRAGMA wal_autocheckpoint=1000")
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def save_source_states(self, states: Sequence[SourceState]) -> None:
         """``save_source_state`` for many sources in one transaction (304s, errors: a state
         change that touches no item, so batching keeps every source consistent)."""

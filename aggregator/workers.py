@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
+from . import dedupe
 from . import parse as parse_stage
-from .dedupe import Deduper, fingerprint, same_story, similarity, text_keys, url_keys
-from .dedupe import MAX_CANDIDATES
 from .errors import ParseError
 from .models import ParsedItem, Tagging
 from .normalize import canonical_url, content_hash, item_key
@@ -50,9 +48,7 @@ class Prep:
 
     canonical_url: str | None
     tagging: Tagging
-    url_keys: list[int]
-    fingerprint: Any  # dedupe.Fingerprint
-    text_keys: Any  # whatever dedupe.text_keys returns
+    dedupe: dedupe.Prepared  # fingerprint and keys, for Deduper.assign(prepared=)
 
 
 @dataclass(frozen=True)
@@ -68,16 +64,42 @@ class Prepared:
 _tagger: Tagger | None = None
 
 
-def _init(tagger: Tagger) -> None:
+def _init(tagger: Tagger, parent: int) -> None:
     global _tagger
     _tagger = tagger
+    _die_with_parent(parent)
 
 
-def prep_item(parsed: ParsedItem, tagger: Tagger, language: str | None, tags: Sequence[str]) -> Prep:
+def _die_with_parent(parent: int) -> None:
+    """A forked worker holds copies of the parent's descriptors (the instance lock among them):
+    if the parent is killed, the worker must not outlive it and keep the lock."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # died before the guard was in place
+        os._exit(1)
+
+
+def prep_item(
+    parsed: ParsedItem, tagger: Tagger, language: str | None, tags: Sequence[str]
+) -> Prep:
     canon = canonical_url(parsed.link)
-    tagging = tagger.tag(parsed.title, parsed.summary or parsed.content, parsed.language or language, tags)
-    fp = fingerprint(parsed.title, parsed.summary, parsed.content)
-    return Prep(canon, tagging, url_keys(canon, parsed.guid), fp, text_keys(fp))
+    tagging = tagger.tag(
+        parsed.title, parsed.summary or parsed.content, parsed.language or language, tags
+    )
+    return Prep(canon, tagging, dedupe.prepare(parsed, canon))
 
 
 def prepare_feed(job: Job, tagger: Tagger | None = None) -> Prepared | ParseError:
@@ -95,7 +117,11 @@ def prepare_feed(job: Job, tagger: Tagger | None = None) -> Prepared | ParseErro
     out = []
     for key, parsed in keyed.items():
         chash = content_hash(parsed)
-        prep = None if job.known.get(key) == chash else prep_item(parsed, tagger, job.language, job.tags)
+        prep = (
+            None
+            if job.known.get(key) == chash
+            else prep_item(parsed, tagger, job.language, job.tags)
+        )
         out.append((key, chash, parsed, prep))
     return Prepared(feed.ttl, feed.warning, out)
 
@@ -120,7 +146,7 @@ class PrepPool:
         if self._pool is None and expected >= POOL_MIN and self.workers > 1:
             ctx = multiprocessing.get_context("fork")  # children inherit the compiled tagger
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=ctx, initializer=_init, initargs=(self.tagger,)
+                self.workers, mp_context=ctx, initializer=_init, initargs=(self.tagger, os.getpid())
             )
         if self._pool is None:
             fut: Future = Future()
@@ -132,7 +158,7 @@ class PrepPool:
         def relay(f: Future) -> None:
             try:
                 r = f.result()
-            except BaseException as exc:  # a dead worker: this source fails, the run goes on
+            except Exception as exc:  # noqa: BLE001  (a dead worker: BrokenProcessPool)
                 outer.set_exception(exc)
                 return
             outer.set_result(ParseError(*r) if isinstance(r, tuple) else r)
@@ -144,78 +170,3 @@ class PrepPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-
-class PreparedDeduper(Deduper):
-    """``Deduper.assign`` with the fingerprint and keys computed in a worker, and candidate
-    fingerprints remembered for the items of this run (candidates are mostly recent items).
-
-    TODO(dedupe owner): fold into dedupe.py as ``Deduper.prepare(parsed, canon)`` +
-    ``assign(..., prepared=)`` so the clustering rules live in one place; until then this
-    mirrors ``Deduper.assign`` step for step.
-    """
-
-    CACHE = 20_000  # fingerprints kept (FIFO)
-
-    def __init__(self, index: Any, **kw: Any):
-        super().__init__(index, **kw)
-        self._fps: dict[int, Any] = {}
-
-    def remember(self, item_id: int, fp: Any) -> None:
-        self._fps[item_id] = fp
-        if len(self._fps) > self.CACHE:
-            del self._fps[next(iter(self._fps))]
-
-    def assign_prepared(
-        self, item_id: int, source: str, parsed: ParsedItem, prep: Prep, first_seen: datetime
-    ) -> int:
-        from . import dedupe as d
-
-        idx = self.index
-        canon, ukeys, fp = prep.canonical_url, prep.url_keys, prep.fingerprint
-        tk = prep.text_keys
-        exact, bands = tk if isinstance(tk, tuple) else ([], tk)
-        tkeys = list(exact) + list(bands)
-        cluster: int | None = None
-        if canon and d._useful_url(canon):
-            cluster = idx.dedupe_url_cluster(canon, item_id)
-        if cluster is None and parsed.guid and parsed.guid.strip():
-            cluster = idx.dedupe_guid_cluster(source, parsed.guid.strip(), item_id)
-        since = first_seen - self.window
-        if cluster is None and ukeys:
-            found = idx.dedupe_candidates(ukeys, since, first_seen, item_id, None)
-            cluster = next((c[2] for c in found if c[2] is not None), None)
-        if cluster is None and tkeys:
-            if isinstance(tk, tuple):
-                cands = idx.dedupe_candidates(
-                    tkeys, since, first_seen, item_id, source,
-                    min_hits=d.MIN_BAND_HITS, exact=exact,
-                )  # fmt: skip
-            else:
-                cands = idx.dedupe_candidates(tkeys, since, first_seen, item_id, source)
-            cluster = self._match(fp, cands)
-        if cluster is None:
-            cluster = idx.new_cluster(item_id, first_seen)
-        else:
-            idx.join_cluster(item_id, cluster, first_seen)
-            self._maybe_represent(cluster, item_id, parsed)
-        idx.dedupe_add_keys(item_id, ukeys + tkeys, first_seen)
-        self.remember(item_id, fp)
-        return cluster
-
-    def _match(self, fp: Any, cands: Sequence) -> int | None:
-        best: tuple[float, int] | None = None
-        for cid, _src, ccluster, ctitle, csummary, ccontent, _hits in cands[:MAX_CANDIDATES]:
-            if ccluster is None:
-                continue
-            other = self._fps.get(cid)
-            if other is None:
-                other = fingerprint(ctitle, csummary, ccontent)
-            if not same_story(fp, other):
-                continue
-            s = similarity(fp, other)
-            score = (s.body_containment or 0.0) + s.title_containment
-            if best is None or score > best[0]:
-                best = (score, ccluster)
-        return None if best is None else best[1]
-

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 out = subprocess.run(
-    ["aggregator", "--config", sys.argv[1], "status", "--json"],
+    [sys.executable, "-m", "aggregator", "--config", sys.argv[1], "status", "--json"],
     check=True, capture_output=True, text=True,
 ).stdout
 print(sum(row["items"] for row in json.loads(out)))

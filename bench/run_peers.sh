@@ -7,14 +7,21 @@
 #
 # cold = first run (empty store), warm/warm2 = re-runs right after: sources are not due yet, so
 # they use `fetch --force` (every source is fetched, all 304). Set-up (untimed) writes the config;
+# byte-code is compiled in the set-up, as `pip install` does (peers.py sets PYTHONDONTWRITEBYTECODE);
 # the count is the number of stored items (one row per (source, key)), compared with the farm's
 # items_total in manifest.json.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH=${BENCH:-$HERE/../../shared/bench}
+# AGG_SRC: the folder holding the `aggregator` package to measure (default: this checkout; point
+# it at a copy to freeze the code during a long run). AGG_WORKERS: fetch threads (default 16).
+SRC=$(cd "${AGG_SRC:-$HERE/..}" && pwd)
+WORKERS=${AGG_WORKERS:-16}
+# the interpreter itself, not a pyenv shim (a shim is a shell script: ~0.1 s per start)
+PY=$(python3 -c 'import sys; print(sys.executable)')
 cd "$BENCH"
 exec python3 peers.py \
-    --ours "aggregator --config {state}/config.yaml -q fetch --force" \
-    --setup "ours=python3 $HERE/mkconfig.py {urls} {state}/config.yaml" \
-    --count "ours=python3 $HERE/count.py {state}/config.yaml" \
+    --ours "PYTHONPATH=$SRC $PY -m aggregator --config {state}/config.yaml -q fetch --force" \
+    --setup "ours=$PY -m compileall -q $SRC/aggregator >/dev/null; $PY $HERE/mkconfig.py {urls} {state}/config.yaml --workers $WORKERS" \
+    --count "ours=PYTHONPATH=$SRC $PY $HERE/count.py {state}/config.yaml" \
     "$@"
