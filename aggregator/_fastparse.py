@@ -21,11 +21,14 @@ import re
 import threading
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from feedparser.datetimes import _parse_date  # the reference date parser, shared by both paths
+from feedparser.datetimes.rfc822 import timezone_names as _RFC822_ZONES
 from feedparser.sanitizer import _HTMLSanitizer
 from lxml import etree
+
+from .sanitize import SIMPLE_ABSOLUTE_URL
 
 NS_ATOM = "http://www.w3.org/2005/Atom"
 NS_RSS10 = "http://purl.org/rss/1.0/"
@@ -153,7 +156,10 @@ class RawFeed:
 
 def fp_urljoin(base: str, uri: str) -> str:
     """feedparser's ``_urljoin``: collapse extra slashes after ``scheme://``, then join."""
-    uri = _URIFIXER.sub(r"\1\3", uri)
+    if ":///" in uri:  # otherwise the fixer's ``/*`` group is empty and it changes nothing
+        uri = _URIFIXER.sub(r"\1\3", uri)
+    if SIMPLE_ABSOLUTE_URL.fullmatch(uri):  # urljoin would return it unchanged
+        return uri
     try:
         return urllib.parse.urljoin(base, uri)
     except ValueError:
@@ -197,6 +203,56 @@ def struct_to_datetime(value) -> datetime | None:
         return datetime(*value[:6], tzinfo=UTC)
     except (TypeError, ValueError):
         return None
+
+
+# The two date shapes nearly every feed uses, read without feedparser's chain of handlers. For
+# these exact shapes its first handlers (W3C-DTF, then RFC 822) give the same instant; anything
+# else, or a value out of range, goes through ``_parse_date`` itself.
+_RFC822_DATE = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun), )?([0-9]{1,2}) "
+    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) ([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) (gmt|utc|ut|z|[+-][0-9]{4}|[ecmp][sd]t)",
+    re.IGNORECASE,
+)
+_W3C_DATE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})t([0-9]{2}):([0-9]{2}):([0-9]{2})(z|[+-][0-9]{2}:[0-9]{2})",
+    re.IGNORECASE,
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+
+
+def parse_date(text: str) -> datetime | None:
+    """feedparser's reading of a date (``_parse_date``) as a UTC datetime, or None."""
+    if not text:
+        return None
+    try:
+        m = _W3C_DATE.fullmatch(text)
+        if m:
+            y, mo, d, hh, mm, ss, tz = m.groups()
+            stamp = datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss), tzinfo=UTC)
+            if tz in "zZ":
+                return stamp
+            sign = -1 if tz[0] == "-" else 1
+            return stamp - timedelta(hours=sign * int(tz[1:3]), minutes=sign * int(tz[4:]))
+        m = _RFC822_DATE.fullmatch(text)
+        if m:
+            d, mon, y, hh, mm, ss, tz = m.groups()
+            stamp = datetime(
+                int(y), _MONTHS[mon.lower()], int(d), int(hh), int(mm), int(ss), tzinfo=UTC
+            )
+            tz = tz.lower()
+            if tz[0] in "+-":
+                sign = -1 if tz[0] == "-" else 1
+                return stamp - timedelta(hours=sign * int(tz[1:3]), minutes=sign * int(tz[3:]))
+            return stamp - timedelta(hours=_RFC822_ZONES.get(tz, 0))
+    except (ValueError, OverflowError):
+        pass  # out of range: feedparser's later handlers may still read something
+    return struct_to_datetime(_parse_date(text))
 
 
 def add_tag(tags: list[tuple], term, scheme, label) -> None:
@@ -315,15 +371,29 @@ def _parser() -> etree.XMLParser:
             huge_tree=False,
             remove_comments=True,
             remove_pis=True,
+            remove_blank_text=True,  # fewer nodes; text of leaf elements is kept
             recover=False,
             collect_ids=False,
         )
     return p
 
 
+_NAMES: dict = {}  # tag -> _name(tag); bounded, since documents choose their tags
+_NAMES_MAX = 4_096
+
+
 def _name(el) -> str:
     """feedparser's name for an element: ``prefix_local`` lower-cased, ``local`` in the core."""
     tag = el.tag
+    name = _NAMES.get(tag)
+    if name is None:
+        name = _tag_name(tag)
+        if len(_NAMES) < _NAMES_MAX:
+            _NAMES[tag] = name
+    return name
+
+
+def _tag_name(tag) -> str:
     if not isinstance(tag, str):
         return "#other"
     if tag[0] == "{":
@@ -362,23 +432,24 @@ def _content_type(el, default: str) -> str:
     return t
 
 
-def _check_nested(item) -> None:
-    for child in item:
-        name = _name(child)
-        if name in ("source",) or name in _AUTHOR or name == "contributor":
-            if name in _AUTHOR or name == "contributor":
-                for sub in child.iterdescendants():
-                    n = _name(sub)
-                    if n not in _ATOM_AUTHOR_PARTS and not n.startswith("?"):
-                        raise Unsure(f"<{n}> in an author")
-                    if len(sub):
-                        raise Unsure("markup in an author part")
-            continue
-        media = name in ("media_content", "media_group")
+def _check_nested(name: str, child) -> None:
+    """Raise Unsure when an element nested in ``child`` (an item's child with children of its own)
+    would change fields we read in feedparser's reading."""
+    if name in _AUTHOR or name == "contributor":
         for sub in child.iterdescendants():
             n = _name(sub)
-            if n in _RISKY_NESTED and not (media and n == "media_description"):
-                raise Unsure(f"nested <{sub.tag}>")
+            if n not in _ATOM_AUTHOR_PARTS and not n.startswith("?"):
+                raise Unsure(f"<{n}> in an author")
+            if len(sub):
+                raise Unsure("markup in an author part")
+        return
+    if name == "source":
+        return
+    media = name in ("media_content", "media_group")
+    for sub in child.iterdescendants():
+        n = _name(sub)
+        if n in _RISKY_NESTED and not (media and n == "media_description"):
+            raise Unsure(f"nested <{sub.tag}>")
 
 
 class _Bodies:
@@ -433,7 +504,6 @@ def _looks_like_html(s: str) -> bool:
 
 
 def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
-    _check_nested(item)
     raw = RawItem()
     tags: list[tuple] = []
     link: str | None = None
@@ -446,7 +516,9 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
         raw.guid = about
     for child in item:
         name = _name(child)
-        if name.startswith("?") or name == "#other":
+        if len(child):
+            _check_nested(name, child)
+        if name[:1] in "?#":
             continue
         if name in _TITLE:
             _content_type(child, "text/plain")
@@ -504,9 +576,9 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
                         depth += 1
                     st.describe(sub, depth, "text/html")
         elif name in _PUBLISHED:
-            raw.published = struct_to_datetime(_parse_date(_fp_text(_text(child))))
+            raw.published = parse_date(_fp_text(_text(child)))
         elif name in _UPDATED:
-            raw.updated = struct_to_datetime(_parse_date(_fp_text(_text(child))))
+            raw.updated = parse_date(_fp_text(_text(child)))
         elif name in _AUTHOR:
             if len(child):
                 detail = {}
@@ -557,8 +629,43 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
     return raw
 
 
-def parse_fast(data: bytes, url: str, content_type: str, header_lang: str | None) -> RawFeed:
-    """Read a well-formed RSS/Atom document, or raise Unsure (the caller falls back)."""
+def _raw_dates(item) -> tuple[datetime | None, datetime | None]:
+    """An item's (published, updated) exactly as ``_read_item`` would read them, without the
+    rest of the item."""
+    published = updated = None
+    for child in item:
+        name = _name(child)
+        if len(child):
+            _check_nested(name, child)
+        if name in _PUBLISHED:
+            published = parse_date(_fp_text(_text(child)))
+        elif name in _UPDATED:
+            updated = parse_date(_fp_text(_text(child)))
+    return published, updated
+
+
+def newest(dates: list[tuple[datetime | None, datetime | None]], limit: int) -> list[int]:
+    """Indices of the ``limit`` newest entries (published, else updated; undated ones last, in
+    document order), in document order."""
+    if len(dates) <= limit:
+        return list(range(len(dates)))
+    floor = datetime.min.replace(tzinfo=UTC)
+    order = sorted(
+        range(len(dates)), key=lambda i: dates[i][0] or dates[i][1] or floor, reverse=True
+    )
+    return sorted(order[:limit])
+
+
+def parse_fast(
+    data: bytes,
+    url: str,
+    content_type: str,
+    header_lang: str | None,
+    max_items: int | None = None,
+) -> RawFeed:
+    """Read a well-formed RSS/Atom document, or raise Unsure (the caller falls back).
+    With ``max_items``, a longer document has only its newest items read (the cap is applied
+    on the raw dates first, so a 50,000-item document costs a date scan, not 50,000 items)."""
     if b"xml:base" in data:
         raise Unsure("xml:base")
     _check_encoding(data, content_type)
@@ -606,5 +713,8 @@ def parse_fast(data: bytes, url: str, content_type: str, header_lang: str | None
         elif name == "ttl" and not len(child):
             feed.ttl = (child.text or "").strip()
     feed.language = norm_lang(feed.language)
+    if max_items is not None and len(items) > max_items:
+        keep = newest([_raw_dates(it) for it in items], max_items)
+        items = [items[i] for i in keep]
     feed.items = [_read_item(it, url, atom, header_lang) for it in items]
     return feed

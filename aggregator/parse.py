@@ -17,14 +17,21 @@ Policies (documented here because callers depend on them):
 - Dates: missing stays None; a date before 1971 (epoch-zero placeholders) or more than two
   days after ``now`` is treated as missing.
 - At most ``MAX_ITEMS`` items per document (the newest when dated, kept in document order);
-  titles cut at ``sanitize.MAX_TITLE`` characters, HTML at ``sanitize.MAX_HTML``.
+  the fast path picks them from the raw dates before reading any item. feedparser reads at most
+  ``FEEDPARSER_MAX_ITEMS`` items of an (ill-formed) document, the first ones, with a warning.
+  Titles cut at ``sanitize.MAX_TITLE`` characters, HTML at ``sanitize.MAX_HTML``.
 - Only http/https item links and enclosure URLs are kept.
+- Refused before any parser runs: empty and JSON bodies, and bodies with no feed element
+  (rss, feed, channel, RDF, item, entry) anywhere. Character references to lone surrogates or
+  beyond U+10FFFF (feedparser crashes on them) become U+FFFD.
+- The WordPress/Yoast footer ("The post X appeared first on Y.", "L'article X est apparu en
+  premier sur Y.") is removed from the end of summaries and contents.
 """
 
 from __future__ import annotations
 
 import codecs
-import html
+import functools
 import io
 import re
 from collections.abc import Mapping
@@ -38,6 +45,7 @@ from ._fastparse import (
     Unsure,
     add_tag,
     author_name,
+    newest,
     norm_lang,
     struct_to_datetime,
     tag_names,
@@ -47,11 +55,12 @@ from ._fastparse import (
 )
 from .errors import ParseError
 from .models import Enclosure, ParsedFeed, ParsedItem
-from .sanitize import MAX_HTML, MAX_TITLE, plain_text, safe_url, sanitize_html
+from .sanitize import MAX_HTML, MAX_TITLE, plain_text, safe_url, sanitize_html, text_to_html
 
 __all__ = ["MAX_ITEMS", "guard", "parse", "parse_fast", "parse_feedparser"]
 
 MAX_ITEMS = 1_000
+FEEDPARSER_MAX_ITEMS = 4 * MAX_ITEMS  # items feedparser reads from one (ill-formed) document
 EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=2)
 TTL_RANGE = (timedelta(minutes=1), timedelta(days=7))
@@ -62,6 +71,35 @@ _DOCTYPE_DELIMS = re.compile(rb"[\"'\[\]>]")
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _XML_DECL = re.compile(rb"^<\?xml[^>]*\?>")
 _DECL_ENCODING = re.compile(rb"""encoding\s*=\s*["'][^"']*["']""")
+# A character reference to a lone surrogate (U+D800-DFFF) or beyond U+10FFFF: feedparser crashes
+# on it (it cannot encode or even create the character) and the whole feed would be lost.
+# Rewritten to U+FFFD. The pattern only matches candidates (4+ significant hex digits starting
+# D8-DF, 6+ hex digits, 5+ decimal digits); the callback decides.
+_BAD_CHAR_REF = re.compile(
+    rb"&#(?:[xX]0*([dD][89a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{5,})(?![0-9a-fA-F])"
+    rb"|0*([1-9][0-9]{4,})(?![0-9]));?"
+)
+
+
+# Without one of these anywhere, feedparser can find no item and no feed version: the document
+# is refused at once instead of after its loose parser walked all of it (10 MB of tag soup took
+# feedparser 43 s).
+_FEED_MARKER = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?(?:rss|feed|channel|rdf|item|entry)[\s/>]"
+    rb"|purl\.org/rss/1\.0|w3\.org/2005/atom|my\.netscape\.com/rdf",
+    re.IGNORECASE,
+)
+_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]", re.IGNORECASE)
+_EBCDIC = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC: feedparser reads it, our byte scan cannot
+
+
+def _bad_char_ref(m: re.Match[bytes]) -> bytes:
+    hexa, dec = m.groups()
+    digits = hexa or dec
+    value = int(digits, 16 if hexa else 10) if len(digits) <= 8 else 0x110000
+    if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
+        return b"&#xFFFD;"
+    return m.group(0)
 
 
 # ---------------------------------------------------------------- guard
@@ -152,10 +190,14 @@ def guard(content: bytes, url: str) -> tuple[bytes, str | None]:
         raise ParseError(url, "not a feed: empty body")
     if stripped[:1] in (b"{", b"["):
         raise ParseError(url, "not a feed: a JSON body")
+    if not _FEED_MARKER.search(data) and not stripped.startswith(_EBCDIC):
+        raise ParseError(url, "not a feed: no feed elements found")
     end = _prolog_end(data)
     if _ENTITY_DECL.search(data, end) and _DOCTYPE.search(data, end):
         # a DOCTYPE after leading junk: no parser we use would honour it, but refuse anyway
         raise ParseError(url, "not a feed: entity declarations outside the prolog")
+    if b"&#" in data:
+        data = _BAD_CHAR_REF.sub(_bad_char_ref, data)
     if not _DOCTYPE.search(data, 0, end + 9):
         return data, None
     head, body = data[:end], data[end:]
@@ -257,8 +299,42 @@ def _html(value: str, ctype: str, base: str | None) -> str:
     if not value:
         return ""
     if ctype == "text/plain":
-        value = html.escape(value[:MAX_HTML], quote=False)
+        return text_to_html(value, MAX_HTML)
     return sanitize_html(value, base)
+
+
+# The footer WordPress (Yoast) appends to every feed body: "The post <a>X</a> appeared first on
+# <a>Y</a>.", "L’article X est apparu en premier sur Y.", "Cet article ...", Arabic "ظهرت المقالة
+# X أولاً على Y.". Noise in every output; removed from the end of sanitised summaries and contents.
+_FOOTER_WINDOW = 2_000  # characters at the end of a body where a footer is looked for
+_FOOTER_WORDS = ("appeared first on", "est apparu en premier sur", "أولاً على", "أولا على")
+_FOOTER_TAIL = re.compile(
+    r"\s+(?:appeared first on|est apparu en premier sur|أولاً على|أولا على)\s+"
+    r"(?:<a\b[^>]*>[^<]{1,300}</a>|[^<>]{1,300}?)\s*\.?\s*(?P<close></p>)?\s*\Z"
+)
+_FOOTER_HEAD = re.compile(r"(?:The post|L[’']article|Cet article|ظهرت المقالة)\s+")
+_FOOTER_TITLE = re.compile(r"<a\b[^>]*>(?:(?!</?a\b).){1,1000}</a>|[^<>]{1,500}", re.DOTALL)
+_OPEN_P = re.compile(r"<p>\s*\Z")
+
+
+def strip_footer(body: str) -> str:
+    """``body`` (sanitised HTML) without a trailing "The post X appeared first on Y." footer."""
+    tail_at = max(0, len(body) - _FOOTER_WINDOW)
+    tail = body[tail_at:]
+    if not any(w in tail for w in _FOOTER_WORDS):
+        return body
+    end = _FOOTER_TAIL.search(tail)
+    if end is None:
+        return body
+    # the rightmost opening whose title part is one link or plain text
+    for head in reversed(list(_FOOTER_HEAD.finditer(tail, 0, end.start()))):
+        if _FOOTER_TITLE.fullmatch(tail, head.end(), end.start()):
+            before = tail[: head.start()]
+            if end.group("close"):
+                p = _OPEN_P.search(before)
+                before = before[: p.start()] if p else before.rstrip() + "</p>"
+            return (body[:tail_at] + before).rstrip()
+    return body
 
 
 def _length(value) -> int | None:
@@ -269,11 +345,26 @@ def _length(value) -> int | None:
     return n if n >= 0 else None
 
 
+@functools.lru_cache(maxsize=4_096)
+def _short_text_cached(value: str) -> str:
+    return plain_text(value, 200)
+
+
+def _short_text(value: str) -> str:
+    """A name (author, category) as plain text; these repeat from item to item, so cached."""
+    return _short_text_cached(value) if len(value) <= 200 else plain_text(value, 200)
+
+
 def _finish_item(
     raw: RawItem, base: str | None, feed_lang: str | None, now: datetime
 ) -> ParsedItem:
     link = safe_url(raw.link, base)
     content_base = link or base
+    summary = strip_footer(_html(raw.summary, raw.summary_type, content_base))
+    if raw.content == raw.summary and raw.content_type == raw.summary_type:
+        content = summary  # content filled an empty summary: sanitise it once
+    else:
+        content = strip_footer(_html(raw.content, raw.content_type, content_base))
     enclosures: list[Enclosure] = []
     for href, ctype, length in raw.enclosures:
         u = safe_url(href, base)
@@ -284,12 +375,10 @@ def _finish_item(
         guid=guid or None,
         link=link,
         title=plain_text(raw.title, MAX_TITLE),
-        summary=_html(raw.summary, raw.summary_type, content_base),
-        content=_html(raw.content, raw.content_type, content_base),
-        authors=tuple(a for a in (plain_text(x, 200) for x in raw.authors[:20]) if a),
-        categories=tuple(
-            dict.fromkeys(c for c in (plain_text(x, 200) for x in raw.categories[:50]) if c)
-        ),
+        summary=summary,
+        content=content,
+        authors=tuple(a for a in map(_short_text, raw.authors[:20]) if a),
+        categories=tuple(dict.fromkeys(c for c in map(_short_text, raw.categories[:50]) if c)),
         language=raw.language or feed_lang,
         published=_date(raw.published, now),
         updated=_date(raw.updated, now),
@@ -298,14 +387,10 @@ def _finish_item(
 
 
 def _cap(raws: list[RawItem]) -> list[RawItem]:
+    """The MAX_ITEMS newest by raw date (the fast path applies the same rule before reading)."""
     if len(raws) <= MAX_ITEMS:
         return raws
-    floor = datetime.min.replace(tzinfo=UTC)
-    order = sorted(
-        range(len(raws)), key=lambda i: raws[i].published or raws[i].updated or floor, reverse=True
-    )
-    keep = sorted(order[:MAX_ITEMS])
-    return [raws[i] for i in keep]
+    return [raws[i] for i in newest([(r.published, r.updated) for r in raws], MAX_ITEMS)]
 
 
 def _ttl(value) -> timedelta | None:
@@ -335,6 +420,16 @@ def _finish(
 # ---------------------------------------------------------------- entry points
 
 
+def _cut_items(data: bytes, limit: int) -> tuple[bytes, str | None]:
+    """``data`` cut before its ``limit + 1``-th item, with a warning, or unchanged. Bounds
+    feedparser's time on a giant ill-formed document (95,000 items took it 20 s); its loose
+    parser reads the truncated document like any cut-off feed."""
+    for n, m in enumerate(_ITEM_START.finditer(data)):
+        if n == limit:
+            return data[: m.start()], f"document cut at {limit:,} items (too large to read whole)"
+    return data, None
+
+
 def parse_feedparser(
     content: bytes,
     url: str,
@@ -345,6 +440,8 @@ def parse_feedparser(
 ) -> ParsedFeed:
     """The reference reader: feedparser on the guarded bytes."""
     data, warning = guard(content, url)
+    data, cut = _cut_items(data, FEEDPARSER_MAX_ITEMS)
+    warning = cut or warning
     h = _headers(url, headers)
     try:
         raw, bozo, looks_like_feed = _read_feedparser(data, url, h)
@@ -367,7 +464,7 @@ def parse_fast(
     data, warning = guard(content, url)
     h = _headers(url, headers)
     try:
-        raw = _parse_fast_raw(data, url, h["content-type"], h.get("content-language"))
+        raw = _parse_fast_raw(data, url, h["content-type"], h.get("content-language"), MAX_ITEMS)
     except Unsure:
         return None
     return _finish(raw, url, language_hint, warning, now)

@@ -24,7 +24,10 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
 
-__all__ = ["MAX_HTML", "MAX_TITLE", "clean_chars", "plain_text", "safe_url", "sanitize_html"]
+__all__ = [
+    "MAX_HTML", "MAX_TITLE", "SIMPLE_ABSOLUTE_URL", "clean_chars", "plain_text", "safe_url",
+    "sanitize_html", "text_to_html",
+]  # fmt: skip
 
 MAX_HTML = 100_000  # characters of HTML kept per summary/content (input is cut before sanitising)
 MAX_TITLE = 1_000  # characters of plain-text title
@@ -36,6 +39,13 @@ _INVISIBLE = re.compile(
 _URL_JUNK = re.compile("[\t\n\r]")
 _WS = re.compile(r"\s+")
 _TAG_SHAPED = re.compile(r"<[a-zA-Z/!?]")
+#: An absolute http(s) URL that ``urljoin`` returns unchanged whatever the base, and ``urlsplit``
+#: accepts as is: no character it strips or removes, no user info or IPv6 host it could reject,
+#: no empty ``?``/``#`` and no trailing ``;`` params it would drop when reassembling the parts.
+SIMPLE_ABSOLUTE_URL = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[0-9]*)?(?:/[^\x00-\x20\x7f;?#]*)?"
+    r"(?:\?[^\x00-\x20\x7f#]+)?(?:#[^\x00-\x20\x7f]+)?"
+)
 
 ALLOWED_TAGS = frozenset(
     {
@@ -82,7 +92,10 @@ def safe_url(url: str | None, base: str | None = None) -> str | None:
     """``url`` made absolute against ``base``, or None unless it is a usable http(s) URL."""
     if not url:
         return None
-    url = _INVISIBLE.sub("", _URL_JUNK.sub("", url.strip())).replace(" ", "%20")
+    url = url.strip()
+    if url and SIMPLE_ABSOLUTE_URL.fullmatch(url) and not _INVISIBLE.search(url):
+        return url  # the common case, without urljoin and urlsplit
+    url = _INVISIBLE.sub("", _URL_JUNK.sub("", url)).replace(" ", "%20")
     if not url:
         return None
     try:
@@ -158,12 +171,34 @@ def sanitize_html(html: str, base_url: str | None = None, max_chars: int = MAX_H
     if not html:
         return ""
     html = clean_chars(html[:max_chars])
+    if "<" not in html and "&" not in html:
+        return _text_as_html(html).strip()  # no markup, no entity: nh3 would only escape
     base = safe_url(base_url) if base_url else None
     token = _base_url.set(base)
     try:
         return _CLEANER.clean(html).strip()
     finally:
         _base_url.reset(token)
+
+
+def _text_as_html(text: str) -> str:
+    """What nh3 (html5ever) makes of text with no ``<`` and no ``&``: line ends normalised,
+    ``>`` and no-break spaces escaped as its serialiser does."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace(">", "&gt;").replace("\xa0", "&nbsp;")
+
+
+def text_to_html(text: str, max_chars: int = MAX_HTML) -> str:
+    """Plain text -> the same safe HTML as ``sanitize_html(html.escape(text[:max_chars]))``
+    (when the escaped text fits in ``max_chars``), without a parser."""
+    if not text:
+        return ""
+    text = text[:max_chars]
+    if len(text) + 4 * (text.count("&") + text.count("<") + text.count(">")) > max_chars:
+        return sanitize_html(_html.escape(text, quote=False), max_chars=max_chars)
+    text = clean_chars(text).replace("&", "&amp;").replace("<", "&lt;")
+    return _text_as_html(text).strip()
 
 
 def plain_text(html_or_text: str, max_chars: int | None = MAX_TITLE) -> str:

@@ -700,3 +700,264 @@ def test_doctype_hidden_after_leading_junk_is_refused():
     doc = b"junk<br/>" + BILLION_LAUGHS
     with pytest.raises(ParseError, match="entity declarations"):
         parse(doc, URL, now=NOW)
+
+
+# ---------------------------------------------------------------- fast-path shortcuts
+
+
+def _urllib_safe_url(url, base=None):
+    """safe_url as it was before its shortcut: strip, clean, urljoin, urlsplit, scheme check."""
+    from urllib.parse import urljoin, urlsplit
+
+    from aggregator.sanitize import _INVISIBLE, _URL_JUNK
+
+    if not url:
+        return None
+    url = _INVISIBLE.sub("", _URL_JUNK.sub("", url.strip())).replace(" ", "%20")
+    if not url:
+        return None
+    try:
+        url = urljoin(base, url) if base else url
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme + url[len(scheme) :] if not url.startswith(scheme) else url
+
+
+URL_PIECES = [
+    "http", "https", "HTTP", "ftp", "mailto:", "://", ":///", "/", "//", "?", "#", ";", "@", ":",
+    "[", "]", "a", "b.c", "80", "..", "x=1", "%20", "é", "\u3000", " ", "\t", "\n", "\r", "\x00",
+    "\x7f", "\x85", "\x9f", "\u200b", "\ufeff", "\\",
+]  # fmt: skip
+urls = st.lists(st.sampled_from(URL_PIECES), max_size=12).map("".join)
+bases = st.sampled_from(["https://example.org/feeds/x.xml", "http://a.b/c/", "http://[::1]/x"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(urls, bases)
+def test_url_shortcuts_agree_with_urllib_and_feedparser(url, base):
+    from feedparser.urls import _urljoin
+
+    from aggregator._fastparse import fp_urljoin
+    from aggregator.sanitize import safe_url
+
+    assert fp_urljoin(base, url) == _urljoin(base, url)
+    assert safe_url(url, base) == _urllib_safe_url(url, base)
+    assert safe_url(url) == _urllib_safe_url(url)
+
+
+html_texts = st.one_of(
+    st.text(max_size=60),
+    st.lists(
+        st.sampled_from(["x", "y z", ">", "&", "<", "\xa0", "\r\n", "\r", "\n", "\t", "\u2028",
+                         "\ufdd0", "\x00", "\x85", "\U0001f600", "&amp;", "  "]),
+        max_size=20,
+    ).map("".join),
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(html_texts, st.sampled_from([100_000, 5, 12]))
+def test_plain_text_html_shortcuts_agree_with_nh3(text, max_chars):
+    import html
+
+    from aggregator.sanitize import _CLEANER, clean_chars, text_to_html
+
+    def by_nh3(value: str) -> str:
+        return _CLEANER.clean(clean_chars(value[:max_chars])).strip() if value else ""
+
+    assert sanitize_html(text, None, max_chars) == by_nh3(text)
+    assert text_to_html(text, max_chars) == by_nh3(html.escape(text[:max_chars], quote=False))
+
+
+def _digits(n: int):
+    return st.text("0123456789", min_size=n, max_size=n)
+
+
+rfc822_dates = st.tuples(
+    st.sampled_from(["", "Mon, ", "sat, ", "THU, "]),
+    st.one_of(_digits(1), _digits(2)),
+    st.sampled_from(["Jan", "oct", "FEB", "Dec"]),
+    _digits(4), _digits(2), _digits(2), _digits(2),
+    st.sampled_from(["GMT", "utc", "UT", "Z", "EST", "pdt", "+0000", "-0530", "+1400", "-9999"]),
+).map(lambda t: f"{t[0]}{t[1]} {t[2]} {t[3]} {t[4]}:{t[5]}:{t[6]} {t[7]}")  # fmt: skip
+w3c_dates = st.tuples(
+    _digits(4), _digits(2), _digits(2), st.sampled_from("tT"), _digits(2), _digits(2), _digits(2),
+    st.sampled_from(["Z", "z", "+01:00", "-05:30", "+99:99", "-00:00"]),
+).map(lambda t: f"{t[0]}-{t[1]}-{t[2]}{t[3]}{t[4]}:{t[5]}:{t[6]}{t[7]}")  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(rfc822_dates, w3c_dates, st.text(max_size=40)))
+def test_date_shortcut_agrees_with_feedparser(text):
+    from feedparser.datetimes import _parse_date
+
+    from aggregator._fastparse import parse_date, struct_to_datetime
+
+    assert parse_date(text) == struct_to_datetime(_parse_date(text))
+
+
+# ---------------------------------------------------------------- hostile leftovers (issue 8)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_cap_applies_to_raw_dates_before_items_are_read(reader):
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    order = list(range(MAX_ITEMS + 300))
+    order.reverse()  # oldest last in the document ...
+    order[10], order[-10] = order[-10], order[10]  # ... but not quite sorted
+
+    def one(i: int) -> str:
+        date = (base + timedelta(hours=i)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+        extra = f"<pubDate>{date}</pubDate>" if i % 7 else ""  # every 7th undated
+        return item(title=f"n{i}", link=f"https://news.example.org/{i}", extra=extra)
+
+    feed = READERS[reader](rss("".join(one(i) for i in order)), URL, now=NOW)
+    titles = [it.title for it in feed.items]
+    dated = sorted((i for i in order if i % 7), reverse=True)[:MAX_ITEMS]
+    assert titles == [f"n{i}" for i in order if i in set(dated)]  # newest, document order
+
+
+def test_huge_feed_fast_path_reads_only_the_newest():
+    def date(i: int) -> datetime:
+        return datetime(2025, 11, 1 + i % 28, i % 24, tzinfo=UTC)
+
+    n = 5 * MAX_ITEMS
+    body = rss(
+        "".join(
+            item(title=f"n{i}", link=f"https://n.example.org/{i}",
+                 extra=f"<pubDate>{date(i).strftime('%d %b %Y %H:%M:%S GMT')}</pubDate>")
+            for i in range(n)
+        )
+    )  # fmt: skip
+    feed = parse_fast(body, URL, now=NOW)
+    assert feed is not None
+    keep = sorted(sorted(range(n), key=date, reverse=True)[:MAX_ITEMS])
+    assert [it.title for it in feed.items] == [f"n{i}" for i in keep]
+
+
+@pytest.mark.parametrize(
+    "ref", ["&#xD800;", "&#xdfff;", "&#x0000D800;", "&#55296;", "&#57343;", "&#x110000;",
+            "&#1114112;", "&#99999999999;", "&#xD800"],
+)  # fmt: skip
+@pytest.mark.parametrize("reader", READERS)
+def test_lone_surrogate_and_out_of_range_references_become_fffd(ref, reader):
+    doc = rss(item(title=f"A {ref} b") + item(title="ok", link="https://news.example.org/b"))
+    feed = READERS[reader](doc, URL, now=NOW)
+    assert [i.title for i in feed.items] == ["A \ufffd b", "ok"]
+
+
+@pytest.mark.parametrize("ref", ["&#xD7FF;", "&#57344;", "&#x10FFFF;", "&#x1F600;", "&#8217;"])
+def test_valid_character_references_untouched_by_guard(ref):
+    doc = rss(item(title=f"A {ref} b"))
+    assert guard(doc, URL)[0] == doc
+    digits = ref[2:-1]
+    char = chr(int(digits[1:], 16) if digits[0] == "x" else int(digits))
+    assert parse(doc, URL, now=NOW).items[0].title == f"A {char} b"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<a<b <<c>> d</ e" * 2_000,  # tag soup: feedparser's loose parser walked 10 MB in 43 s
+        b"<html><body>" + b"<p>para <b>x</b> &amp; y</p>\n" * 2_000 + b"</body></html>",
+        b"lorem ipsum " * 10_000,
+    ],
+    ids=["tag-soup", "html-page", "text"],
+)
+def test_bodies_without_any_feed_element_refused_before_feedparser(body):
+    with pytest.raises(ParseError, match="no feed elements found"):
+        guard(body, URL)
+    with pytest.raises(ParseError, match="no feed elements found"):
+        parse(body, URL, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b'<rss version="2.0"><channel><title>T</title></channel></rss>',
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title></feed>',
+        b"<br />\n<b>Warning</b>: x<br />\n<rss><channel><item><title>a</title></item></channel></rss>",
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"></rdf:RDF>',
+    ],
+)
+def test_feed_elements_anywhere_pass_the_early_reject(doc):
+    assert guard(doc, URL)[0] == doc
+
+
+# ---------------------------------------------------------------- display boilerplate
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("wired_2016-06-14.xml", "appeared first on"),
+        ("maroc-diplomatique_2026-01-26.reserialized-by-prospect.xml", "est apparu en premier"),
+        ("hespress_ar_2026-02-15.reserialized-by-prospect.xml", "appeared first on"),
+    ],
+)
+def test_wordpress_footer_removed_from_real_feeds(reader, name, words):
+    raw = (DATA / name).read_bytes()
+    assert raw.count(words.encode()) >= 5
+    feed = READERS[reader](raw, "https://example.org/feed/", now=NOW)
+    assert len(feed.items) >= 5
+    for it in feed.items:
+        assert words not in it.summary and words not in it.content
+        assert it.summary.strip(), "the text before the footer is kept"
+    if name.startswith("wired"):
+        assert feed.items[0].summary.endswith("All the bells and whistles, like it or not.")
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (('<p>Body.</p><p>The post <a href="https://x/">T <em>e</em></a> appeared first on '
+          '<a href="https://y/">S</a>.</p>'), "<p>Body.</p>"),
+        (('The post office shut. The post <a href="https://x/">T</a> appeared first on '
+          '<a href="https://y/">S</a>.'), "The post office shut."),
+        ("<p>Texte. L’article Mon titre est apparu en premier sur Site.</p>", "<p>Texte.</p>"),
+        ("<p>Texte. L'article Mon titre est apparu en premier sur Site.</p>", "<p>Texte.</p>"),
+        ("Résumé … Cet article Le Caire: séance est apparu en premier sur Maroc Diplomatique.",
+         "Résumé …"),
+        ("نص. ظهرت المقالة عنوان أولاً على موقع.", "نص."),
+        ("<p>x</p>\n<p>The post <a href=\"https://a/\">A</a> appeared first on B.</p>\n",
+         "<p>x</p>"),
+        ("It appeared first on TV, the post said.", "It appeared first on TV, the post said."),
+        ("The post <b>X</b> appeared first on Y.", "The post <b>X</b> appeared first on Y."),
+        ("", ""),
+    ],
+)  # fmt: skip
+def test_strip_footer(body, expected):
+    from aggregator.parse import strip_footer
+
+    assert strip_footer(body) == expected
+
+
+def test_footer_removed_identically_on_both_paths_in_content():
+    footer = "The post <a href='https://n.example.org/a'>A</a> appeared first on <a href='https://n.example.org/'>N</a>."
+    doc = rss(
+        item(extra=f"<description><![CDATA[<p>Short.</p><p>{footer}</p>]]></description>"
+             f"<content:encoded><![CDATA[<p>Long text.</p>\n<p>{footer}</p>]]></content:encoded>")
+    ).replace(b'<rss version="2.0">',
+              b'<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">')  # fmt: skip
+    fast, ref = parse_fast(doc, URL, now=NOW), parse_feedparser(doc, URL, now=NOW)
+    assert fast is not None and fast.items == ref.items
+    assert (fast.items[0].summary, fast.items[0].content) == ("<p>Short.</p>", "<p>Long text.</p>")
+
+
+def test_giant_ill_formed_document_cut_before_feedparser_reads_it():
+    from aggregator.parse import FEEDPARSER_MAX_ITEMS, _cut_items
+
+    assert FEEDPARSER_MAX_ITEMS >= MAX_ITEMS
+    doc = rss(
+        "".join(item(title=f"t{i} &nbsp;", link=f"https://n.example.org/{i}") for i in range(9))
+    )
+    assert parse_fast(doc, URL, now=NOW) is None  # &nbsp; is undeclared in XML: feedparser's job
+    cut, warning = _cut_items(doc, 3)
+    assert warning and "3 items" in warning and doc.startswith(cut)
+    assert [i.title for i in parse_feedparser(cut, URL, now=NOW).items] == ["t0", "t1", "t2"]
+    assert _cut_items(doc, 9) == (doc, None)
