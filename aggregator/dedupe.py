@@ -6,10 +6,10 @@ An item joins an existing cluster when (in this order)
    whose canonical form another recent item links to or uses as guid;
 2. another item of the same source has the same guid;
 3. a recent item (``window``, default 7 days of first-seen) of *another* source tells the same
-   story: candidates come from an indexed table of keys (exact neutralised title, its first
-   words, the body lead; MinHash LSH bands of the title words and of the body lead's word
-   3-grams), must share an exact key or two band keys, then :func:`same_story` verifies each
-   candidate on the actual text.
+   story: candidates come from an indexed table of keys (the neutralised title's first words,
+   or the whole title when short; the body lead; MinHash LSH bands of the title words and of
+   the body lead's word 3-grams), must share an exact key or two keys, then :func:`same_story`
+   verifies each candidate on the actual text.
 
 Outlet boilerplate is neutralised before any comparison: title labels ("VIDEO.", "Breaking:",
 "[PHOTOS]"), outlet suffixes (" - Outlet", " | Outlet"), wire datelines ("Rabat, (MAP) -",
@@ -20,9 +20,10 @@ by a later one only when that one's plain text is at least 25 % longer (so a tru
 copy seen first gives way to the outlet's full summary, and the choice does not flap).
 
 Keys are 63-bit integers from blake2b, so they are stable across processes and fit SQLite's
-INTEGER. Candidate lookup is a few dozen index seeks in a table keyed by (week, key): its cost
-depends on how many items share a key within the window, not on how many items the store holds.
-Each item adds about 24 key rows; ``store.dedupe_prune`` drops the weeks no window reaches.
+INTEGER. Candidate lookup is one statement of a couple of dozen index seeks in a table keyed by
+(week, key): its cost depends on how many items share a key within the window, not on how many
+items the store holds. Each item adds about 12 key rows; ``store.dedupe_prune`` drops the weeks
+no window reaches.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
+from hashlib import blake2b
 from typing import Protocol
 
 from .models import Item, ParsedItem
@@ -42,14 +45,18 @@ from .normalize import fold, plain_text
 # ---- parameters (verification thresholds: see same_story) -------------------------------------
 
 WINDOW = timedelta(days=7)
-# LSH: a band matches with probability J**rows. With MIN_BAND_HITS = 2, title words at Jaccard
-# 0.8 become candidates with P = 0.98 (0.47 at 0.6), body-lead 3-grams at 0.6 with P = 0.85 (0.98
-# at 0.75); the exact keys (title, title prefix, body lead) catch what the bands miss.
-TITLE_BANDS, TITLE_ROWS = 12, 4
-BODY_BANDS, BODY_ROWS = 8, 2
-LEAD_WORDS = 40  # body words hashed into LSH bands
+# LSH: a band matches with probability J**rows; a candidate needs MIN_BAND_HITS = 2 keys (or one
+# exact key). From its title bands alone, a title at word Jaccard 0.8 is a candidate with
+# P = 0.90 (0.38 at 0.6); body-lead 3-grams at 0.75 hit 2 of 3 bands with P = 0.59. The exact
+# keys (the title's first words, or the whole title when short; the body lead) catch most copies,
+# the bands the reworded ones. Every key is an index row written and sought per item (~1.5 us
+# each in SQLite), so there are few: 12 per item, where there were 24 (12 title bands x 4 rows,
+# 8 body bands x 2) for the same recall on the case sets.
+TITLE_BANDS, TITLE_ROWS = 6, 3
+BODY_BANDS, BODY_ROWS = 3, 2
+LEAD_WORDS = 30  # body words hashed into LSH bands
 LEAD_KEY_WORDS = 12  # body words of the exact lead key
-TITLE_PREFIX_WORDS = 6  # title words of the exact title-prefix key
+TITLE_PREFIX = 4  # title words of the exact title-prefix key
 BODY_WORDS = 120  # body words compared at verification
 MAX_CANDIDATES = 200  # verified per item at most (best-hit first)
 MIN_BAND_HITS = 2  # a candidate shares an exact key or at least this many keys
@@ -57,8 +64,8 @@ REP_GAIN = 1.25  # a later member becomes representative when this much fuller
 
 # ---- storage seam -----------------------------------------------------------------------------
 
-#: ``(item_id, source, cluster_id, title, summary, content_lead, hits)``
-Candidate = tuple[int, str, "int | None", str, str, str, int]
+#: ``(item_id, source, cluster_id, first_seen timestamp, url_hits, text_hits, exact_hits)``
+Candidate = tuple[int, str, "int | None", float, int, int, int]
 
 
 class ClusterIndex(Protocol):
@@ -78,19 +85,22 @@ class ClusterIndex(Protocol):
         """Cluster of another item of ``source`` with that guid."""
         ...
 
-    def dedupe_candidates(
+    def dedupe_lookup(
         self,
-        keys: Sequence[int],
+        url_keys: Sequence[int],
+        exact: Sequence[int],
+        bands: Sequence[int],
         since: datetime,
         until: datetime,
         exclude_item: int,
-        exclude_source: str | None,
-        min_hits: int = 1,
-        exact: Sequence[int] = (),
+        min_hits: int = 2,
     ) -> list[Candidate]:
-        """Items first seen in [since, until] sharing at least ``min_hits`` of ``keys`` or any
-        of ``exact`` (other than ``exclude_item`` and the items of ``exclude_source``), most
-        shared keys first, then earliest first."""
+        """Items first seen in [since, until] (other than ``exclude_item``) sharing a URL key,
+        an exact key or at least ``min_hits`` of the text keys (exact + bands), in any order."""
+        ...
+
+    def dedupe_texts(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """``(title, summary, content lead)`` of each item."""
         ...
 
     def dedupe_add_keys(self, item_id: int, keys: Sequence[int], first_seen: datetime) -> None: ...
@@ -164,8 +174,15 @@ _TAILS = [
     r"\s*\(?(?:photo|image|credit|source|illustration)s?\s*:\s*[^()]{1,60}\)?\W*$",
 ]  # fmt: skip
 _TAIL = re.compile("(?:" + "|".join(_TAILS) + ")")
+# Literals each of _TAILS needs (see _tail_pattern), in the same order.
+_TAIL_WORDS = ("continue reading", "read more", "read the full", "lire la suite", "lire plus",
+               "en savoir plus", "voir plus", "plus d'infos", "اقرا ايضا", "المزيد")  # fmt: skip
+_WIRE_NAMES = tuple(w.replace("\\", "") for w in _WIRES.split("|"))
+_RIGHTS_WORDS = ("all rights reserved", "tous droits reserves", "جميع الحقوق محفوظه")
+_CREDIT_WORDS = ("photo", "image", "credit", "source", "illustration")
+_TAIL_SUBSETS: dict[tuple[bool, ...], re.Pattern[str]] = {}
 _BODY_CHARS = 2000  # only the lead matters (BODY_WORDS), and regexes stay cheap
-_WORD = re.compile(r"\w+")
+_WORDS = re.compile(r"[^\W_]+").findall  # words of a folded text ("_" separates, like \W)
 #: Day and month names (folded): like numbers, they tell recurring headlines apart.
 _CALENDAR = frozenset(
     "monday tuesday wednesday thursday friday saturday sunday january february march april may "  # noqa: SIM905
@@ -181,7 +198,11 @@ _STOP = frozenset(
 
 def neutral_title(title: str) -> str:
     """The folded title with outlet labels, suffixes and ellipses removed."""
-    t = plain_text(title)
+    return _neutral_title(plain_text(title))
+
+
+def _neutral_title(t: str) -> str:
+    """:func:`neutral_title` of a title already made plain text."""
     for _ in range(3):
         before = t
         for rx in _TITLE_PREFIX:
@@ -206,7 +227,10 @@ def neutral_body(text: str) -> str:
                 b = rx.sub("", b, count=1)
         for _ in range(3):  # "... (Photo: AFP) Read more"
             head, tail = b[:-_TAIL_CHARS], b[-_TAIL_CHARS:]
-            shorter = _TAIL.sub("", tail, count=1)
+            rx = _tail_pattern(tail)
+            if rx is None:
+                break
+            shorter = rx.sub("", tail, count=1)
             b = head + shorter
             if shorter == tail:
                 break
@@ -216,6 +240,30 @@ def neutral_body(text: str) -> str:
             b = shorter
             break
     return b
+
+
+def _tail_pattern(tail: str) -> re.Pattern[str] | None:
+    """The alternation of the tail patterns that can match ``tail`` (None: none can). Each
+    pattern is anchored at the end and needs a literal that a few ``in`` tests look for, so the
+    result equals ``_TAIL``'s at a fraction of its cost (one pattern tried at every position of
+    240 characters costs microseconds; all six, tens of them)."""
+    end = tail.rstrip()
+    wire = end[:-1].rstrip() if end.endswith(")") else end
+    which = (
+        any(w in tail for w in _TAIL_WORDS),
+        end.endswith(("...", "…", "]", ")")),
+        wire.endswith(_WIRE_NAMES),
+        "©" in tail or "(c)" in tail or "copyright" in tail,
+        any(w in tail for w in _RIGHTS_WORDS),
+        ":" in tail and any(w in tail for w in _CREDIT_WORDS),
+    )
+    if not any(which):
+        return None
+    rx = _TAIL_SUBSETS.get(which)
+    if rx is None:
+        parts = [t for t, on in zip(_TAILS, which) if on]
+        rx = _TAIL_SUBSETS[which] = re.compile("(?:" + "|".join(parts) + ")")
+    return rx
 
 
 # ---- fingerprints and verification ------------------------------------------------------------
@@ -230,7 +278,12 @@ class Fingerprint:
     numbers: frozenset[str]  # title numbers, day and month names (dates, counts, scores)
     truncated: bool  # the title ends with an ellipsis (its last word may be cut)
     body: tuple[str, ...]  # first BODY_WORDS neutralised body words
-    shingles: frozenset[str]  # word 3-grams of ``body``
+
+    @cached_property
+    def shingles(self) -> frozenset[str]:
+        """Word 3-grams of ``body``: built on first use, as only items with candidates are
+        verified (and a fingerprint crosses from a worker process smaller without them)."""
+        return _shingles(self.body)
 
     @property
     def has_body(self) -> bool:
@@ -239,30 +292,34 @@ class Fingerprint:
 
 def fingerprint(title: str, summary: str, content: str = "") -> Fingerprint:
     """Build the matching form; ``content`` is used when the summary is too short."""
-    raw_title = plain_text(title).rstrip()
+    raw_title = plain_text(title)
     truncated = raw_title.endswith(("…", "..."))
-    tw = _WORD.findall(neutral_title(title).replace("_", " "))
+    tw = _WORDS(_neutral_title(raw_title))
     if truncated and len(tw) > 4 and not raw_title.rstrip(".…")[-1:].isspace():
         tw = tw[:-1]  # "... in robotaxi bat…": the last word is cut
-    bw = _WORD.findall(neutral_body(summary).replace("_", " "))
-    bw = _drop_title(bw, tw, _WORD.findall(fold(raw_title).replace("_", " ")))
+    bw = _WORDS(neutral_body(summary))
+    bw = _drop_title(bw, tw, raw_title)
     if len(bw) < 12 and content:
-        cw = _WORD.findall(neutral_body(content[:6000]).replace("_", " "))
+        cw = _WORDS(neutral_body(content[:6000]))
         if len(cw) > len(bw):
             bw = cw
     bw = bw[:BODY_WORDS]
     tset = frozenset(w for w in tw if (len(w) > 1 or w.isdigit()) and w not in _STOP)
     nums = frozenset(w for w in tw if w[0].isdigit() or w in _CALENDAR)
-    return Fingerprint(tuple(tw), tset, nums, truncated, tuple(bw), _shingles(bw))
+    return Fingerprint(tuple(tw), tset, nums, truncated, tuple(bw))
 
 
-def _drop_title(body: list[str], *titles: list[str]) -> list[str]:
+def _drop_title(body: list[str], title: list[str], raw_title: str) -> list[str]:
     """Feeds that repeat the title as the first sentence of the summary: drop it from the body.
     The body may skip a label or a place name the title starts with, so a few alignments are
-    tried."""
-    for title in titles:
-        for k in range(min(3, len(title))):
-            want = title[k:]
+    tried, of the neutralised title's words, then of the raw title's."""
+    if not body:
+        return body
+    for words in (title, None):
+        if words is None:
+            words = _WORDS(fold(raw_title))
+        for k in range(min(3, len(words))):
+            want = words[k:]
             n = 0
             while n < len(want) and n < len(body) and body[n] == want[n]:
                 n += 1
@@ -343,42 +400,61 @@ def _key(namespace: str, text: str) -> int:
     return _h64(namespace + "\x1f" + text) >> 1
 
 
-_WORDS16 = struct.Struct(">16I")
+def _minhash(elements: Iterable[str], n: int, cache: dict[str, tuple[int, ...]] | None = None
+             ) -> list[int]:  # fmt: skip
+    """``n`` MinHash values: the i-th is the minimum over the elements of the i-th 32-bit word
+    of the elements' blake2b digests (one digest per element for n <= 16; hashing and the
+    column minima run in C)."""
+    if cache is None and n <= 16:
+        unpack = _UINT32[n].unpack
+        rows = [unpack(blake2b(e.encode(), digest_size=4 * n).digest()) for e in elements]
+    elif cache is None:
+        rows = [_hash_words(e, n) for e in elements]
+    else:
+        if len(cache) > 50_000:
+            cache.clear()
+        rows = [cache.get(e) or cache.setdefault(e, _hash_words(e, n)) for e in elements]
+    return list(map(min, zip(*rows)))
 
 
-def _minhash(shingles: Iterable[str], n: int, salt: bytes) -> list[int]:
-    """``n`` MinHash values: the i-th is the minimum over the shingles of the i-th 32-bit word of
-    a salted blake2b digest (16 words per 64-byte digest). Hashing and the column minima run in
-    C, so this costs about a microsecond per shingle."""
-    rounds = (n + 15) // 16
-    fmt = _WORDS16
-    rows = []
-    for sh in shingles:
-        data = sh.encode("utf-8")
-        row: tuple[int, ...] = ()
-        for r in range(rounds):
-            row += fmt.unpack(
-                hashlib.blake2b(data, digest_size=64, salt=salt + bytes([r])).digest()
-            )
-        rows.append(row)
-    return list(map(min, zip(*rows)))[:n]
-
-
-def _band_keys(ns: str, sig: Sequence[int], rows: int) -> list[int]:
-    out = []
-    for j in range(0, len(sig), rows):
-        packed = struct.pack(f">{rows}I", *sig[j : j + rows])
-        h = hashlib.blake2b(packed, digest_size=8, person=f"{ns}{j}".encode()[:16]).digest()
-        out.append(int.from_bytes(h, "big") >> 1)
+def _hash_words(e: str, n: int) -> tuple[int, ...]:
+    data = e.encode()
+    if n <= 16:
+        return _UINT32[n].unpack(blake2b(data, digest_size=4 * n).digest())
+    out: tuple[int, ...] = ()
+    for r in range(0, n, 16):
+        m = min(16, n - r)
+        out += _UINT32[m].unpack(blake2b(data, digest_size=4 * m, salt=bytes([r])).digest())
     return out
 
 
-def url_keys(canonical: str | None, guid: str | None) -> list[int]:
-    """Keys of an item's URLs: its canonical link and a guid that is itself an article URL."""
+def _band_keys(salts: Sequence[int], sig: Sequence[int], rows: int) -> list[int]:
+    """One key per band of ``rows`` signature values: their low bits packed into 63 bits (exact:
+    two bands collide only if their values do), XORed with the band's own salt."""
+    bits = 63 // rows
+    mask = (1 << bits) - 1
+    out = []
+    for j, salt in enumerate(salts):
+        k = 0
+        for v in sig[j * rows : (j + 1) * rows]:
+            k = (k << bits) | (v & mask)
+        out.append(k ^ salt)
+    return out
+
+
+def _salts(ns: str, n: int) -> list[int]:
+    return [_key("band", f"{ns}{j}") for j in range(n)]
+
+
+def url_keys(canonical: str | None, guid: str | None, link: str | None = None) -> list[int]:
+    """Keys of an item's URLs: its canonical link and a guid that is itself an article URL.
+    ``link`` (the raw link ``canonical`` was made from) spares canonicalising an equal guid."""
     out = []
     if canonical and _useful_url(canonical):
         out.append(_key("url", canonical))
-    g = _canonical_url(guid) if guid and guid.lstrip().lower().startswith("http") else None
+    g = None
+    if guid and guid.lstrip().lower().startswith("http"):
+        g = canonical if link is not None and guid.strip() == link.strip() else _canonical_url(guid)
     if g and g != canonical and _useful_url(g):
         out.append(_key("url", g))
     return out
@@ -393,21 +469,29 @@ def _useful_url(url: str) -> bool:
 def text_keys(fp: Fingerprint) -> tuple[list[int], list[int]]:
     """(exact keys, LSH band keys): the neutralised title, its first words and the body lead;
     then bands of the title words' and the body lead's MinHash signatures."""
-    out: list[int] = []
-    if len(fp.title_set) >= 3:
-        out.append(_key("title", " ".join(fp.title)))
-    if len(fp.title) >= TITLE_PREFIX_WORDS + 1:  # survives truncation and suffixes
-        out.append(_key("tprefix", " ".join(fp.title[:TITLE_PREFIX_WORDS])))
+    exact: list[int] = []
+    if len(fp.title_set) >= 3 and len(fp.title) <= TITLE_PREFIX:  # else the prefix says it
+        exact.append(_key("title", " ".join(fp.title)))
+    if len(fp.title) > TITLE_PREFIX:  # survives truncation and suffixes; equal long titles too
+        exact.append(_key("tprefix", " ".join(fp.title[:TITLE_PREFIX])))
     if len(fp.body) >= LEAD_KEY_WORDS:
-        out.append(_key("lead", " ".join(fp.body[:LEAD_KEY_WORDS])))
-    exact, out = out, []
-    if len(fp.title_set) >= 3:
-        sig = _minhash(fp.title_set, TITLE_BANDS * TITLE_ROWS, b"title")
-        out += _band_keys("t", sig, TITLE_ROWS)
-    lead = _shingles(fp.body[:LEAD_WORDS])
-    if len(lead) >= 4:
-        out += _band_keys("b", _minhash(lead, BODY_BANDS * BODY_ROWS, b"body"), BODY_ROWS)
-    return exact, out
+        exact.append(_key("lead", " ".join(fp.body[:LEAD_KEY_WORDS])))
+    bands: list[int] = []
+    if len(fp.title_set) >= 3 and TITLE_BANDS:
+        sig = _minhash(fp.title_set, TITLE_BANDS * TITLE_ROWS, _TITLE_HASHES)
+        bands += _band_keys(_TITLE_SALTS, sig, TITLE_ROWS)
+    lead = fp.body[:LEAD_WORDS]
+    if len(lead) >= 6 and BODY_BANDS:  # at least 4 3-grams
+        grams = {" ".join(lead[i : i + 3]) for i in range(len(lead) - 2)}
+        if len(grams) >= 4:
+            bands += _band_keys(_BODY_SALTS, _minhash(grams, BODY_BANDS * BODY_ROWS), BODY_ROWS)
+    return exact, bands
+
+
+_UINT32 = {n: struct.Struct(f">{n}I") for n in range(1, 17)}
+_TITLE_HASHES: dict[str, tuple[int, ...]] = {}  # title words recur: their hashes are kept
+_TITLE_SALTS = _salts("t", TITLE_BANDS)
+_BODY_SALTS = _salts("b", BODY_BANDS)
 
 
 # ---- the stage --------------------------------------------------------------------------------
@@ -430,7 +514,11 @@ def prepare(parsed: ParsedItem, canonical_url: str | None) -> Prepared:
     fp = fingerprint(parsed.title, parsed.summary, parsed.content)
     exact, bands = text_keys(fp)
     return Prepared(
-        canonical_url, tuple(url_keys(canonical_url, parsed.guid)), fp, tuple(exact), tuple(bands)
+        canonical_url,
+        tuple(url_keys(canonical_url, parsed.guid, parsed.link)),
+        fp,
+        tuple(exact),
+        tuple(bands),
     )
 
 
@@ -458,29 +546,28 @@ class Deduper:
         ``prepared`` (from :func:`prepare` with the same ``canonical_url``) saves the text work."""
         idx = self.index
         prep = prepared if prepared is not None else prepare(parsed, canonical_url)
-        ukeys, fp, exact = list(prep.url_keys), prep.fingerprint, list(prep.exact_keys)
-        tkeys = exact + list(prep.band_keys)
+        ukeys, exact, bands = prep.url_keys, prep.exact_keys, prep.band_keys
         cluster: int | None = None
         if canonical_url and _useful_url(canonical_url):
             cluster = idx.dedupe_url_cluster(canonical_url, item_id)
-        if cluster is None and parsed.guid and parsed.guid.strip():
-            cluster = idx.dedupe_guid_cluster(source, parsed.guid.strip(), item_id)
-        since = first_seen - self.window
-        if cluster is None and ukeys:  # a guid URL another item links to (or vice versa)
-            found = idx.dedupe_candidates(ukeys, since, first_seen, item_id, None)
-            cluster = next((c[2] for c in found if c[2] is not None), None)
-        if cluster is None and tkeys:
-            cands = idx.dedupe_candidates(
-                tkeys, since, first_seen, item_id, source, min_hits=MIN_BAND_HITS, exact=exact
+        # Rule 2 (same guid in the source) needs no lookup here: an item with a guid is keyed
+        # by it (normalize.item_key, UNIQUE per source), so a same-guid item is this very item,
+        # updated in place. ``dedupe_guid_cluster`` stays for callers with other keys.
+        if cluster is None and (ukeys or exact or bands):
+            found = idx.dedupe_lookup(
+                ukeys, exact, bands, first_seen - self.window, first_seen, item_id, MIN_BAND_HITS
             )
-            cluster = self._match(fp, cands)
+            if found:
+                cluster = self._by_url(found) if ukeys else None
+                if cluster is None:
+                    cluster = self._match(prep.fingerprint, found, source)
         if cluster is None:
             cluster = idx.new_cluster(item_id, first_seen)
         else:
             idx.join_cluster(item_id, cluster, first_seen)
             self._maybe_represent(cluster, item_id, parsed)
-        idx.dedupe_add_keys(item_id, ukeys + tkeys, first_seen)
-        self._remember(item_id, fp)
+        idx.dedupe_add_keys(item_id, (*ukeys, *exact, *bands), first_seen)
+        self._remember(item_id, prep.fingerprint)
         return cluster
 
     def _remember(self, item_id: int, fp: Fingerprint) -> None:
@@ -488,13 +575,32 @@ class Deduper:
         if len(self._fps) > self._cache:
             del self._fps[next(iter(self._fps))]  # oldest first (dicts keep insertion order)
 
-    def _match(self, fp: Fingerprint, cands: Sequence[Candidate]) -> int | None:
-        """The cluster of the best verified candidate, if any."""
+    @staticmethod
+    def _by_url(found: Sequence[Candidate]) -> int | None:
+        """A guid URL another item links to (or vice versa): the cluster of the item sharing
+        the most URL keys, then the earliest."""
+        hits = sorted((-c[4], c[3], c[0], c[2]) for c in found if c[4] and c[2] is not None)
+        return hits[0][3] if hits else None
+
+    def _match(self, fp: Fingerprint, found: Sequence[Candidate], source: str) -> int | None:
+        """The cluster of the best verified candidate of another source, if any (candidates:
+        an exact key or MIN_BAND_HITS text keys shared; most shared first, then earliest)."""
+        cands = sorted(
+            (-c[5], c[3], c[0], c[2])
+            for c in found
+            if c[1] != source and c[2] is not None and (c[6] or c[5] >= MIN_BAND_HITS)
+        )[:MAX_CANDIDATES]
+        if not cands:
+            return None
+        missing = [c[2] for c in cands if c[2] not in self._fps]
+        texts = self.index.dedupe_texts(missing) if missing else {}
         best: tuple[float, int] | None = None
-        for cid, _src, ccluster, ctitle, csummary, ccontent, _hits in cands[:MAX_CANDIDATES]:
-            if ccluster is None:
-                continue
-            other = self._fps.get(cid) or fingerprint(ctitle, csummary, ccontent)
+        for _hits, _seen, cid, ccluster in cands:
+            other = self._fps.get(cid)
+            if other is None:
+                if cid not in texts:
+                    continue
+                other = fingerprint(*texts[cid])
             if not same_story(fp, other):
                 continue
             s = similarity(fp, other)

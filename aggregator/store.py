@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -113,6 +114,11 @@ CREATE TABLE dedupe_keys (
 _V1_PARTS.append(_DEDUPE_DDL)
 _DEDUPE_BUCKET = 7 * 86400
 
+
+def _padded(keys: list[int], n: int) -> list[int]:
+    """``keys`` padded with -1 (no key is negative) to a multiple of ``n``."""
+    return keys + [-1] * (-len(keys) % n)
+
 # digest ledger: frozen issues, per-recipient deliveries, unsubscribes, and a key/value meta table
 # (the unsubscribe secret lives there when no environment variable provides one).
 _LEDGER_DDL = """
@@ -177,6 +183,8 @@ class Store:
             raise StorageError(f"{self.path}: cannot open database: {exc}") from exc
         self._lock = threading.RLock()
         self._depth = 0
+        self._grouping = 0.0  # inside bulk(): seconds between group commits (0: no grouping)
+        self._group_began: float | None = None  # monotonic start of the open group transaction
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -210,7 +218,9 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit of work; nested uses join the outer transaction."""
+        """One atomic unit of work; nested uses join the outer one. Inside ``bulk()`` a unit is
+        a SAVEPOINT of the group's transaction: it rolls back alone and commits with the group,
+        so a crash loses whole units (sources), never part of one."""
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -219,19 +229,55 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            try:
-                self.db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StorageError(f"{self.path}: database is busy: {exc}") from exc
+            grouped = bool(self._grouping)
+            if grouped and self._group_began is None:
+                self._begin()
+                self._group_began = time.monotonic()
+            if grouped:
+                self.db.execute("SAVEPOINT unit")
+            else:
+                self._begin()
             self._depth = 1
             try:
                 yield
             except BaseException:
                 self._depth = 0
-                self.db.execute("ROLLBACK")
+                self._rollback(grouped)
                 raise
             self._depth = 0
-            self.db.execute("COMMIT")
+            if not grouped:
+                self.db.execute("COMMIT")
+                return
+            self.db.execute("RELEASE unit")
+            if time.monotonic() - (self._group_began or 0.0) >= self._grouping:
+                self.commit_group()
+
+    def _begin(self) -> None:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"{self.path}: database is busy: {exc}") from exc
+
+    def _rollback(self, unit: bool) -> None:
+        """Undo the failed unit (or transaction). SQLite may already have rolled the whole
+        transaction back (an I/O error, a full disk): then the group is gone too."""
+        try:
+            if unit and self.db.in_transaction:
+                self.db.execute("ROLLBACK TO unit")
+                self.db.execute("RELEASE unit")
+            elif self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        finally:
+            if not self.db.in_transaction:
+                self._group_began = None
+
+    def commit_group(self) -> None:
+        """Commit the units of the open group (a no-op outside ``bulk()`` or between groups)."""
+        with self._lock:
+            if self._group_began is not None and not self._depth:
+                self._group_began = None
+                if self.db.in_transaction:
+                    self.db.execute("COMMIT")
 
     def integrity_check(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]
@@ -358,19 +404,32 @@ class Store:
         return ids
 
     @contextmanager
-    def bulk(self) -> Iterator[None]:
-        """Many small transactions in a row (a refresh): no WAL checkpoint per commit (each
-        one rewrites and syncs database pages), one at the end instead."""
-        self.db.execute("PRAGMA wal_autocheckpoint=0")
-        # The dedupe keys and items indexes are written at random places: with the default
-        # 2 MB page cache most of those pages are re-read from the OS on every transaction.
-        self.db.execute("PRAGMA cache_size=-65536")
-        try:
-            yield
-        finally:
-            self.db.execute("PRAGMA cache_size=-2000")
-            self.db.execute("PRAGMA wal_autocheckpoint=1000")
-            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    def bulk(self, commit_every: float = 0.5) -> Iterator[None]:
+        """Many small transactions in a row (a refresh), grouped: each ``transaction()`` becomes
+        a SAVEPOINT and one COMMIT covers the units of ``commit_every`` seconds (a page written
+        by several sources goes to the WAL once, not once per source). No WAL checkpoint per
+        commit, one at the end. The store's lock is held throughout: no other thread may slip
+        a statement into the open group."""
+        with self._lock:
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
+            # The dedupe keys and items indexes are written at random places: with the default
+            # 2 MB page cache most of those pages are re-read from the OS on every transaction.
+            self.db.execute("PRAGMA cache_size=-65536")
+            self._grouping = max(commit_every, 1e-9)
+            try:
+                yield
+            finally:
+                # Units are whole once released: commit them even when leaving on an error.
+                self._grouping = 0.0
+                try:
+                    self.commit_group()
+                finally:
+                    self._group_began = None
+                    if self.db.in_transaction and not self._depth:
+                        self.db.execute("ROLLBACK")
+                    self.db.execute("PRAGMA cache_size=-2000")
+                    self.db.execute("PRAGMA wal_autocheckpoint=1000")
+                    self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def save_source_states(self, states: Sequence[SourceState]) -> None:
         """``save_source_state`` for many sources in one transaction (304s, errors: a state
@@ -572,57 +631,86 @@ class Store:
     def dedupe_guid_cluster(self, source: str, guid: str, exclude_item: int) -> int | None:
         """Cluster of another item of ``source`` with the same guid (its key is ``guid:...``)."""
         row = self.db.execute(
-            "SELECT cluster_id FROM items WHERE source_id=? AND key=? AND id<>?"
-            " AND cluster_id IS NOT NULL LIMIT 1",
-            (self._source_id(source), "guid:" + guid, exclude_item),
+            "SELECT items.cluster_id FROM sources CROSS JOIN items ON items.source_id=sources.id"
+            " AND items.key=? WHERE sources.name=? AND items.id<>?"
+            " AND items.cluster_id IS NOT NULL LIMIT 1",
+            ("guid:" + guid, source, exclude_item),
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def dedupe_candidates(
+    def dedupe_lookup(
         self,
-        keys: Sequence[int],
+        url_keys: Sequence[int],
+        exact: Sequence[int],
+        bands: Sequence[int],
         since: datetime,
         until: datetime,
         exclude_item: int,
-        exclude_source: str | None,
-        min_hits: int = 1,
-        exact: Sequence[int] = (),
-        limit: int = 200,
-    ) -> list[tuple[int, str, int | None, str, str, str, int]]:
-        """(item id, source, cluster id, title, summary, content lead, shared keys) of items
-        first seen in [since, until] sharing at least ``min_hits`` of ``keys`` or one of
-        ``exact``; most shared keys first, then earliest. Seeks (bucket, key) pairs only."""
+        min_hits: int = 2,
+    ) -> list[tuple[int, str, int | None, float, int, int, int]]:
+        """(item id, source, cluster id, first seen, url hits, text hits, exact hits) of the items
+        first seen in [since, until] (but ``exclude_item``) that share a URL key, an exact key,
+        or at least ``min_hits`` text keys (exact + bands). The key seek is the simplest
+        statement (one index seek per (week, key), the key list padded with -1, never a key, to
+        a multiple of 4 so its text repeats and stays in the statement cache); most items share
+        no key, and the few rows of the others are counted here."""
+        keys = [*url_keys, *exact, *bands]
         if not keys:
             return []
         lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
         buckets = list(range(int(lo // _DEDUPE_BUCKET), int(hi // _DEDUPE_BUCKET) + 1))
-        sid = -1 if exclude_source is None else self._source_id(exclude_source)
-        keys = list(dict.fromkeys(keys))
-        exact = [k for k in dict.fromkeys(exact)] or [0]
-        sql = (
-            "SELECT items.id, sources.name, items.cluster_id, items.title, items.summary,"
-            " substr(items.content, 1, 6000), m.hits FROM"
-            " (SELECT item_id, count(*) AS hits,"
-            f" sum(key IN ({','.join('?' * len(exact))})) AS strong"
-            f" FROM dedupe_keys WHERE bucket IN ({','.join('?' * len(buckets))})"
-            f" AND key IN ({','.join('?' * len(keys))})"
-            " GROUP BY item_id HAVING hits>=? OR strong>0) AS m"
-            " CROSS JOIN items ON items.id=m.item_id"
-            " CROSS JOIN sources ON sources.id=items.source_id"
-            " WHERE +items.first_seen BETWEEN ? AND ? AND items.id<>? AND +items.source_id<>?"
-            " ORDER BY m.hits DESC, items.first_seen, items.id LIMIT ?"
-        )
-        args = (*exact, *buckets, *keys, min_hits, lo, hi, exclude_item, sid, limit)
-        return [
-            (int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in self.db.execute(sql, args)
-        ]
+        padded = _padded(keys, 4)
+        rows = self.db.execute(
+            "SELECT key, item_id FROM dedupe_keys"
+            f" WHERE bucket IN ({','.join('?' * len(buckets))})"
+            f" AND key IN ({','.join('?' * len(padded))})",
+            (*buckets, *padded),
+        ).fetchall()
+        if not rows:
+            return []
+        uset, eset = set(url_keys), set(exact)
+        hits: dict[int, list[int]] = {}
+        for key, iid in rows:
+            if iid != exclude_item:
+                h = hits.setdefault(iid, [0, 0, 0])
+                h[0] += 1
+                h[1] += key in uset
+                h[2] += key in eset
+        wanted = [i for i, (n, u, e) in hits.items() if u or e or n - u >= min_hits]
+        out = []
+        for chunk in _chunks(wanted, 500):
+            for iid, src, cid, seen in self.db.execute(
+                "SELECT items.id, sources.name, items.cluster_id, items.first_seen FROM items"
+                " CROSS JOIN sources ON sources.id=items.source_id"
+                f" WHERE items.id IN ({','.join('?' * len(chunk))})"
+                " AND items.first_seen BETWEEN ? AND ?",
+                (*chunk, lo, hi),
+            ):
+                n, u, e = hits[iid]
+                out.append((iid, src, cid, float(seen), u, n - u, e))
+        return out
+
+    def dedupe_texts(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """(title, summary, content lead) of items, to fingerprint candidates."""
+        out: dict[int, tuple[str, str, str]] = {}
+        for chunk in _chunks(list(item_ids), 500):
+            for r in self.db.execute(
+                "SELECT id, title, summary, substr(content, 1, 6000) FROM items"
+                f" WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                out[int(r[0])] = (r[1], r[2], r[3])
+        return out
 
     def dedupe_add_keys(self, item_id: int, keys: Sequence[int], first_seen: datetime) -> None:
         bucket = int((_ts(first_seen) or 0.0) // _DEDUPE_BUCKET)
-        self.db.executemany(
-            "INSERT OR IGNORE INTO dedupe_keys(bucket, key, item_id) VALUES (?,?,?)",
-            [(bucket, k, item_id) for k in dict.fromkeys(keys)],
-        )
+        uniq = list(dict.fromkeys(keys))
+        if uniq:  # one multi-row statement (a few text variants, all cached) beats executemany
+            self.db.execute(
+                "INSERT OR IGNORE INTO dedupe_keys(bucket, key, item_id) VALUES"
+                + ",".join(["(?,?,?)"] * len(uniq)),
+                [v for k in uniq for v in (bucket, k, item_id)],
+            )
 
     def dedupe_representative(self, cluster_id: int) -> Item | None:
         row = self.db.execute(

@@ -184,7 +184,7 @@ def test_keys_are_stable_across_processes() -> None:
         env={"PYTHONHASHSEED": "123", "PATH": ""},
     ).stdout  # fmt: skip
     assert out.strip() == str((exact, bands))
-    assert all(0 <= k < 2**63 for k in exact + bands) and len(bands) == 20
+    assert all(0 <= k < 2**63 for k in exact + bands) and len(bands) == 6 + 3  # title + body
 
 
 # ---- store-backed -------------------------------------------------------------------------------
