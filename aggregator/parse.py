@@ -355,8 +355,33 @@ def _short_text(value: str) -> str:
     return _short_text_cached(value) if len(value) <= 200 else plain_text(value, 200)
 
 
+_ARABIC_SCRIPT_LANGS = {"ar", "fa", "ur", "ps", "ckb", "ku", "sd", "ug"}
+_ARABIC_LETTER = re.compile("[\u0620-\u064a\u0671-\u06d3\u0750-\u077f]")
+_LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
+
+
+def script_language(lang: str | None, text: str, hint: str | None) -> str | None:
+    """``lang`` unless the text's script contradicts it. Aggregators re-serialise Arabic feeds with
+    ``<language>en</language>``: Arabic-script text then takes the source's hint (or ``ar``), and
+    Latin text labelled with an Arabic-script language takes the hint (or nothing)."""
+    sample = text[:300]
+    arabic = len(_ARABIC_LETTER.findall(sample))
+    if not arabic and not lang:
+        return lang
+    latin = len(_LATIN_LETTER.findall(sample))
+    if arabic + latin < 12:  # too little text to contradict what the feed says
+        return lang
+    primary = (lang or "").split("-")[0].lower()
+    hint_primary = (hint or "").split("-")[0].lower()
+    if arabic >= 3 * latin and primary not in _ARABIC_SCRIPT_LANGS:
+        return hint if hint_primary in _ARABIC_SCRIPT_LANGS else "ar"
+    if latin >= 3 * arabic and primary in _ARABIC_SCRIPT_LANGS:
+        return hint if hint and hint_primary not in _ARABIC_SCRIPT_LANGS else None
+    return lang
+
+
 def _finish_item(
-    raw: RawItem, base: str | None, feed_lang: str | None, now: datetime
+    raw: RawItem, base: str | None, feed_lang: str | None, now: datetime, hint: str | None = None
 ) -> ParsedItem:
     link = safe_url(raw.link, base)
     content_base = link or base
@@ -371,15 +396,17 @@ def _finish_item(
         if u and all(e.url != u for e in enclosures):
             enclosures.append(Enclosure(u, ctype or None, _length(length)))
     guid = plain_text(raw.guid, 2_000) if raw.guid else None
+    title = plain_text(raw.title, MAX_TITLE)
+    language = script_language(raw.language or feed_lang, title + " " + summary[:300], hint)
     return ParsedItem(
         guid=guid or None,
         link=link,
-        title=plain_text(raw.title, MAX_TITLE),
+        title=title,
         summary=summary,
         content=content,
         authors=tuple(a for a in map(_short_text, raw.authors[:20]) if a),
         categories=tuple(dict.fromkeys(c for c in map(_short_text, raw.categories[:50]) if c)),
-        language=raw.language or feed_lang,
+        language=language,
         published=_date(raw.published, now),
         updated=_date(raw.updated, now),
         enclosures=tuple(enclosures[:20]),
@@ -412,7 +439,9 @@ def _finish(
         link=safe_url(raw.link, base),
         language=feed_lang,
         ttl=_ttl(raw.ttl),
-        items=tuple(_finish_item(r, base, feed_lang, now) for r in _cap(raw.items)),
+        items=tuple(
+            _finish_item(r, base, feed_lang, now, norm_lang(hint)) for r in _cap(raw.items)
+        ),
         warning=warning,
     )
 

@@ -961,3 +961,31 @@ def test_giant_ill_formed_document_cut_before_feedparser_reads_it():
     assert warning and "3 items" in warning and doc.startswith(cut)
     assert [i.title for i in parse_feedparser(cut, URL, now=NOW).items] == ["t0", "t1", "t2"]
     assert _cut_items(doc, 9) == (doc, None)
+
+
+def test_script_overrides_a_wrong_feed_language():
+    """The Hespress (Arabic) feed was re-serialised with <language>en</language>: its Arabic items
+    must come out as ``ar`` (tagging and right-to-left display depend on it)."""
+    path = CORPUS / "real" / "hespress_ar_2026-02-15.reserialized-by-prospect.xml"
+    feed = parse(path.read_bytes(), "https://www.hespress.com/feed", None, "ar", now=NOW)
+    assert feed.items and all(it.language == "ar" for it in feed.items)
+    feed = parse(path.read_bytes(), "https://www.hespress.com/feed", None, None, now=NOW)
+    assert all(it.language == "ar" for it in feed.items)
+
+
+@pytest.mark.parametrize(
+    "lang, text, hint, expected",
+    [
+        ("en", "المغرب يوقع اتفاقا مع فرنسا", "ar", "ar"),
+        ("en", "المغرب يوقع اتفاقا مع فرنسا", None, "ar"),
+        ("ar", "Morocco signs a deal with France", "en", "en"),
+        ("ar", "Morocco signs a deal with France", "ar", None),
+        ("fr", "Le Maroc signe un accord", "fr", "fr"),
+        ("fr", "Le Maroc signe un accord avec Al-Maghrib (المغرب)", "fr", "fr"),
+    ],
+    ids=["ar-text-en-tag", "ar-text-no-hint", "latin-text-ar-tag", "latin-ar-hint", "fr", "fr-quote"],
+)
+def test_script_language(lang, text, hint, expected):
+    from aggregator.parse import script_language
+
+    assert script_language(lang, text, hint) == expected
