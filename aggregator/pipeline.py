@@ -148,8 +148,9 @@ class Pipeline:
     ) -> RefreshReport:
         """One pass over the due sources. Threads fetch; changed bodies go to worker processes
         (parse, tag, dedupe keys); this thread does all SQL as results come back, one
-        transaction per source. State-only changes (304, same bytes, errors) are saved in
-        batches: they touch no item, so each source stays consistent."""
+        transaction (a SAVEPOINT of ``store.bulk()``'s group) per source, one COMMIT per
+        ~0.5 s. State-only changes (304, same bytes, errors) are saved in batches: they touch
+        no item, so each source stays consistent."""
         started = time.monotonic()
         run = _Run(self.due_sources(names, force), progress)
         self._run = run
@@ -261,6 +262,8 @@ class Pipeline:
         )  # fmt: skip
         run.submitted += 1
         expected = len(run.due) if state.body_hash is None else run.submitted
+        if run.pool.will_fork(expected):
+            self.store.commit_group()  # the children must not inherit an open write transaction
         fut = run.pool.submit(job, expected)
         run.in_flight += 1
         fut.add_done_callback(lambda f: run.done.put((state, result, f)))

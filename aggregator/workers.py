@@ -142,8 +142,12 @@ class PrepPool:
         self.workers = workers or min(2, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
 
+    def will_fork(self, expected: int) -> bool:
+        """Would ``submit(job, expected)`` fork the worker processes now?"""
+        return self._pool is None and expected >= POOL_MIN and self.workers > 1
+
     def submit(self, job: Job, expected: int) -> Future:
-        if self._pool is None and expected >= POOL_MIN and self.workers > 1:
+        if self.will_fork(expected):
             ctx = multiprocessing.get_context("fork")  # children inherit the compiled tagger
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=ctx, initializer=_init, initargs=(self.tagger, os.getpid())

@@ -14,14 +14,15 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH=${BENCH:-$HERE/../../shared/bench}
 # AGG_SRC: the folder holding the `aggregator` package to measure (default: this checkout; point
-# it at a copy to freeze the code during a long run). AGG_WORKERS: fetch threads (default 16).
+# it at a copy to freeze the code during a long run). AGG_WORKERS / AGG_PER_HOST: fetch.workers /
+# fetch.per_host written into the config (default: unset, i.e. the aggregator's defaults).
 SRC=$(cd "${AGG_SRC:-$HERE/..}" && pwd)
-WORKERS=${AGG_WORKERS:-16}
+FETCH_OPTS="${AGG_WORKERS:+--workers $AGG_WORKERS} ${AGG_PER_HOST:+--per-host $AGG_PER_HOST}"
 # the interpreter itself, not a pyenv shim (a shim is a shell script: ~0.1 s per start)
 PY=$(python3 -c 'import sys; print(sys.executable)')
 cd "$BENCH"
 exec python3 peers.py \
     --ours "PYTHONPATH=$SRC $PY -m aggregator --config {state}/config.yaml -q fetch --force" \
-    --setup "ours=$PY -m compileall -q $SRC/aggregator >/dev/null; $PY $HERE/mkconfig.py {urls} {state}/config.yaml --workers $WORKERS" \
+    --setup "ours=$PY -m compileall -q $SRC/aggregator >/dev/null; $PY $HERE/mkconfig.py {urls} {state}/config.yaml $FETCH_OPTS" \
     --count "ours=PYTHONPATH=$SRC $PY $HERE/count.py {state}/config.yaml" \
     "$@"

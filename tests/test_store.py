@@ -142,3 +142,18 @@ def test_sync_sources_revives_gone_source_on_url_change(store):
     store.sync_sources([("Le360", "https://le360.ma/fr/rss")])
     revived = store.source_state("Le360")
     assert not revived.gone and revived.state == "new" and revived.fetch_url.endswith("/fr/rss")
+
+
+def test_bulk_groups_units_but_a_failed_unit_rolls_back_alone(store):
+    """A refresh commits several sources at once (fewer fsyncs); each source is a SAVEPOINT, so a
+    failing one leaves the others whole."""
+    a, b, c = parsed(20), parsed(21), parsed(22)
+    with store.bulk():
+        with store.transaction():
+            store.insert_item("Hespress", item_key(a), a.link, a, "h", Tagging(), T0)
+        with pytest.raises(RuntimeError), store.transaction():
+            store.insert_item("Hespress", item_key(b), b.link, b, "h", Tagging(), T0)
+            raise RuntimeError("this source failed")
+        with store.transaction():
+            store.insert_item("Le360", item_key(c), c.link, c, "h", Tagging(), T0)
+    assert sorted(i.key for i in store.items()) == sorted([item_key(a), item_key(c)])
