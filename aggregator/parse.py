@@ -469,6 +469,17 @@ def parse_feedparser(
 ) -> ParsedFeed:
     """The reference reader: feedparser on the guarded bytes."""
     data, warning = guard(content, url)
+    return _feedparser_guarded(data, warning, url, headers, language_hint, now)
+
+
+def _feedparser_guarded(
+    data: bytes,
+    warning: str | None,
+    url: str,
+    headers: Mapping[str, str] | None,
+    language_hint: str | None,
+    now: datetime | None,
+) -> ParsedFeed:
     data, cut = _cut_items(data, FEEDPARSER_MAX_ITEMS)
     warning = cut or warning
     h = _headers(url, headers)
@@ -491,6 +502,17 @@ def parse_fast(
 ) -> ParsedFeed | None:
     """The lxml reader, or None when it cannot promise feedparser's reading of the document."""
     data, warning = guard(content, url)
+    return _fast_guarded(data, warning, url, headers, language_hint, now)
+
+
+def _fast_guarded(
+    data: bytes,
+    warning: str | None,
+    url: str,
+    headers: Mapping[str, str] | None,
+    language_hint: str | None,
+    now: datetime | None,
+) -> ParsedFeed | None:
     h = _headers(url, headers)
     try:
         raw = _parse_fast_raw(data, url, h["content-type"], h.get("content-language"), MAX_ITEMS)
@@ -509,12 +531,13 @@ def parse(
 ) -> ParsedFeed:
     """Parse a fetched body. ``url`` is the final URL (after redirects); ``headers`` the response
     headers (Content-Type with charset, Content-Language). Raises ParseError and nothing else."""
+    data, warning = guard(content, url)  # once, for whichever reader takes the document
     try:
-        fast = parse_fast(content, url, headers, language_hint, now=now)
+        fast = _fast_guarded(data, warning, url, headers, language_hint, now)
     except ParseError:
         raise
     except Exception:  # noqa: BLE001  a fast-path bug must never cost a feed: feedparser decides
         fast = None
     if fast is not None:
         return fast
-    return parse_feedparser(content, url, headers, language_hint, now=now)
+    return _feedparser_guarded(data, warning, url, headers, language_hint, now)
