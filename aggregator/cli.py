@@ -250,23 +250,20 @@ def _cmd_digest(settings, store, args) -> int:
 
 
 def _cmd_tag(args) -> int:
+    """Tags with the built-in vocabularies, plus the operator's topics and threshold when
+    ``--config`` is given (the eval harness runs it without one)."""
     from . import tag_cli
+    from .settings import TaggingSettings
     from .tagging import Tagger
 
     topics: dict = {}
-    threshold = None
-    path = None
-    try:
-        path = _config_path(args)
-    except AggregatorError:
-        path = None
-    if path is not None and path.exists() and args.config:
+    threshold = TaggingSettings().threshold
+    if args.config:
         from .config import load
 
-        s = load(path)
-        topics, threshold = s.topics, s.tagging.threshold
-    tagger = Tagger.from_settings(topics, threshold) if threshold is not None else Tagger.from_settings(topics)
-    return tag_cli.run(sys.stdin, sys.stdout, tagger)
+        settings = load(_config_path(args))
+        topics, threshold = settings.topics, settings.tagging.threshold
+    return tag_cli.run(sys.stdin, sys.stdout, Tagger.from_settings(topics, threshold))
 
 
 if __name__ == "__main__":

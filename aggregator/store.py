@@ -19,7 +19,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import StorageError
-from .models import Enclosure, Item, Outlet, ParsedItem, SourceState, Story, Tagging
+from .models import (
+    DELIVERY_STATES,
+    Delivery,
+    Digest,
+    DigestSection,
+    Enclosure,
+    Item,
+    Outlet,
+    ParsedItem,
+    SourceState,
+    Story,
+    Tagging,
+)
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -841,7 +853,6 @@ class Store:
 
 # ---- digest ledger: a frozen Digest as JSON (module level, used by the methods above) ------
 
-from .models import DELIVERY_STATES, Delivery, Digest, DigestSection  # noqa: E402
 
 
 def _item_json(it: Item) -> dict:
