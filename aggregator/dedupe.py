@@ -65,47 +65,53 @@ REP_GAIN = 1.25  # a later member becomes representative when this much fuller
 # ---- storage seam -----------------------------------------------------------------------------
 
 #: ``(item_id, source, cluster_id, first_seen timestamp, url_hits, text_hits, exact_hits)``
-Candidate = tuple[int, str, "int | None", float, int, int, int]
+Candidate = tuple[int, str, int, float, int, int, int]
 
 
 class ClusterIndex(Protocol):
-    """What dedupe needs from storage (``store.Store`` implements it)."""
+    """What dedupe needs from storage (``store.Store`` implements it). Batch-shaped: a source's
+    new items cost a handful of statements, not a handful per item."""
 
-    def new_cluster(self, item_id: int, first_seen: datetime) -> int: ...
-
-    def join_cluster(self, item_id: int, cluster_id: int, now: datetime) -> None: ...
-
-    def set_representative(self, cluster_id: int, item_id: int) -> None: ...
-
-    def dedupe_url_cluster(self, canonical_url: str, exclude_item: int) -> int | None:
-        """Cluster of the earliest other item whose canonical URL is ``canonical_url``."""
+    def next_ids(self) -> tuple[int, int]:
+        """(next item id, next cluster id)."""
         ...
 
-    def dedupe_guid_cluster(self, source: str, guid: str, exclude_item: int) -> int | None:
-        """Cluster of another item of ``source`` with that guid."""
+    def dedupe_url_matches(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, float]]]:
+        """URL key -> ``(item id, cluster id, first seen)`` of clustered items, any age."""
         ...
 
-    def dedupe_lookup(
-        self,
-        url_keys: Sequence[int],
-        exact: Sequence[int],
-        bands: Sequence[int],
-        since: datetime,
-        until: datetime,
-        exclude_item: int,
-        min_hits: int = 2,
-    ) -> list[Candidate]:
-        """Items first seen in [since, until] (other than ``exclude_item``) sharing a URL key,
-        an exact key or at least ``min_hits`` of the text keys (exact + bands), in any order."""
+    def dedupe_key_matches(
+        self, keys: Sequence[int], since: datetime, until: datetime
+    ) -> dict[int, list[int]]:
+        """Text key -> ids of items whose keys were written for weeks [since, until] reaches."""
+        ...
+
+    def dedupe_items(
+        self, item_ids: Sequence[int], since: datetime, until: datetime
+    ) -> dict[int, tuple[str, int, float]]:
+        """``(source, cluster id, first seen)`` of those clustered and first seen in the range."""
         ...
 
     def dedupe_texts(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
         """``(title, summary, content lead)`` of each item."""
         ...
 
-    def dedupe_add_keys(self, item_id: int, keys: Sequence[int], first_seen: datetime) -> None: ...
+    def dedupe_representatives(self, cluster_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
+        """cluster id -> ``(representative item id, summary, content lead)``."""
+        ...
 
-    def dedupe_representative(self, cluster_id: int) -> Item | None: ...
+    def dedupe_write(
+        self,
+        new: Sequence[tuple[int, int]],
+        joined: Sequence[int],
+        reps: Sequence[tuple[int, int]],
+        keys: Sequence[tuple[int, Sequence[int], Sequence[int]]],
+        first_seen: datetime,
+    ) -> None:
+        """Store the decisions: new clusters, joined clusters, representatives, item keys."""
+        ...
+
+    def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None: ...
 
 
 # ---- neutralising boilerplate -----------------------------------------------------------------
@@ -446,6 +452,11 @@ def _salts(ns: str, n: int) -> list[int]:
     return [_key("band", f"{ns}{j}") for j in range(n)]
 
 
+def url_key(canonical: str) -> int | None:
+    """The key of one canonical URL (None for a home page or bare section: never an identity)."""
+    return _key("url", canonical) if _useful_url(canonical) else None
+
+
 def url_keys(canonical: str | None, guid: str | None, link: str | None = None) -> list[int]:
     """Keys of an item's URLs: its canonical link and a guid that is itself an article URL.
     ``link`` (the raw link ``canonical`` was made from) spares canonicalising an equal guid."""
@@ -500,38 +511,46 @@ _BODY_SALTS = _salts("b", BODY_BANDS)
 @dataclass(frozen=True)
 class Prepared:
     """Everything ``assign`` computes from the item alone (no storage): made by :func:`prepare`,
-    possibly in a worker process (it pickles), and handed to ``Deduper.assign``."""
+    possibly in a worker process (it pickles), and handed to ``Deduper.assign_many``. The
+    fingerprint is left out when ``prepare(keep_fingerprint=False)``: unpickling its ~150 words
+    costs the main process more than rebuilding it for the few items that have candidates."""
 
     canonical_url: str | None
     url_keys: tuple[int, ...]
-    fingerprint: Fingerprint
+    fingerprint: Fingerprint | None
     exact_keys: tuple[int, ...]
     band_keys: tuple[int, ...]
 
 
-def prepare(parsed: ParsedItem, canonical_url: str | None) -> Prepared:
+def prepare(
+    parsed: ParsedItem, canonical_url: str | None, keep_fingerprint: bool = True
+) -> Prepared:
     """The pure, CPU-bound half of :meth:`Deduper.assign`."""
-    fp = fingerprint(parsed.title, parsed.summary, parsed.content)
+    fp = _fingerprint_of(parsed)
     exact, bands = text_keys(fp)
     return Prepared(
         canonical_url,
         tuple(url_keys(canonical_url, parsed.guid, parsed.link)),
-        fp,
+        fp if keep_fingerprint else None,
         tuple(exact),
         tuple(bands),
     )
 
 
+def _fingerprint_of(parsed: ParsedItem) -> Fingerprint:
+    return fingerprint(parsed.title, parsed.summary, parsed.content)
+
+
 class Deduper:
-    """Assigns each new item to a story cluster. Call inside the source's transaction, right
-    after ``store.insert_item``. Keeps the fingerprints of the last ``cache`` items it assigned
-    (candidates are mostly recent items, so they need not be fingerprinted again)."""
+    """Assigns new items to story clusters, a source's new items at a time. Keeps the
+    fingerprints of the last ``cache`` items it assigned (candidates are mostly recent items, so
+    they need not be fingerprinted again)."""
 
     def __init__(self, index: ClusterIndex, window: timedelta = WINDOW, cache: int = 4096):
         self.index = index
         self.window = window
         self._cache = cache
-        self._fps: dict[int, Fingerprint] = {}
+        self._fps: dict[int, Fingerprint | ParsedItem] = {}  # a ParsedItem: not fingerprinted yet
 
     def assign(
         self,
@@ -542,45 +561,72 @@ class Deduper:
         first_seen: datetime,
         prepared: Prepared | None = None,
     ) -> int:
-        """Put item ``item_id`` (already stored) in a cluster and return the cluster id.
+        """Put item ``item_id``, already stored without a cluster, in a cluster; return its id.
         ``prepared`` (from :func:`prepare` with the same ``canonical_url``) saves the text work."""
-        idx = self.index
         prep = prepared if prepared is not None else prepare(parsed, canonical_url)
-        ukeys, exact, bands = prep.url_keys, prep.exact_keys, prep.band_keys
-        cluster: int | None = None
-        if canonical_url and _useful_url(canonical_url):
-            cluster = idx.dedupe_url_cluster(canonical_url, item_id)
-        # Rule 2 (same guid in the source) needs no lookup here: an item with a guid is keyed
-        # by it (normalize.item_key, UNIQUE per source), so a same-guid item is this very item,
-        # updated in place. ``dedupe_guid_cluster`` stays for callers with other keys.
-        if cluster is None and (ukeys or exact or bands):
-            found = idx.dedupe_lookup(
-                ukeys, exact, bands, first_seen - self.window, first_seen, item_id, MIN_BAND_HITS
-            )
-            if found:
-                cluster = self._by_url(found) if ukeys else None
-                if cluster is None:
-                    cluster = self._match(prep.fingerprint, found, source)
-        if cluster is None:
-            cluster = idx.new_cluster(item_id, first_seen)
-        else:
-            idx.join_cluster(item_id, cluster, first_seen)
-            self._maybe_represent(cluster, item_id, parsed)
-        idx.dedupe_add_keys(item_id, (*ukeys, *exact, *bands), first_seen)
-        self._remember(item_id, prep.fingerprint)
+        [cluster] = self.assign_many(source, [(item_id, parsed, prep)], first_seen)
+        self.index.set_item_clusters([(item_id, cluster)])
         return cluster
 
-    def _remember(self, item_id: int, fp: Fingerprint) -> None:
+    def assign_many(
+        self,
+        source: str,
+        items: Sequence[tuple[int, ParsedItem, Prepared]],
+        first_seen: datetime,
+    ) -> list[int]:
+        """Cluster ``(item id, parsed, prepared)``, new items of ``source`` first seen at
+        ``first_seen``, in order (an item may join the cluster of an earlier one), and write
+        the clusters and keys. Returns the cluster ids; the caller stores them on the items
+        (``store.insert_items(clusters=)``, or ``set_item_clusters`` for items already there).
+
+        Rule 2 (same guid in the source) needs no lookup: an item with a guid is keyed by it
+        (normalize.item_key, UNIQUE per source), so a same-guid item is this very item,
+        updated in place (``store.dedupe_guid_cluster`` stays for callers with other keys)."""
+        if not items:
+            return []
+        idx = self.index
+        since = first_seen - self.window
+        url_all = list(dict.fromkeys(k for _, _, p in items for k in p.url_keys))
+        text_all = list(dict.fromkeys(k for _, _, p in items for k in (*p.exact_keys, *p.band_keys)))
+        by_url = idx.dedupe_url_matches(url_all) if url_all else {}
+        by_key = idx.dedupe_key_matches(text_all, since, first_seen) if text_all else {}
+        hits = [_text_hits(p, by_key) for _, _, p in items]
+        wanted = {iid for h in hits for iid in h}
+        info = idx.dedupe_items(list(wanted), since, first_seen) if wanted else {}
+        next_cluster = idx.next_ids()[1]
+        batch_urls: dict[int, list[tuple[int, int, float]]] = {}
+        seen_ts = first_seen.timestamp()
+        out: list[int] = []
+        new: list[tuple[int, int]] = []
+        created: dict[int, ParsedItem] = {}
+        joined: list[tuple[int, int, ParsedItem]] = []
+        for (item_id, parsed, prep), h in zip(items, hits):
+            cluster = _by_url(prep.url_keys, by_url, batch_urls)
+            fp: Fingerprint | ParsedItem = prep.fingerprint or parsed
+            if cluster is None and h:
+                cands = [(i, *info[i], 0, n, e) for i, (n, e) in h.items() if i in info]
+                if cands:
+                    fp = fp if isinstance(fp, Fingerprint) else _fingerprint_of(parsed)
+                    cluster = self._match(fp, cands, source)
+            if cluster is None:
+                cluster, next_cluster = next_cluster, next_cluster + 1
+                new.append((cluster, item_id))
+                created[cluster] = parsed
+            else:
+                joined.append((cluster, item_id, parsed))
+            for k in prep.url_keys:
+                batch_urls.setdefault(k, []).append((item_id, cluster, seen_ts))
+            self._remember(item_id, fp)
+            out.append(cluster)
+        reps = self._representatives(joined, created)
+        keys = [(i, p.url_keys, (*p.exact_keys, *p.band_keys)) for i, _, p in items]
+        idx.dedupe_write(new, [c for c, _, _ in joined], reps, keys, first_seen)
+        return out
+
+    def _remember(self, item_id: int, fp: Fingerprint | ParsedItem) -> None:
         self._fps[item_id] = fp
         if len(self._fps) > self._cache:
             del self._fps[next(iter(self._fps))]  # oldest first (dicts keep insertion order)
-
-    @staticmethod
-    def _by_url(found: Sequence[Candidate]) -> int | None:
-        """A guid URL another item links to (or vice versa): the cluster of the item sharing
-        the most URL keys, then the earliest."""
-        hits = sorted((-c[4], c[3], c[0], c[2]) for c in found if c[4] and c[2] is not None)
-        return hits[0][3] if hits else None
 
     def _match(self, fp: Fingerprint, found: Sequence[Candidate], source: str) -> int | None:
         """The cluster of the best verified candidate of another source, if any (candidates:
@@ -588,7 +634,7 @@ class Deduper:
         cands = sorted(
             (-c[5], c[3], c[0], c[2])
             for c in found
-            if c[1] != source and c[2] is not None and (c[6] or c[5] >= MIN_BAND_HITS)
+            if c[1] != source and (c[6] or c[5] >= MIN_BAND_HITS)
         )[:MAX_CANDIDATES]
         if not cands:
             return None
@@ -597,7 +643,9 @@ class Deduper:
         best: tuple[float, int] | None = None
         for _hits, _seen, cid, ccluster in cands:
             other = self._fps.get(cid)
-            if other is None:
+            if isinstance(other, ParsedItem):
+                other = self._fps[cid] = _fingerprint_of(other)
+            elif other is None:
                 if cid not in texts:
                     continue
                 other = fingerprint(*texts[cid])
@@ -609,11 +657,57 @@ class Deduper:
                 best = (score, ccluster)
         return None if best is None else best[1]
 
-    def _maybe_represent(self, cluster: int, item_id: int, parsed: ParsedItem) -> None:
-        rep = self.index.dedupe_representative(cluster)
-        mine = _fullness(parsed.summary, parsed.content)
-        if rep is None or mine >= REP_GAIN * max(1, _fullness(rep.summary, rep.content)):
-            self.index.set_representative(cluster, item_id)
+    def _representatives(
+        self, joined: Sequence[tuple[int, int, ParsedItem]], created: dict[int, ParsedItem]
+    ) -> list[tuple[int, int]]:
+        """Representative changes for the joins, in order: a member replaces the current
+        representative when its text is REP_GAIN times fuller (``created``: the clusters this
+        batch made, with their first member)."""
+        if not joined:
+            return []
+        stored = list(dict.fromkeys(c for c, _, _ in joined if c not in created))
+        reps = self.index.dedupe_representatives(stored) if stored else {}
+        current = {c: _fullness(s, t) for c, (_, s, t) in reps.items()}
+        for c in dict.fromkeys(c for c, _, _ in joined if c in created):
+            current[c] = _fullness(created[c].summary, created[c].content)
+        changes: list[tuple[int, int]] = []
+        for cluster, item_id, parsed in joined:
+            mine = _fullness(parsed.summary, parsed.content)
+            rep = current.get(cluster)
+            if rep is None or mine >= REP_GAIN * max(1, rep):
+                changes.append((cluster, item_id))
+                current[cluster] = mine
+        return changes
+
+
+def _text_hits(prep: Prepared, by_key: dict[int, list[int]]) -> dict[int, tuple[int, int]]:
+    """item id -> (text keys shared, exact keys shared) for the items sharing an exact key or
+    at least MIN_BAND_HITS keys with ``prep``."""
+    h: dict[int, list[int]] = {}
+    for k in prep.exact_keys:
+        for iid in by_key.get(k, ()):
+            c = h.setdefault(iid, [0, 0])
+            c[0] += 1
+            c[1] += 1
+    for k in prep.band_keys:
+        for iid in by_key.get(k, ()):
+            h.setdefault(iid, [0, 0])[0] += 1
+    return {i: (n, e) for i, (n, e) in h.items() if e or n >= MIN_BAND_HITS}
+
+
+def _by_url(
+    keys: Sequence[int],
+    stored: dict[int, list[tuple[int, int, float]]],
+    batch: dict[int, list[tuple[int, int, float]]],
+) -> int | None:
+    """The cluster of the item sharing the most URL keys (its canonical link, a guid URL), then
+    the earliest, among stored items and earlier items of the batch."""
+    shared: dict[int, list] = {}
+    for k in keys:
+        for iid, cid, seen in (*stored.get(k, ()), *batch.get(k, ())):
+            e = shared.setdefault(iid, [0, seen, iid, cid])
+            e[0] -= 1
+    return min(shared.values())[3] if shared else None
 
 
 def _fullness(summary: str, content: str) -> int:
@@ -623,6 +717,7 @@ def _fullness(summary: str, content: str) -> int:
 __all__ = [
     "WINDOW",
     "ClusterIndex",
+    "url_key",
     "Deduper",
     "Fingerprint",
     "Prepared",

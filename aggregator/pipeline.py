@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 
 from . import fetch as fetch_stage
 from .errors import FeedError
-from .models import FetchResult, Source, SourceState
+from .models import FetchResult, ParsedItem, Source, SourceState
 from .settings import Settings
 from .store import Store
 
 if TYPE_CHECKING:  # parse, tagging and dedupe (lxml, regexes) load only when a body changed
     from .dedupe import Deduper
     from .tagging import Tagger
-    from .workers import Prepared, PrepPool
+    from .workers import Prep, Prepared, PrepPool
 
 log = logging.getLogger("aggregator.pipeline")
 
@@ -78,7 +78,7 @@ class _Run:
     progress: Callable[[SourceOutcome], None] | None
     report: RefreshReport = field(default_factory=RefreshReport)
     pool: PrepPool | None = None
-    done: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # (state, result, future)
+    done: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # (state, result, hash, future)
     in_flight: int = 0
     submitted: int = 0
     fetching: bool = True
@@ -149,13 +149,13 @@ class Pipeline:
         """One pass over the due sources. Threads fetch; changed bodies go to worker processes
         (parse, tag, dedupe keys); this thread does all SQL as results come back, one
         transaction (a SAVEPOINT of ``store.bulk()``'s group) per source, one COMMIT per
-        ~0.5 s. State-only changes (304, same bytes, errors) are saved in batches: they touch
+        ~2 s (a crash loses at most that: those sources are fetched again). State-only changes (304, same bytes, errors) are saved in batches: they touch
         no item, so each source stays consistent."""
         started = time.monotonic()
         run = _Run(self.due_sources(names, force), progress)
         self._run = run
         try:
-            with self.store.bulk():
+            with self.store.bulk(commit_every=2.0):
                 self._refresh(run)
         finally:
             if run.pool is not None:
@@ -199,12 +199,12 @@ class Pipeline:
         for all of them once fetching is over)."""
         while run.in_flight:
             try:
-                state, result, fut = run.done.get(block=block)
+                state, result, body_hash, fut = run.done.get(block=block)
             except queue.Empty:
                 return False
             run.in_flight -= 1
             t0 = time.monotonic()
-            outcome = self._ingest_prepared(state, result, fut)
+            outcome = self._ingest_prepared(state, result, body_hash, fut)
             if self._finish(run, outcome, time.monotonic() - t0, result):
                 return True
             if block and not run.fetching:
@@ -244,17 +244,19 @@ class Pipeline:
             new_state = replace(new_state, state="not-modified")
             self._save_state(new_state)
             return SourceOutcome(state.name, new_state.state)
-        self._submit(state, result, source)
+        self._submit(state, result, source, body_hash)
         return None
 
-    def _submit(self, state: SourceState, result: FetchResult, source: Source) -> None:
+    def _submit(
+        self, state: SourceState, result: FetchResult, source: Source, body_hash: str
+    ) -> None:
         """Send a changed body to be prepared (worker processes once enough bodies changed, which
         a first run knows at once); its outcome comes back through ``run.done``."""
         from .workers import Job, PrepPool
 
         run = self._run
         if run.pool is None:
-            run.pool = PrepPool(self.tagger)
+            run.pool = PrepPool(lambda: self.tagger)  # built where it is used (see workers.py)
         known = self.store.item_hashes(source.name) if state.items else {}
         job = Job(
             result.content or b"", result.final_url, dict(result.headers), source.language,
@@ -266,9 +268,11 @@ class Pipeline:
             self.store.commit_group()  # the children must not inherit an open write transaction
         fut = run.pool.submit(job, expected)
         run.in_flight += 1
-        fut.add_done_callback(lambda f: run.done.put((state, result, f)))
+        fut.add_done_callback(lambda f: run.done.put((state, result, body_hash, f)))
 
-    def _ingest_prepared(self, state: SourceState, result: FetchResult, fut) -> SourceOutcome:
+    def _ingest_prepared(
+        self, state: SourceState, result: FetchResult, body_hash: str, fut
+    ) -> SourceOutcome:
         now = self.clock()
         try:
             prepared = fut.result()
@@ -277,7 +281,6 @@ class Pipeline:
             return self._fail(state, FeedError(result.final_url, f"worker failed: {exc}"), now)
         if isinstance(prepared, FeedError):
             return self._fail(state, prepared, now)
-        body_hash = hashlib.sha256(result.content or b"").hexdigest()
         new_state = fetch_stage.after_success(
             state, result, now, self.settings.fetch.interval, ttl=prepared.ttl, body_hash=body_hash
         )
@@ -318,22 +321,29 @@ class Pipeline:
                         old[0], prep.canonical_url, parsed, chash, prep.tagging, now
                     )
                     updated += 1
-            ids = self.store.insert_items(
-                source.name,
-                [(k, p.canonical_url, parsed, c, p.tagging) for k, c, parsed, p in fresh],
-                now,
-            )
-            deduper = self.deduper
-            for item_id, (_key, _chash, parsed, prep) in zip(ids, fresh):
-                # Inserted first, clustered in order: an item without a cluster is invisible
-                # to the dedupe lookups, so this equals insert-then-assign one by one.
-                deduper.assign(
-                    item_id, source.name, parsed, prep.canonical_url, now, prepared=prep.dedupe
-                )
+            ids = store_new_items(self.store, self.deduper, source.name, fresh, now)
             new = len(ids)
             self.store.touch_items(unchanged, now)
             self.store.save_source_state(new_state)
         return new, updated
+
+
+def store_new_items(
+    store: Store, deduper: Deduper, source: str, fresh: list[tuple[str, str, ParsedItem, Prep]],
+    now: datetime,
+) -> list[int]:
+    """dedupe ─► store for a source's new items ``(key, content hash, parsed, prep)``: clustered
+    first (a few statements for the whole batch), then written once with their clusters.
+    Call inside the source's transaction. Returns the new item ids."""
+    if not fresh:
+        return []
+    first = store.next_ids()[0]
+    ids = list(range(first, first + len(fresh)))
+    clusters = deduper.assign_many(
+        source, [(i, parsed, p.dedupe) for i, (_, _, parsed, p) in zip(ids, fresh)], now
+    )
+    rows = [(k, p.canonical_url, parsed, c, p.tagging) for k, c, parsed, p in fresh]
+    return store.insert_items(source, rows, now, ids=ids, clusters=clusters)
 
 
 def _elapsed(result: object) -> float:

@@ -162,8 +162,21 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 _V1_PARTS.append(_LEDGER_DDL)
 
+# v2: URL identity moves from a text index on items (every insert a random seek into a tree as
+# big as the store) to a table of 63-bit URL keys, any age: a third of the entry size, shared by
+# canonical links and guid URLs. Keys are filled for existing items from their canonical link by
+# ``_backfill_url_keys`` (guid URLs of old items are not: their window has passed).
+_V2 = """
+CREATE TABLE dedupe_urls (
+    key           INTEGER NOT NULL,   -- dedupe.url_keys: a canonical link or guid URL
+    item_id       INTEGER NOT NULL,
+    PRIMARY KEY (key, item_id)
+) WITHOUT ROWID;
+DROP INDEX IF EXISTS items_canonical;
+"""
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: list[Sequence[str]] = [_V1_PARTS]
+MIGRATIONS: list[Sequence[str]] = [_V1_PARTS, [_V2]]
 
 _ITEM_COLS = (
     "items.id, sources.name, key, guid, link, canonical_url, title, summary, content, authors,"
@@ -222,11 +235,24 @@ class Store:
                 for ddl in MIGRATIONS[step]:
                     for statement in _statements(ddl):
                         self.db.execute(statement)
+                if step == 1:
+                    self._backfill_url_keys()
                 self.db.execute(f"PRAGMA user_version={step + 1}")
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+
+    def _backfill_url_keys(self) -> None:
+        """v1 -> v2: URL keys of the stored items' canonical links (clustered items only)."""
+        from .dedupe import url_key  # the key function is dedupe's; only this migration needs it
+
+        rows = self.db.execute(
+            "SELECT id, canonical_url FROM items WHERE canonical_url IS NOT NULL"
+            " AND cluster_id IS NOT NULL"
+        )
+        pairs = ((k, iid) for iid, url in rows if (k := url_key(url)) is not None)
+        self.db.executemany("INSERT OR IGNORE INTO dedupe_urls(key, item_id) VALUES (?,?)", pairs)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -384,29 +410,39 @@ class Store:
         source: str,
         rows: Sequence[tuple[str, str | None, ParsedItem, str, Tagging]],
         now: datetime,
+        *,
+        ids: Sequence[int] | None = None,
+        clusters: Sequence[int | None] | None = None,
     ) -> list[int]:
         """Store new items ``(key, canonical_url, parsed, content_hash, tagging)`` of one source
-        with two executemany (ids given explicitly: max(id) + 1 ...); returns their ids in order.
-        Call inside ``transaction()`` (which holds the write lock, so the ids are free)."""
+        with two executemany; returns their ids in order. ``ids`` (from ``next_ids``) and
+        ``clusters`` (from ``Deduper.assign_many``) let items be written once, clustered;
+        without ``ids`` they are max(id) + 1... Call inside ``transaction()`` (which holds the
+        write lock, so the ids are free)."""
         if not rows:
             return []
         sid = self._source_id(source)
-        first = (self.db.execute("SELECT max(id) FROM items").fetchone()[0] or 0) + 1
-        ids = list(range(first, first + len(rows)))
+        if ids is None:
+            first = self.next_ids()[0]
+            ids = range(first, first + len(rows))
+        ids = list(ids)
+        cids = list(clusters) if clusters is not None else [None] * len(rows)
+        if not len(ids) == len(cids) == len(rows):
+            raise ValueError("insert_items: rows, ids and clusters differ in length")
         t = _ts(now)
         self.db.executemany(
             "INSERT INTO items(id, source_id, key, guid, link, canonical_url, title, summary,"
             " content, authors, categories, language, published, updated, enclosures, first_seen,"
-            " last_seen, content_hash, tags, countries, why)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " last_seen, content_hash, cluster_id, tags, countries, why)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     iid, sid, key, p.guid, p.link, canon, p.title, p.summary, p.content,
                     json.dumps(list(p.authors)), json.dumps(list(p.categories)), p.language,
                     _ts(p.published), _ts(p.updated), _enclosures_json(p.enclosures), t, t,
-                    chash, *_tagging_json(tagging),
+                    chash, cid, *_tagging_json(tagging),
                 )
-                for iid, (key, canon, p, chash, tagging) in zip(ids, rows)
+                for iid, cid, (key, canon, p, chash, tagging) in zip(ids, cids, rows)
             ],
         )  # fmt: skip
         self.db.executemany(
@@ -631,15 +667,6 @@ class Store:
 
     # ---- dedupe index (dedupe.py's ClusterIndex protocol) --------------------------------
 
-    def dedupe_url_cluster(self, canonical_url: str, exclude_item: int) -> int | None:
-        """Cluster of the earliest other item with this canonical URL (any source, any age)."""
-        row = self.db.execute(
-            "SELECT cluster_id FROM items WHERE canonical_url=? AND id<>?"
-            " AND cluster_id IS NOT NULL ORDER BY first_seen, id LIMIT 1",
-            (canonical_url, exclude_item),
-        ).fetchone()
-        return None if row is None else int(row[0])
-
     def dedupe_guid_cluster(self, source: str, guid: str, exclude_item: int) -> int | None:
         """Cluster of another item of ``source`` with the same guid (its key is ``guid:...``)."""
         row = self.db.execute(
@@ -650,56 +677,65 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def dedupe_lookup(
-        self,
-        url_keys: Sequence[int],
-        exact: Sequence[int],
-        bands: Sequence[int],
-        since: datetime,
-        until: datetime,
-        exclude_item: int,
-        min_hits: int = 2,
-    ) -> list[tuple[int, str, int | None, float, int, int, int]]:
-        """(item id, source, cluster id, first seen, url hits, text hits, exact hits) of the items
-        first seen in [since, until] (but ``exclude_item``) that share a URL key, an exact key,
-        or at least ``min_hits`` text keys (exact + bands). The key seek is the simplest
-        statement (one index seek per (week, key), the key list padded with -1, never a key, to
-        a multiple of 4 so its text repeats and stays in the statement cache); most items share
-        no key, and the few rows of the others are counted here."""
-        keys = [*url_keys, *exact, *bands]
-        if not keys:
-            return []
+    def next_ids(self) -> tuple[int, int]:
+        """(next item id, next cluster id): callers inside ``transaction()`` (which holds the
+        write lock) give new rows explicit ids, so items can be written with their cluster."""
+        row = self.db.execute(
+            "SELECT (SELECT max(id) FROM items), (SELECT max(id) FROM clusters)"
+        ).fetchone()
+        return (row[0] or 0) + 1, (row[1] or 0) + 1
+
+    def dedupe_url_matches(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, float]]]:
+        """URL key -> ``(item id, cluster id, first seen)`` of the clustered items that have it
+        (any source, any age)."""
+        out: dict[int, list[tuple[int, int, float]]] = {}
+        for chunk in _chunks(list(keys), 500):
+            for key, iid, cid, seen in self.db.execute(
+                "SELECT u.key, items.id, items.cluster_id, items.first_seen FROM dedupe_urls u"
+                " CROSS JOIN items ON items.id=u.item_id"
+                f" WHERE u.key IN ({','.join('?' * len(chunk))}) AND items.cluster_id IS NOT NULL",
+                chunk,
+            ):
+                out.setdefault(key, []).append((iid, cid, float(seen)))
+        return out
+
+    def dedupe_key_matches(
+        self, keys: Sequence[int], since: datetime, until: datetime
+    ) -> dict[int, list[int]]:
+        """Text key -> ids of the items whose keys were written for first-seen weeks that
+        [since, until] overlaps (callers check each item's own first-seen). One index seek per
+        (week, key); the key list is padded with -1 (never a key) to a multiple of 64 so the
+        statement text repeats and stays in the statement cache."""
         lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
         buckets = list(range(int(lo // _DEDUPE_BUCKET), int(hi // _DEDUPE_BUCKET) + 1))
-        padded = _padded(keys, 4)
-        rows = self.db.execute(
-            "SELECT key, item_id FROM dedupe_keys"
-            f" WHERE bucket IN ({','.join('?' * len(buckets))})"
-            f" AND key IN ({','.join('?' * len(padded))})",
-            (*buckets, *padded),
-        ).fetchall()
-        if not rows:
-            return []
-        uset, eset = set(url_keys), set(exact)
-        hits: dict[int, list[int]] = {}
-        for key, iid in rows:
-            if iid != exclude_item:
-                h = hits.setdefault(iid, [0, 0, 0])
-                h[0] += 1
-                h[1] += key in uset
-                h[2] += key in eset
-        wanted = [i for i, (n, u, e) in hits.items() if u or e or n - u >= min_hits]
-        out = []
-        for chunk in _chunks(wanted, 500):
+        out: dict[int, list[int]] = {}
+        for chunk in _chunks(list(keys), 512):
+            padded = _padded(chunk, 64)
+            for key, iid in self.db.execute(
+                "SELECT key, item_id FROM dedupe_keys"
+                f" WHERE bucket IN ({','.join('?' * len(buckets))})"
+                f" AND key IN ({','.join('?' * len(padded))})",
+                (*buckets, *padded),
+            ):
+                out.setdefault(key, []).append(iid)
+        return out
+
+    def dedupe_items(
+        self, item_ids: Sequence[int], since: datetime, until: datetime
+    ) -> dict[int, tuple[str, int, float]]:
+        """``(source, cluster id, first seen)`` of the given items that are clustered and were
+        first seen in [since, until]."""
+        lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
+        out: dict[int, tuple[str, int, float]] = {}
+        for chunk in _chunks(list(item_ids), 500):
             for iid, src, cid, seen in self.db.execute(
                 "SELECT items.id, sources.name, items.cluster_id, items.first_seen FROM items"
                 " CROSS JOIN sources ON sources.id=items.source_id"
                 f" WHERE items.id IN ({','.join('?' * len(chunk))})"
-                " AND items.first_seen BETWEEN ? AND ?",
+                " AND items.first_seen BETWEEN ? AND ? AND items.cluster_id IS NOT NULL",
                 (*chunk, lo, hi),
             ):
-                n, u, e = hits[iid]
-                out.append((iid, src, cid, float(seen), u, n - u, e))
+                out[iid] = (src, cid, float(seen))
         return out
 
     def dedupe_texts(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
@@ -714,26 +750,63 @@ class Store:
                 out[int(r[0])] = (r[1], r[2], r[3])
         return out
 
-    def dedupe_add_keys(self, item_id: int, keys: Sequence[int], first_seen: datetime) -> None:
-        bucket = int((_ts(first_seen) or 0.0) // _DEDUPE_BUCKET)
-        uniq = list(dict.fromkeys(keys))
-        if uniq:  # one multi-row statement (a few text variants, all cached) beats executemany
-            self.db.execute(
-                "INSERT OR IGNORE INTO dedupe_keys(bucket, key, item_id) VALUES"
-                + ",".join(["(?,?,?)"] * len(uniq)),
-                [v for k in uniq for v in (bucket, k, item_id)],
+    def dedupe_representatives(self, cluster_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
+        """cluster id -> ``(representative item id, its summary, its content lead)``."""
+        out: dict[int, tuple[int, str, str]] = {}
+        for chunk in _chunks(list(cluster_ids), 500):
+            for cid, iid, summary, content in self.db.execute(
+                "SELECT clusters.id, items.id, items.summary, substr(items.content, 1, 20000)"
+                " FROM clusters CROSS JOIN items ON items.id=clusters.rep_item_id"
+                f" WHERE clusters.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                out[cid] = (iid, summary, content)
+        return out
+
+    def dedupe_write(
+        self,
+        new: Sequence[tuple[int, int]],
+        joined: Sequence[int],
+        reps: Sequence[tuple[int, int]],
+        keys: Sequence[tuple[int, Sequence[int], Sequence[int]]],
+        first_seen: datetime,
+    ) -> None:
+        """What ``Deduper.assign_many`` decided, for items first seen at ``first_seen``: new
+        clusters ``(cluster id, representative item id)``, clusters ``joined`` (their
+        last-seen moves), representative changes ``(cluster id, item id)``, and per item
+        ``(item id, URL keys, text keys)``. A few executemany, sorted keys (neighbouring
+        inserts share index pages)."""
+        t = _ts(first_seen)
+        if new:
+            self.db.executemany(
+                "INSERT INTO clusters(id, rep_item_id, first_seen, last_seen) VALUES (?,?,?,?)",
+                [(cid, iid, t, t) for cid, iid in new],
+            )
+        if joined:
+            self.db.executemany(
+                "UPDATE clusters SET last_seen=max(last_seen, ?) WHERE id=?",
+                [(t, cid) for cid in dict.fromkeys(joined)],
+            )
+        if reps:
+            self.db.executemany(
+                "UPDATE clusters SET rep_item_id=? WHERE id=?", [(iid, cid) for cid, iid in reps]
+            )
+        bucket = int((t or 0.0) // _DEDUPE_BUCKET)
+        urls = sorted({(k, iid) for iid, uk, _ in keys for k in uk})
+        if urls:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO dedupe_urls(key, item_id) VALUES (?,?)", urls
+            )
+        text = sorted({(k, iid) for iid, _, tk in keys for k in tk})
+        if text:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO dedupe_keys(bucket, key, item_id) VALUES (?,?,?)",
+                [(bucket, k, iid) for k, iid in text],
             )
 
-    def dedupe_representative(self, cluster_id: int) -> Item | None:
-        row = self.db.execute(
-            "SELECT rep_item_id FROM clusters WHERE id=?", (cluster_id,)
-        ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        try:
-            return self.item(int(row[0]))
-        except StorageError:
-            return None
+    def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """``(item id, cluster id)`` for items stored before they were clustered."""
+        self.db.executemany("UPDATE items SET cluster_id=? WHERE id=?", [(c, i) for i, c in pairs])
 
     def dedupe_prune(self, before: datetime) -> int:
         """Drop dedupe keys of buckets wholly before ``before`` (older than any window)."""
