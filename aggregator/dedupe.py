@@ -2,8 +2,9 @@
 
 An item joins an existing cluster when (in this order)
 
-1. another item has the same canonical URL (any source, any age), or its guid is an http(s) URL
-   whose canonical form another recent item links to or uses as guid;
+1. another item (any source, any age) shares a URL key with it: the same canonical link, or a
+   guid that is an http(s) URL whose canonical form is another item's link or guid URL (the
+   item sharing most URL keys wins, then the earliest);
 2. another item of the same source has the same guid;
 3. a recent item (``window``, default 7 days of first-seen) of *another* source tells the same
    story: candidates come from an indexed table of keys (the neutralised title's first words,
@@ -20,10 +21,12 @@ by a later one only when that one's plain text is at least 25 % longer (so a tru
 copy seen first gives way to the outlet's full summary, and the choice does not flap).
 
 Keys are 63-bit integers from blake2b, so they are stable across processes and fit SQLite's
-INTEGER. Candidate lookup is one statement of a couple of dozen index seeks in a table keyed by
-(week, key): its cost depends on how many items share a key within the window, not on how many
-items the store holds. Each item adds about 12 key rows; ``store.dedupe_prune`` drops the weeks
-no window reaches.
+INTEGER. URL keys live in their own table (any age); text keys in a table keyed by (week, key)
+that lookups seek for the window's weeks only: the cost depends on how many items share a key
+within the window, not on how many items the store holds. Each item adds about 10 text key rows;
+``store.dedupe_prune`` drops the weeks no window reaches. A source's new items are clustered as
+one batch (:meth:`Deduper.assign_many`): a handful of statements whatever their number, with
+candidates counted and thresholded inside SQLite.
 """
 
 from __future__ import annotations
@@ -80,10 +83,15 @@ class ClusterIndex(Protocol):
         """URL key -> ``(item id, cluster id, first seen)`` of clustered items, any age."""
         ...
 
-    def dedupe_key_matches(
-        self, keys: Sequence[int], since: datetime, until: datetime
-    ) -> dict[int, list[int]]:
-        """Text key -> ids of items whose keys were written for weeks [since, until] reaches."""
+    def dedupe_candidates(
+        self,
+        keys: Sequence[tuple[Sequence[int], Sequence[int]]],
+        since: datetime,
+        until: datetime,
+        min_hits: int = 2,
+    ) -> list[dict[int, tuple[int, int]]]:
+        """Per ``(exact keys, band keys)``: item id -> (keys shared, exact keys shared), for
+        items of the window's weeks sharing an exact key or ``min_hits`` keys."""
         ...
 
     def dedupe_items(
@@ -112,6 +120,10 @@ class ClusterIndex(Protocol):
         ...
 
     def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None: ...
+
+    def dedupe_prune(self, before: datetime) -> int:
+        """Drop the text keys of the weeks wholly before ``before``."""
+        ...
 
 
 # ---- neutralising boilerplate -----------------------------------------------------------------
@@ -587,10 +599,13 @@ class Deduper:
         idx = self.index
         since = first_seen - self.window
         url_all = list(dict.fromkeys(k for _, _, p in items for k in p.url_keys))
-        text_all = list(dict.fromkeys(k for _, _, p in items for k in (*p.exact_keys, *p.band_keys)))
+        text = [(p.exact_keys, p.band_keys) for _, _, p in items]
         by_url = idx.dedupe_url_matches(url_all) if url_all else {}
-        by_key = idx.dedupe_key_matches(text_all, since, first_seen) if text_all else {}
-        hits = [_text_hits(p, by_key) for _, _, p in items]
+        hits = (
+            idx.dedupe_candidates(text, since, first_seen, MIN_BAND_HITS)
+            if any(e or b for e, b in text)
+            else [{} for _ in items]
+        )
         wanted = {iid for h in hits for iid in h}
         info = idx.dedupe_items(list(wanted), since, first_seen) if wanted else {}
         next_cluster = idx.next_ids()[1]
@@ -622,6 +637,11 @@ class Deduper:
         keys = [(i, p.url_keys, (*p.exact_keys, *p.band_keys)) for i, _, p in items]
         idx.dedupe_write(new, [c for c, _, _ in joined], reps, keys, first_seen)
         return out
+
+    def prune(self, now: datetime) -> int:
+        """Drop the text keys no lookup from ``now`` on can reach (a week of margin past the
+        window): the key table stays the size of the window, not of the store."""
+        return self.index.dedupe_prune(now - self.window - timedelta(days=7))
 
     def _remember(self, item_id: int, fp: Fingerprint | ParsedItem) -> None:
         self._fps[item_id] = fp
@@ -678,21 +698,6 @@ class Deduper:
                 changes.append((cluster, item_id))
                 current[cluster] = mine
         return changes
-
-
-def _text_hits(prep: Prepared, by_key: dict[int, list[int]]) -> dict[int, tuple[int, int]]:
-    """item id -> (text keys shared, exact keys shared) for the items sharing an exact key or
-    at least MIN_BAND_HITS keys with ``prep``."""
-    h: dict[int, list[int]] = {}
-    for k in prep.exact_keys:
-        for iid in by_key.get(k, ()):
-            c = h.setdefault(iid, [0, 0])
-            c[0] += 1
-            c[1] += 1
-    for k in prep.band_keys:
-        for iid in by_key.get(k, ()):
-            h.setdefault(iid, [0, 0])[0] += 1
-    return {i: (n, e) for i, (n, e) in h.items() if e or n >= MIN_BAND_HITS}
 
 
 def _by_url(

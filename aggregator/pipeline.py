@@ -161,6 +161,8 @@ class Pipeline:
             if run.pool is not None:
                 run.pool.close()
             self._flush_states()
+        if run.report.new_items:
+            self.deduper.prune(self.clock())
         run.report.seconds = time.monotonic() - started
         return run.report
 
@@ -321,8 +323,7 @@ class Pipeline:
                         old[0], prep.canonical_url, parsed, chash, prep.tagging, now
                     )
                     updated += 1
-            ids = store_new_items(self.store, self.deduper, source.name, fresh, now)
-            new = len(ids)
+            new = len(store_new_items(self.store, self.deduper, source.name, fresh, now))
             self.store.touch_items(unchanged, now)
             self.store.save_source_state(new_state)
         return new, updated
@@ -331,10 +332,10 @@ class Pipeline:
 def store_new_items(
     store: Store, deduper: Deduper, source: str, fresh: list[tuple[str, str, ParsedItem, Prep]],
     now: datetime,
-) -> list[int]:
+) -> list[tuple[int, int]]:
     """dedupe ─► store for a source's new items ``(key, content hash, parsed, prep)``: clustered
     first (a few statements for the whole batch), then written once with their clusters.
-    Call inside the source's transaction. Returns the new item ids."""
+    Call inside the source's transaction. Returns ``(item id, cluster id)`` in order."""
     if not fresh:
         return []
     first = store.next_ids()[0]
@@ -343,7 +344,8 @@ def store_new_items(
         source, [(i, parsed, p.dedupe) for i, (_, _, parsed, p) in zip(ids, fresh)], now
     )
     rows = [(k, p.canonical_url, parsed, c, p.tagging) for k, c, parsed, p in fresh]
-    return store.insert_items(source, rows, now, ids=ids, clusters=clusters)
+    store.insert_items(source, rows, now, ids=ids, clusters=clusters)
+    return list(zip(ids, clusters))
 
 
 def _elapsed(result: object) -> float:

@@ -699,25 +699,37 @@ class Store:
                 out.setdefault(key, []).append((iid, cid, float(seen)))
         return out
 
-    def dedupe_key_matches(
-        self, keys: Sequence[int], since: datetime, until: datetime
-    ) -> dict[int, list[int]]:
-        """Text key -> ids of the items whose keys were written for first-seen weeks that
-        [since, until] overlaps (callers check each item's own first-seen). One index seek per
-        (week, key); the key list is padded with -1 (never a key) to a multiple of 64 so the
-        statement text repeats and stays in the statement cache."""
+    def dedupe_candidates(
+        self,
+        keys: Sequence[tuple[Sequence[int], Sequence[int]]],
+        since: datetime,
+        until: datetime,
+        min_hits: int = 2,
+    ) -> list[dict[int, tuple[int, int]]]:
+        """For each ``(exact keys, other keys)`` of a batch: ``{item id: (keys shared, exact
+        keys shared)}`` of the items whose keys were written for first-seen weeks [since,
+        until] reaches, sharing an exact key or at least ``min_hits`` keys (callers check each
+        item's own first-seen). One index seek per (week, key); the counting and the threshold
+        run inside SQLite, so keys that many items share (common words) cost rows that never
+        reach Python. The keys go in as one JSON array: one statement text for any batch."""
         lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
         buckets = list(range(int(lo // _DEDUPE_BUCKET), int(hi // _DEDUPE_BUCKET) + 1))
-        out: dict[int, list[int]] = {}
-        for chunk in _chunks(list(keys), 512):
-            padded = _padded(chunk, 64)
-            for key, iid in self.db.execute(
-                "SELECT key, item_id FROM dedupe_keys"
-                f" WHERE bucket IN ({','.join('?' * len(buckets))})"
-                f" AND key IN ({','.join('?' * len(padded))})",
-                (*buckets, *padded),
-            ):
-                out.setdefault(key, []).append(iid)
+        rows = [
+            (i, k, kind)
+            for i, (exact, other) in enumerate(keys)
+            for kind, ks in ((1, exact), (0, other))
+            for k in ks
+        ]
+        out: list[dict[int, tuple[int, int]]] = [{} for _ in keys]
+        for i, iid, n, e in self.db.execute(
+            "WITH k(i, key, exact) AS (SELECT json_extract(value, '$[0]'),"
+            " json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?))"
+            " SELECT k.i, d.item_id, count(*), sum(k.exact) FROM k CROSS JOIN dedupe_keys d"
+            f" ON d.bucket IN ({','.join('?' * len(buckets))}) AND d.key=k.key"
+            " GROUP BY k.i, d.item_id HAVING sum(k.exact) > 0 OR count(*) >= ?",
+            (json.dumps(rows), *buckets, min_hits),
+        ):
+            out[i][iid] = (n, e)
         return out
 
     def dedupe_items(

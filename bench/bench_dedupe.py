@@ -1,17 +1,18 @@
 """Dedupe benchmarks (not tests): ingest cost against a big store, and clustering quality.
 
 python bench/bench_dedupe.py speed [--base 1000000] [--new 40000]
-    Ingest ``--new`` synthetic items (insert_item + Deduper.assign, one transaction per
-    batch of 50, as the pipeline does per source) into an empty store and into a store
-    already holding ``--base`` items (built once with executemany and cached under
-    bench/work/). Prints both times, their ratio and peak memory (ru_maxrss).
+    Ingest ``--new`` synthetic items the pipeline's way (``pipeline.store_new_items`` in one
+    transaction per source, inside ``store.bulk()``; runs of 50 items split by source; the
+    workers' half, ``dedupe.prepare``, done beforehand and untimed) into an empty store and
+    into a store already holding ``--base`` items (built once with executemany and cached
+    under bench/work/). Prints both times, their ratio and peak memory (ru_maxrss).
 
 python bench/bench_dedupe.py farm [--dir /tmp/farm500] [--repeat 3]
     CPU per item of ``dedupe.prepare`` (the worker side) and of ``Deduper.assign`` (the main
     process) on realistic items: the feeds of a farm (``../shared/bench/farm.py generate --n 500
     --out DIR``, ~20k items) are parsed once (cached under bench/work/), then prepared, then
-    ingested source by source into a fresh store the pipeline's way (insert_items, then
-    Deduper.assign per new item, one transaction per source).
+    ingested source by source into a fresh store the pipeline's way (``store_new_items``:
+    dedupe the source's new items, then write them, one transaction per source).
     Prints CPU microseconds per item (best of --repeat) and the clusters.
 
 python bench/bench_dedupe.py quality [--seeds 1 2 3] [--stories 250]
@@ -42,10 +43,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aggregator import dedupe_cli
-from aggregator.dedupe import Deduper, fingerprint, text_keys, url_keys
+from aggregator.dedupe import Deduper, fingerprint, prepare, text_keys, url_keys
 from aggregator.models import ParsedItem, Tagging
 from aggregator.normalize import canonical_url, content_hash, item_key
+from aggregator.pipeline import store_new_items
 from aggregator.store import Store
+from aggregator.workers import Prep
 
 WORK = Path(__file__).resolve().parent / "work"
 EVAL = ROOT.parent / "shared" / "eval"
@@ -87,13 +90,19 @@ KEYS_PER_ITEM = 12  # url + title prefix (or title) + lead + 6 title bands + 3 b
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _base_rows(args: tuple[int, int, int, dict[str, int]]) -> tuple[list, list, list]:
-    lo, hi, n, sid = args
+NEW_EVERY = 15  # seconds between new items (40,000 new items = 6.9 days)
+
+
+def _base_rows(
+    args: tuple[int, int, int, dict[str, int], int],
+) -> tuple[list, list, list, list]:
+    lo, hi, n, sid, gap_days = args
     synth = Synth(lo + 1)
-    span = 100 * 86400
-    t0 = START.timestamp() - span
+    span = n * NEW_EVERY  # the base arrived at the new items' rate
+    end = START.timestamp() - gap_days * 86400
+    t0 = end - span
     recent = START.timestamp() - 15 * 86400
-    items, keys, clusters = [], [], []
+    items, keys, clusters, urls = [], [], [], []
     for i in range(lo, hi):
         src, p = synth.item(i, SOURCES)
         ts = t0 + span * i / n
@@ -124,21 +133,24 @@ def _base_rows(args: tuple[int, int, int, dict[str, int]]) -> tuple[list, list, 
         )
         clusters.append((iid, iid, ts, ts))
         bucket = int(ts // (7 * 86400))
+        urls += [(k, iid) for k in url_keys(canon, None)]  # any age: every item's real key
         if ts >= recent:  # buckets a 7-day lookup can reach: the real keys
             exact, bands = text_keys(fingerprint(p.title, p.summary))
-            ks = url_keys(canon, None) + exact + bands
+            ks = exact + bands
         else:  # never looked up again: same number of rows, random values (10x faster build)
             ks = [synth.rng.getrandbits(63) for _ in range(KEYS_PER_ITEM)]
         keys += [(bucket, k, iid) for k in dict.fromkeys(ks)]
-    return items, clusters, keys
+    return items, clusters, keys, urls
 
 
-def build_base(path: Path, n: int) -> None:
-    """A store with ``n`` items over the 100 days before START, each with a cluster and its
-    dedupe keys, written with executemany (the per-item path would take hours). Items of the
-    last 15 days (the buckets new items' lookups reach) get their real keys from the same
-    functions as Deduper.assign; older ones get as many random keys, which only a lookup
-    could tell apart, and none reaches them."""
+def build_base(path: Path, n: int, gap_days: int) -> None:
+    """A store with ``n`` items that arrived at the new items' rate (one per NEW_EVERY
+    seconds: 1,000,000 items = 174 days) and ended ``gap_days`` before START, each with a
+    cluster, its URL key and its dedupe keys, written with executemany (the per-item path
+    would take hours). Items of the last 15 days before START (the buckets new items' lookups
+    reach) get their real keys from the same functions as Deduper.assign; older ones get as
+    many random keys, which only a lookup could tell apart, and none reaches them (the store
+    is not pruned: every key row stays)."""
     import multiprocessing
 
     tmp = path.with_suffix(".tmp")
@@ -150,10 +162,10 @@ def build_base(path: Path, n: int) -> None:
     db = store.db
     db.execute("PRAGMA synchronous=OFF")
     step = 10000
-    jobs = [(lo, min(n, lo + step), n, sid) for lo in range(0, n, step)]
+    jobs = [(lo, min(n, lo + step), n, sid, gap_days) for lo in range(0, n, step)]
     done = 0
     with multiprocessing.Pool() as pool:
-        for items, clusters, keys in pool.imap(_base_rows, jobs):
+        for items, clusters, keys, urls in pool.imap(_base_rows, jobs):
             db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO clusters(id, rep_item_id, first_seen, last_seen) VALUES (?,?,?,?)",
@@ -169,6 +181,7 @@ def build_base(path: Path, n: int) -> None:
             db.executemany(
                 "INSERT OR IGNORE INTO dedupe_keys(bucket, key, item_id) VALUES (?,?,?)", keys
             )
+            db.executemany("INSERT OR IGNORE INTO dedupe_urls(key, item_id) VALUES (?,?)", urls)
             db.execute("COMMIT")
             done += len(items)
             print(f"  base: {done:,} items", file=sys.stderr, flush=True)
@@ -197,35 +210,59 @@ def new_items(n: int, seed: int) -> list[tuple[str, ParsedItem]]:
     return out
 
 
+def _prepared(items: list[tuple[str, ParsedItem]]) -> list[tuple[str, tuple]]:
+    """What the worker processes hand the main process (untimed): per item its source and
+    ``(key, content hash, parsed, Prep)``."""
+    out = []
+    for src, p in items:
+        canon = canonical_url(p.link)
+        prep = Prep(canon, Tagging(), prepare(p, canon, keep_fingerprint=False))
+        out.append((src, (item_key(p), content_hash(p), p, prep)))
+    return out
+
+
 def ingest(
     stores: dict[str, Store], items: list[tuple[str, ParsedItem]], batch: int = 50
 ) -> dict[str, tuple[float, int]]:
-    """Ingest the same items into every store the pipeline's way (insert_item + assign, one
-    transaction per batch), interleaving the stores batch by batch so that machine load
-    affects them alike. Returns seconds and joined-cluster counts per store."""
+    """Ingest the same items into every store the pipeline's way: inside ``store.bulk()``, one
+    transaction per source batch running ``pipeline.store_new_items`` (dedupe, then one write
+    per table). Items come in runs of ``batch``, split by source in order, so a refresh where
+    each source brings a few items is mimicked. The stores are interleaved run by run so that
+    machine load affects them alike. Returns seconds and joined-cluster counts per store."""
+    prepared = _prepared(items)
     secs = dict.fromkeys(stores, 0.0)
     seen: dict[str, set[int]] = {name: set() for name in stores}
     joined = dict.fromkeys(stores, 0)
     dedupers = {name: Deduper(st) for name, st in stores.items()}
     for st in stores.values():
         st.sync_sources((s, f"https://{s}.example/feed") for s in SOURCES)
+    runs = []
+    for lo in range(0, len(prepared), batch):
+        by_source: dict[str, list] = {}
+        for src, row in prepared[lo : lo + batch]:
+            by_source.setdefault(src, []).append(row)
+        runs.append((START + timedelta(seconds=lo * NEW_EVERY), by_source))
     order = list(stores)
-    for lo in range(0, len(items), batch):
-        order.reverse()
-        for name in order:
-            st, dd = stores[name], dedupers[name]
+    bulks = {name: st.bulk(commit_every=2.0) for name, st in stores.items()}
+    for b in bulks.values():
+        b.__enter__()
+    try:
+        for now, by_source in runs:
+            order.reverse()
+            for name in order:
+                st, dd = stores[name], dedupers[name]
+                t = time.perf_counter()
+                for src, fresh in by_source.items():
+                    with st.transaction():
+                        pairs = store_new_items(st, dd, src, fresh, now)
+                    for _, cid in pairs:
+                        joined[name] += cid in seen[name]
+                        seen[name].add(cid)
+                secs[name] += time.perf_counter() - t
+    finally:
+        for name, b in bulks.items():
             t = time.perf_counter()
-            with st.transaction():
-                for i in range(lo, min(len(items), lo + batch)):
-                    src, p = items[i]
-                    now = START + timedelta(seconds=i * 15)
-                    canon = canonical_url(p.link)
-                    iid = st.insert_item(
-                        src, item_key(p), canon, p, content_hash(p), Tagging(), now
-                    )
-                    cid = dd.assign(iid, src, p, canon, now)
-                    joined[name] += cid in seen[name]
-                    seen[name].add(cid)
+            b.__exit__(None, None, None)  # the last commit and the WAL checkpoint count too
             secs[name] += time.perf_counter() - t
     return {name: (secs[name], joined[name]) for name in stores}
 
@@ -243,10 +280,10 @@ def speed(args: argparse.Namespace) -> None:
         dedupe.LEAD_KEY_WORDS,
         dedupe.TITLE_PREFIX,
     )
-    base = WORK / f"base-{args.base}-w-{'-'.join(map(str, params))}.db"
+    base = WORK / f"base-v3-{args.base}-gap{args.gap_days}-w-{'-'.join(map(str, params))}.db"
     if not base.exists():
         t = time.perf_counter()
-        build_base(base, args.base)
+        build_base(base, args.base, args.gap_days)
         print(f"built {base.name} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     paths = {"empty": WORK / "run-empty.db", "big": WORK / "run-big.db"}
     for p in paths.values():
@@ -305,15 +342,16 @@ def _farm_items(farm: Path) -> list[tuple[str, list[ParsedItem]]]:
 def farm(args: argparse.Namespace) -> None:
     import tempfile
 
-    from aggregator.dedupe import prepare
-
     feeds = _farm_items(Path(args.dir))
     n = sum(len(items) for _, items in feeds)
     canon = [[canonical_url(p.link) for p in items] for _, items in feeds]
     best_prep = best_assign = float("inf")
     for _ in range(args.repeat):
         t = time.process_time()
-        preps = [[prepare(p, c) for p, c in zip(items, cs)] for (_, items), cs in zip(feeds, canon)]
+        preps = [
+            [prepare(p, c, keep_fingerprint=False) for p, c in zip(items, cs)]
+            for (_, items), cs in zip(feeds, canon)
+        ]
         best_prep = min(best_prep, time.process_time() - t)
         with tempfile.TemporaryDirectory() as tmp:
             st = Store(Path(tmp) / "farm.db")
@@ -322,31 +360,26 @@ def farm(args: argparse.Namespace) -> None:
             now = START
             spent = 0.0
             clusters: set[int] = set()
-            with st.bulk():
+            with st.bulk(commit_every=2.0):
                 for (name, items), cs, ps in zip(feeds, canon, preps):
                     now += timedelta(seconds=1)
+                    fresh, seen = [], set()
+                    for p, c, pr in zip(items, cs, ps):
+                        key = item_key(p)
+                        if key not in seen:
+                            seen.add(key)
+                            fresh.append((key, content_hash(p), p, Prep(c, Tagging(), pr)))
+                    t = time.process_time()
                     with st.transaction():
-                        rows = [
-                            (item_key(p), c, p, content_hash(p), Tagging())
-                            for p, c in zip(items, cs)
-                        ]
-                        seen, uniq = set(), []
-                        for r, p, c, pr in zip(rows, items, cs, ps):
-                            if r[0] not in seen:
-                                seen.add(r[0])
-                                uniq.append((r, p, c, pr))
-                        ids = st.insert_items(name, [u[0] for u in uniq], now)
-                        t = time.process_time()
-                        for iid, (_r, p, c, pr) in zip(ids, uniq):
-                            clusters.add(dd.assign(iid, name, p, c, now, prepared=pr))
-                        spent += time.process_time() - t
+                        clusters.update(c for _, c in store_new_items(st, dd, name, fresh, now))
+                    spent += time.process_time() - t
             keys = st.db.execute("SELECT count(*) FROM dedupe_keys").fetchone()[0]
             stored = st.count_items()
             st.close()
         best_assign = min(best_assign, spent)
     print(
         f"{n:,} items from {len(feeds)} feeds: prepare {1e6 * best_prep / n:.0f} us/item, "
-        f"assign {1e6 * best_assign / stored:.0f} us/item ({stored:,} stored, "
+        f"dedupe + store {1e6 * best_assign / stored:.0f} us/item ({stored:,} stored, "
         f"{len(clusters):,} clusters, {keys / stored:.1f} key rows/item)"
     )
 
@@ -574,6 +607,12 @@ def main() -> int:
     sp = sub.add_parser("speed")
     sp.add_argument("--base", type=int, default=1_000_000)
     sp.add_argument("--new", type=int, default=40_000)
+    sp.add_argument(
+        "--gap-days", type=int, default=0,
+        help="the base ends this many days before the new items (0: right before them, so the "
+        "big store's dedupe window starts full; 8: past the 7-day window, so only the store's "
+        "size differs)",
+    )
     sp.add_argument("--cache-mib", type=int, default=0, help="SQLite page cache for both stores")
     fm = sub.add_parser("farm")
     fm.add_argument("--dir", default="/tmp/farm500")

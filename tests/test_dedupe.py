@@ -397,3 +397,15 @@ def test_prepared_in_another_process_gives_the_same_clusters(tmp_path: Path) -> 
                     clusters.append(deduper.assign(iid, src, p, canon, T0, prepared=prep))
             runs.append(clusters)
     assert runs[0] == runs[1] and runs[0][0] == runs[0][1] != runs[0][2]
+
+
+def test_prune_keeps_the_window_and_a_week_of_margin(feed: Feed) -> None:
+    feed.add("reuters", WIRE_TITLE, WIRE_BODY, at=T0 - timedelta(days=40))
+    _, recent = feed.add("yahoo", WIRE_TITLE, WIRE_BODY, at=T0 - timedelta(days=3))
+    buckets = lambda: {r[0] for r in feed.store.db.execute("SELECT DISTINCT bucket FROM dedupe_keys")}  # noqa: E731
+    before = buckets()
+    assert feed.deduper.prune(T0) > 0
+    after = buckets()
+    assert after and after < before and max(after) == max(before)
+    _, cluster = feed.add("bbc", WIRE_TITLE, WIRE_BODY, at=T0)  # the recent copy is still found
+    assert cluster == recent

@@ -157,3 +157,41 @@ def test_bulk_groups_units_but_a_failed_unit_rolls_back_alone(store):
         with store.transaction():
             store.insert_item("Le360", item_key(c), c.link, c, "h", Tagging(), T0)
     assert sorted(i.key for i in store.items()) == sorted([item_key(a), item_key(c)])
+
+
+def test_v1_store_migrates_url_identity_to_the_key_table(tmp_path):
+    """A store written by schema v1 (text index on items.canonical_url) opens as v2: the index
+    is gone, the URL keys of its clustered items are filled in, and a new item with the same
+    canonical URL still joins the old cluster (rule 1 has no age limit)."""
+    from aggregator import store as store_mod
+    from aggregator.dedupe import Deduper
+    from aggregator.normalize import canonical_url
+
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for ddl in store_mod.MIGRATIONS[0]:
+        for statement in store_mod._statements(ddl):
+            db.execute(statement)
+    db.execute("PRAGMA user_version=1")
+    db.execute("INSERT INTO sources(id, name, url, fetch_url) VALUES (1, 'Hespress', 'u', 'u')")
+    db.execute("INSERT INTO clusters(id, rep_item_id, first_seen, last_seen) VALUES (7, 70, 0, 0)")
+    old_url = "https://fr.hespress.com/404-maroc-ia.html"
+    db.execute(
+        "INSERT INTO items(id, source_id, key, link, canonical_url, title, summary, content,"
+        " authors, categories, enclosures, first_seen, last_seen, content_hash, cluster_id)"
+        " VALUES (70, 1, 'guid:a', ?, ?, 'Old story', '', '', '[]', '[]', '[]', 0, 0, 'h', 7)",
+        (old_url, canonical_url(old_url)),
+    )
+    db.close()
+
+    with Store(path) as s:
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+        indexes = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "items_canonical" not in indexes
+        assert s.db.execute("SELECT item_id FROM dedupe_urls").fetchall() == [(70,)]
+        s.sync_sources([("Hespress", "u"), ("Le360", "https://le360.ma/rss")])
+        p = parsed(1, guid=None, link=old_url + "?utm_source=x", title="Another headline")
+        with s.transaction():
+            iid = s.insert_item("Le360", item_key(p), canonical_url(p.link), p, "h2", Tagging(), T0)
+            cid = Deduper(s).assign(iid, "Le360", p, canonical_url(p.link), T0)
+        assert cid == 7 and s.item(iid).cluster_id == 7
