@@ -503,6 +503,29 @@ def _looks_like_html(s: str) -> bool:
     return not any(e not in html.entities.entitydefs for e in _NAMED_ENTITY.findall(s))
 
 
+# What _read_item does with each item child, by feedparser name (the name sets are disjoint, so
+# one dict lookup replaces a chain of membership tests).
+_CATEGORY_K, _TITLE_K, _LINK_K, _GUID_K, _PUBLISHED_K, _UPDATED_K = range(6)
+_AUTHOR_K, _SUMMARY_K, _CONTENT_K, _MEDIA_K, _ENCLOSURE_K = range(6, 11)
+_KIND: dict[str, int] = {
+    **dict.fromkeys(_CATEGORY, _CATEGORY_K),
+    **dict.fromkeys(_TITLE, _TITLE_K),
+    "link": _LINK_K,
+    **dict.fromkeys(_GUID, _GUID_K),
+    **dict.fromkeys(_PUBLISHED, _PUBLISHED_K),
+    **dict.fromkeys(_UPDATED, _UPDATED_K),
+    **dict.fromkeys(_AUTHOR, _AUTHOR_K),
+    **dict.fromkeys(_SUMMARY | {"media_description"}, _SUMMARY_K),
+    **dict.fromkeys(_CONTENT, _CONTENT_K),
+    "media_content": _MEDIA_K,
+    "media_group": _MEDIA_K,
+    "enclosure": _ENCLOSURE_K,
+}
+_SETS = (_CATEGORY, _TITLE, _GUID, _PUBLISHED, _UPDATED, _AUTHOR, _SUMMARY, _CONTENT)
+assert len(_KIND) == sum(map(len, _SETS)) + 5, "the name sets overlap"
+_SKIPPED_PREFIXES = ("media_", "itunes_", "dcterms_", "dc_")
+
+
 def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
     raw = RawItem()
     tags: list[tuple] = []
@@ -514,13 +537,38 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
     about = item.get(RDF_ABOUT)
     if about:
         raw.guid = about
+    names = _NAMES
+    kinds = _KIND
     for child in item:
-        name = _name(child)
-        if len(child):
+        name = names.get(child.tag) or _name(child)
+        nested = len(child)
+        if nested:
             _check_nested(name, child)
         if name[:1] in "?#":
             continue
-        if name in _TITLE:
+        kind = kinds.get(name)
+        if kind is None:
+            if name in _IGNORED or (
+                name.startswith(_SKIPPED_PREFIXES) and name not in _RISKY_NESTED
+            ):
+                continue
+            raise Unsure(f"item element <{child.tag}>")
+        if kind == _CATEGORY_K:
+            term = child.get("term")
+            scheme = child.get("scheme", child.get("domain"))
+            if name == "media_category" and scheme is None:
+                scheme = "http://search.yahoo.com/mrss/category_schema"
+            label = child.get("label")
+            add_tag(tags, term, scheme, label)
+            if nested:
+                raise Unsure(f"markup inside <{child.tag}>")
+            value = _fp_text(child.text or "")
+            if value:
+                if tags and not tags[-1][0]:
+                    tags[-1] = (value, tags[-1][1], tags[-1][2])
+                else:
+                    add_tag(tags, value, None, None)
+        elif kind == _TITLE_K:
             _content_type(child, "text/plain")
             value = _fp_text(_text(child))
             if not title_set:
@@ -528,7 +576,7 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
                 title_el = child
                 if value:
                     title_set = True
-        elif name == "link":
+        elif kind == _LINK_K:
             rel = (child.get("rel") or "alternate").lower()
             ltype = (
                 child.get("type") or ("application/atom+xml" if rel == "self" else "text/html")
@@ -548,7 +596,7 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
             elif rel == "alternate" and _MAP_TYPE.get(ltype, ltype) in _HTML_TYPES:
                 link = href
                 has_link = True
-        elif name in _GUID:
+        elif kind == _GUID_K:
             permalink = child.get("isPermaLink", child.get("ispermalink", "true")) == "true"
             if any(
                 k.lower() == "ispermalink" and k not in ("isPermaLink", "ispermalink")
@@ -563,24 +611,12 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
             if permalink and not has_link:
                 link = value
                 has_link = True
-        elif name in _SUMMARY or name == "media_description":
-            st.describe(child, 1, "text/plain" if name == "summary" else "text/html")
-        elif name in _CONTENT:
-            st.content(child, "text/plain" if name == "content" else "text/html")
-        elif name in ("media_content", "media_group"):
-            for sub in child.iterdescendants():
-                if _name(sub) == "media_description":
-                    depth, up = 1, sub
-                    while up.getparent() is not item:
-                        up = up.getparent()
-                        depth += 1
-                    st.describe(sub, depth, "text/html")
-        elif name in _PUBLISHED:
+        elif kind == _PUBLISHED_K:
             raw.published = parse_date(_fp_text(_text(child)))
-        elif name in _UPDATED:
+        elif kind == _UPDATED_K:
             raw.updated = parse_date(_fp_text(_text(child)))
-        elif name in _AUTHOR:
-            if len(child):
+        elif kind == _AUTHOR_K:
+            if nested:
                 detail = {}
                 for part in child:
                     n = _name(part)
@@ -588,34 +624,25 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
                         detail[n] = _fp_text(part.text or "")
                 raw.authors.append(author_name(detail))
             else:
-                raw.authors.append(author_name(split_author(_fp_text(_text(child)))))
-        elif name in _CATEGORY:
-            term = child.get("term")
-            scheme = child.get("scheme", child.get("domain"))
-            if name == "media_category" and scheme is None:
-                scheme = "http://search.yahoo.com/mrss/category_schema"
-            label = child.get("label")
-            add_tag(tags, term, scheme, label)
-            value = _fp_text(_text(child))
-            if value:
-                if tags and not tags[-1][0]:
-                    tags[-1] = (value, tags[-1][1], tags[-1][2])
-                else:
-                    add_tag(tags, value, None, None)
-        elif name == "enclosure":
+                raw.authors.append(author_name(split_author(_fp_text(child.text or ""))))
+        elif kind == _SUMMARY_K:
+            st.describe(child, 1, "text/plain" if name == "summary" else "text/html")
+        elif kind == _CONTENT_K:
+            st.content(child, "text/plain" if name == "content" else "text/html")
+        elif kind == _MEDIA_K:
+            for sub in child.iterdescendants():
+                if _name(sub) == "media_description":
+                    depth, up = 1, sub
+                    while up.getparent() is not item:
+                        up = up.getparent()
+                        depth += 1
+                    st.describe(sub, depth, "text/html")
+        else:  # _ENCLOSURE_K
             href = child.get("url", child.get("uri", child.get("href")))
             if href:
                 raw.enclosures.append(
                     (href, (child.get("type") or "").lower() or None, child.get("length"))
                 )
-        elif (
-            name in _IGNORED
-            or name.startswith(("media_", "itunes_", "dcterms_", "dc_"))
-            and name not in _RISKY_NESTED
-        ):
-            continue
-        else:
-            raise Unsure(f"item element <{child.tag}>")
     if has_link:
         raw.link = link
     raw.categories = tag_names(tags)

@@ -49,6 +49,20 @@ def _tracking(key: str, value: str) -> bool:
     return k in _TRACKING or k.startswith(_TRACKING_PREFIXES)
 
 
+#: An http(s) URL ``urlsplit`` would read as scheme://host/path?query#fragment with nothing to
+#: strip, no user info, port or IPv6 literal: read with one match (urlsplit is most of the cost).
+_SIMPLE_URL = re.compile(
+    r"(?P<scheme>[Hh][Tt][Tt][Pp][Ss]?)://(?P<host>[A-Za-z0-9.\-]+)(?P<path>/[^\x00-\x20\x7f?#]*)?"
+    r"(?:\?(?P<query>[^\x00-\x20\x7f#]*))?(?:#[^\x00-\x20\x7f]*)?"
+)
+#: Stripped from the end of a path that ends the URL (no query kept): slashes, and the ASCII
+#: blanks ``str.strip`` would take off the URL (only a path with no ``%`` and no non-ASCII keeps
+#: them raw), so canonical_url stays idempotent ("http://x.org/ /" once gave "https://x.org/ ").
+_PATH_END = "/ \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+#: urlsplit's scheme characters (a scheme is read before the first ":").
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.")
+
+
 def canonical_url(url: str | None) -> str | None:
     """The URL two outlets' links to the same article share (see tests for each rule).
 
@@ -59,25 +73,44 @@ def canonical_url(url: str | None) -> str | None:
     """
     if not url:
         return None
+    url = url.strip()
+    m = _SIMPLE_URL.fullmatch(url)
+    if m is not None:  # the common case: what urlsplit would say, without it
+        host, path, query = m.group("host", "path", "query")
+        return _canonical(host.lower(), None, path or "", query or "")
+    colon = url.find(":")
+    scheme = url[:colon] if colon > 0 and url[0].isalpha() else ""
+    if scheme and _SCHEME_CHARS.issuperset(scheme) and scheme.lower() not in ("http", "https"):
+        return None  # urn:, mailto:, tag: ... (guids): urlsplit would find this scheme
+    return _canonical_split(url)
+
+
+def _canonical_split(url: str) -> str | None:
+    """canonical_url of a stripped URL, read by urlsplit (any URL; the fast path's reference)."""
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
-    host = parts.hostname.lower().rstrip(".")
-    query = parse_qsl(parts.query, keep_blank_values=True)
+    return _canonical(parts.hostname, port, parts.path, parts.query)
+
+
+def _canonical(hostname: str, port: int | None, path: str, raw_query: str) -> str | None:
+    """canonical_url from urlsplit's reading of an http(s) URL (``hostname`` lower-cased)."""
+    host = hostname.lower().rstrip(".")
+    query = parse_qsl(raw_query, keep_blank_values=True) if raw_query else []
     if host in _WRAPPER_HOSTS:
         for k, v in query:
             if k.lower() in _WRAPPER_PARAMS and v.lower().startswith(("http://", "https://")):
                 return canonical_url(v)
-    path = parts.path
-    if _AMP_CACHE.match(host):  # https://www-x-com.cdn.ampproject.org/c/s/www.x.com/a.html
+    if host.endswith(".cdn.ampproject.org") and _AMP_CACHE.match(host):
+        # https://www-x-com.cdn.ampproject.org/c/s/www.x.com/a.html
         m = _AMP_CACHE_PATH.match(_MULTI_SLASH.sub("/", path))
         if m:
             return canonical_url(
-                "https://" + m.group("rest") + ("?" + parts.query if parts.query else "")
+                "https://" + m.group("rest") + ("?" + raw_query if raw_query else "")
             )
     labels = host.split(".")
     if len(labels) > 2 and not labels[-1].isdigit():  # m.x.com, fr.m.wikipedia.org, www.x.co.uk
@@ -87,17 +120,25 @@ def canonical_url(url: str | None) -> str | None:
         host = f"[{host}]"
     if port and port not in (80, 443):
         host = f"{host}:{port}"
-    path = _MULTI_SLASH.sub("/", path)
+    if "//" in path:
+        path = _MULTI_SLASH.sub("/", path)
     path = _quote_path(path)
-    before = None
-    while path != before:  # until stable, so canonical_url(canonical_url(u)) == canonical_url(u)
-        before = path
-        path = _INDEX_PAGE.sub("", path)
-        path = _AMP_SUFFIX.sub("", path)
-        if path.startswith("/amp/") and path.count("/") >= 3:  # /amp/section/slug, not /amp/
-            path = path[4:]
-        path = path.rstrip("/") or "/"
-    kept = sorted((k, v) for k, v in query if not _tracking(k, v))
+    kept = sorted((k, v) for k, v in query if not _tracking(k, v)) if query else []
+    end = "/" if kept else _PATH_END  # a path that ends the URL loses trailing blanks too
+    low = path.lower()
+    if "amp" in low or "index." in low or "default." in low:
+        before = None
+        while path != before:  # until stable: canonical_url(canonical_url(u)) == canonical_url(u)
+            before = path
+            path = _INDEX_PAGE.sub("", path)
+            path = _AMP_SUFFIX.sub("", path)
+            if path.startswith("/amp/") and path.count("/") >= 3:  # /amp/section/slug, not /amp/
+                path = path[4:]
+            path = path.rstrip(end) or "/"
+    else:  # none of the rules above can apply: only the trailing slash goes
+        path = path.rstrip(end) or "/"
+    if not kept:
+        return "https://" + host + path
     return urlunsplit(("https", host, path, urlencode(kept), ""))
 
 
@@ -123,13 +164,11 @@ def item_key(item: ParsedItem) -> str:
 
 def content_hash(item: ParsedItem) -> str:
     """Changes when what a reader would see changes (used to update an item in place)."""
-    h = hashlib.sha256()
-    for part in (item.title, item.link or "", item.summary, item.content):
-        h.update(part.encode("utf-8"))
-        h.update(b"\x00")
-    for d in (item.published, item.updated):
-        h.update((d.isoformat() if d else "").encode())
-    return h.hexdigest()[:32]
+    # one update of the concatenation: the same digest as one update per part
+    pub, upd = item.published, item.updated
+    text = "\x00".join((item.title, item.link or "", item.summary, item.content, ""))
+    text += (pub.isoformat() if pub else "") + (upd.isoformat() if upd else "")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 # ---- text folding -----------------------------------------------------------------------------
@@ -219,7 +258,8 @@ def fold(text: str) -> str:
     cache = _TOKENS
     if len(cache) > _TOKENS_MAX:
         cache.clear()
-    folded = [cache[t] if t in cache else _fold_token(t) for t in text.split()]
+    get = cache.get  # a token folding to "" is folded again: same result
+    folded = [get(t) or _fold_token(t) for t in text.split()]
     return " ".join(filter(None, folded))
 
 

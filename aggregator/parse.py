@@ -321,7 +321,10 @@ def strip_footer(body: str) -> str:
     """``body`` (sanitised HTML) without a trailing "The post X appeared first on Y." footer."""
     tail_at = max(0, len(body) - _FOOTER_WINDOW)
     tail = body[tail_at:]
-    if not any(w in tail for w in _FOOTER_WORDS):
+    for w in _FOOTER_WORDS:
+        if w in tail:
+            break
+    else:
         return body
     end = _FOOTER_TAIL.search(tail)
     if end is None:
@@ -365,9 +368,13 @@ def script_language(lang: str | None, text: str, hint: str | None) -> str | None
     ``<language>en</language>``: Arabic-script text then takes the source's hint (or ``ar``), and
     Latin text labelled with an Arabic-script language takes the hint (or nothing)."""
     sample = text[:300]
-    arabic = len(_ARABIC_LETTER.findall(sample))
-    if not arabic and not lang:
-        return lang
+    if _ARABIC_LETTER.search(sample) is None:
+        # no Arabic letter: only a Latin text labelled with an Arabic-script language can change
+        if not lang or lang.split("-")[0].lower() not in _ARABIC_SCRIPT_LANGS:
+            return lang
+        arabic = 0
+    else:
+        arabic = len(_ARABIC_LETTER.findall(sample))
     latin = len(_LATIN_LETTER.findall(sample))
     if arabic + latin < 12:  # too little text to contradict what the feed says
         return lang

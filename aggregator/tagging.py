@@ -460,8 +460,10 @@ def clean_text(text: str) -> str:
     for trigger, pattern in _BOILERPLATE:
         if trigger in text:
             text = pattern.sub(" ", text)
-    if any(t in text for t in _TAIL_TRIGGERS):
-        text = _TAIL.sub(" ", text)
+    for t in _TAIL_TRIGGERS:
+        if t in text:
+            text = _TAIL.sub(" ", text)
+            break
     m = _RELATED.search(text) if ("ire " in text or "IRE " in text) else None
     if m:  # a "read also" link title follows: drop the next sentence-ish chunk
         rest = text[m.end() :]

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.models import ParsedItem
-from aggregator.normalize import canonical_url, content_hash, fold, item_key, plain_text, words
+from aggregator.normalize import (
+    _canonical_split,
+    canonical_url,
+    content_hash,
+    fold,
+    item_key,
+    plain_text,
+    words,
+)
 
 BBC = "https://bbc.co.uk/news/articles/c5yw7vdwjxyo"
 
@@ -172,3 +182,45 @@ def test_plain_text_and_words() -> None:
         "aujourd", "hui", "l", "ia", "s", "invite", "a", "rabat", "maroc",
     ]  # fmt: skip
     assert fold("") == "" and plain_text("") == ""
+
+
+# ---- the fast path of canonical_url agrees with urlsplit's reading ---------------------------
+
+_URL_PIECES = [
+    "http", "https", "HTTPS", "hTtP", ":", "//", "/", "www.", "m.", "amp.", "WWW.", "Example.COM",
+    "x.cdn.ampproject.org", "l.facebook.com", "?", "#", "&", "=", "u=", "url=",
+    "https%3A%2F%2Fa.b%2Fc", "utm_source=x", "amp", "/amp/", "index.html", "Default.ASPX",
+    ".amp.html", "%2F", "%41", "é", "ولي", " ", "\t", "\n", "\x01", "@", "[", "]", ":8080", ":80",
+    ":abc", "a", "1", ".", "-", "~", ";", "+", "%", "urn:uuid:1", "mailto:x@y", "İ", "\x7f",
+    "\xa0", "output=1", "p=3",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://", "", "urn:", "ht\ttp://"]),
+    st.lists(st.sampled_from(_URL_PIECES), max_size=12),
+)
+def test_canonical_url_fast_path_equals_urlsplit_reading(scheme: str, pieces: list[str]) -> None:
+    url = scheme + "".join(pieces)
+    assert canonical_url(url) == _canonical_split(url.strip())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.x.org/a/b/", "HTTP://X.ORG", "https://x.org?b=2&a=1#f", "https://x.org/a//b",
+        "https://x.org/amp/a/b", "https://x.org/INDEX.HTML", "https://x.org/%7e/é",
+        "https://l.facebook.com/l.php?u=https%3A%2F%2Fx.org%2Fa", "urn:uuid:1-2", "tag:x.org,2024:1",
+        "mailto:a@b.c", "https://x.cdn.ampproject.org/c/s/x.org/a", "https://a.b.c.d.1",
+    ],
+)  # fmt: skip
+def test_canonical_url_common_shapes_equal_urlsplit_reading(url: str) -> None:
+    assert canonical_url(url) == _canonical_split(url)
+
+
+@pytest.mark.parametrize("url", ["http://0.com/ /", "http://x.org/a /", "http://x.org/a/\x1f"])
+def test_blank_at_the_end_of_a_path_goes_so_canonical_url_is_idempotent(url: str) -> None:
+    once = canonical_url(url)
+    assert once == canonical_url(once)
+    assert once is not None and not once[-1].isspace()
