@@ -438,7 +438,7 @@ class Store:
             [
                 (
                     iid, sid, key, p.guid, p.link, canon, p.title, p.summary, p.content,
-                    json.dumps(list(p.authors)), json.dumps(list(p.categories)), p.language,
+                    _jlist(p.authors), _jlist(p.categories), p.language,
                     _ts(p.published), _ts(p.updated), _enclosures_json(p.enclosures), t, t,
                     chash, cid, *_tagging_json(tagging),
                 )
@@ -504,8 +504,8 @@ class Store:
             " content_hash, tags, countries, why) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 sid, key, parsed.guid, parsed.link, canonical_url, parsed.title, parsed.summary,
-                parsed.content, json.dumps(list(parsed.authors)),
-                json.dumps(list(parsed.categories)), parsed.language, _ts(parsed.published),
+                parsed.content, _jlist(parsed.authors),
+                _jlist(parsed.categories), parsed.language, _ts(parsed.published),
                 _ts(parsed.updated), _enclosures_json(parsed.enclosures), _ts(now), _ts(now),
                 content_hash, *_tagging_json(tagging),
             ),
@@ -530,8 +530,8 @@ class Store:
             " last_seen=?, content_hash=?, tags=?, countries=?, why=? WHERE id=?",
             (
                 parsed.guid, parsed.link, canonical_url, parsed.title, parsed.summary,
-                parsed.content, json.dumps(list(parsed.authors)),
-                json.dumps(list(parsed.categories)), parsed.language, _ts(parsed.published),
+                parsed.content, _jlist(parsed.authors),
+                _jlist(parsed.categories), parsed.language, _ts(parsed.published),
                 _ts(parsed.updated), _enclosures_json(parsed.enclosures), _ts(now), content_hash,
                 *_tagging_json(tagging), item_id,
             ),
@@ -1028,15 +1028,24 @@ def _chunks(seq: list, n: int) -> Iterator[list]:
         yield seq[i : i + n]
 
 
+_ASCII_JSON = json.JSONEncoder().encode  # = json.dumps(x), without its per-call set-up
+_UTF8_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _jlist(values: Sequence) -> str:
+    """``json.dumps(list(values))``: most lists of an item row are empty (7 per item written)."""
+    return _ASCII_JSON(list(values)) if values else "[]"
+
+
 def _enclosures_json(encs: Sequence[Enclosure]) -> str:
-    return json.dumps([[e.url, e.type, e.length] for e in encs])
+    return _ASCII_JSON([[e.url, e.type, e.length] for e in encs]) if encs else "[]"
 
 
 def _tagging_json(t: Tagging) -> tuple[str, str, str]:
     return (
-        json.dumps(list(t.tags)),
-        json.dumps(list(t.countries)),
-        json.dumps({k: list(v) for k, v in t.why.items()}, ensure_ascii=False),
+        _jlist(t.tags),
+        _jlist(t.countries),
+        _UTF8_JSON({k: list(v) for k, v in t.why.items()}) if t.why else "{}",
     )
 
 
