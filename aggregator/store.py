@@ -677,6 +677,14 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def _select_in(self, sql: str, values: Sequence, *after: object) -> Iterator[tuple]:
+        """Rows of ``sql`` whose ``{in}`` is the list ``values``, 500 at a time (``after``: the
+        parameters that follow the list)."""
+        for chunk in _chunks(list(values), 500):
+            yield from self.db.execute(
+                sql.replace("{in}", ",".join("?" * len(chunk))), (*chunk, *after)
+            )
+
     def next_ids(self) -> tuple[int, int]:
         """(next item id, next cluster id): callers inside ``transaction()`` (which holds the
         write lock) give new rows explicit ids, so items can be written with their cluster."""
@@ -689,14 +697,13 @@ class Store:
         """URL key -> ``(item id, cluster id, first seen)`` of the clustered items that have it
         (any source, any age)."""
         out: dict[int, list[tuple[int, int, float]]] = {}
-        for chunk in _chunks(list(keys), 500):
-            for key, iid, cid, seen in self.db.execute(
-                "SELECT u.key, items.id, items.cluster_id, items.first_seen FROM dedupe_urls u"
-                " CROSS JOIN items ON items.id=u.item_id"
-                f" WHERE u.key IN ({','.join('?' * len(chunk))}) AND items.cluster_id IS NOT NULL",
-                chunk,
-            ):
-                out.setdefault(key, []).append((iid, cid, float(seen)))
+        for key, iid, cid, seen in self._select_in(
+            "SELECT u.key, items.id, items.cluster_id, items.first_seen FROM dedupe_urls u"
+            " CROSS JOIN items ON items.id=u.item_id"
+            " WHERE u.key IN ({in}) AND items.cluster_id IS NOT NULL",
+            keys,
+        ):
+            out.setdefault(key, []).append((iid, cid, float(seen)))
         return out
 
     def dedupe_candidates(
@@ -738,42 +745,37 @@ class Store:
         """``(source, cluster id, first seen)`` of the given items that are clustered and were
         first seen in [since, until]."""
         lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
-        out: dict[int, tuple[str, int, float]] = {}
-        for chunk in _chunks(list(item_ids), 500):
-            for iid, src, cid, seen in self.db.execute(
+        return {
+            iid: (src, cid, float(seen))
+            for iid, src, cid, seen in self._select_in(
                 "SELECT items.id, sources.name, items.cluster_id, items.first_seen FROM items"
-                " CROSS JOIN sources ON sources.id=items.source_id"
-                f" WHERE items.id IN ({','.join('?' * len(chunk))})"
+                " CROSS JOIN sources ON sources.id=items.source_id WHERE items.id IN ({in})"
                 " AND items.first_seen BETWEEN ? AND ? AND items.cluster_id IS NOT NULL",
-                (*chunk, lo, hi),
-            ):
-                out[iid] = (src, cid, float(seen))
-        return out
+                item_ids, lo, hi,
+            )
+        }  # fmt: skip
 
     def dedupe_texts(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
         """(title, summary, content lead) of items, to fingerprint candidates."""
-        out: dict[int, tuple[str, str, str]] = {}
-        for chunk in _chunks(list(item_ids), 500):
-            for r in self.db.execute(
-                "SELECT id, title, summary, substr(content, 1, 6000) FROM items"
-                f" WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out[int(r[0])] = (r[1], r[2], r[3])
-        return out
+        return {
+            int(iid): (title, summary, content)
+            for iid, title, summary, content in self._select_in(
+                "SELECT id, title, summary, substr(content, 1, 6000) FROM items WHERE id IN ({in})",
+                item_ids,
+            )
+        }
 
     def dedupe_representatives(self, cluster_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
         """cluster id -> ``(representative item id, its summary, its content lead)``."""
-        out: dict[int, tuple[int, str, str]] = {}
-        for chunk in _chunks(list(cluster_ids), 500):
-            for cid, iid, summary, content in self.db.execute(
+        return {
+            cid: (iid, summary, content)
+            for cid, iid, summary, content in self._select_in(
                 "SELECT clusters.id, items.id, items.summary, substr(items.content, 1, 20000)"
                 " FROM clusters CROSS JOIN items ON items.id=clusters.rep_item_id"
-                f" WHERE clusters.id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out[cid] = (iid, summary, content)
-        return out
+                " WHERE clusters.id IN ({in})",
+                cluster_ids,
+            )
+        }
 
     def dedupe_write(
         self,
