@@ -41,7 +41,7 @@ from functools import cached_property
 from hashlib import blake2b
 from typing import Protocol
 
-from .models import Item, ParsedItem
+from .models import ParsedItem
 from .normalize import canonical_url as _canonical_url
 from .normalize import fold, plain_text
 
@@ -722,7 +722,6 @@ def _fullness(summary: str, content: str) -> int:
 __all__ = [
     "WINDOW",
     "ClusterIndex",
-    "url_key",
     "Deduper",
     "Fingerprint",
     "Prepared",
@@ -734,5 +733,6 @@ __all__ = [
     "same_story",
     "similarity",
     "text_keys",
+    "url_key",
     "url_keys",
 ]  # fmt: skip

@@ -78,7 +78,8 @@ class _Run:
     progress: Callable[[SourceOutcome], None] | None
     report: RefreshReport = field(default_factory=RefreshReport)
     pool: PrepPool | None = None
-    done: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # (state, result, hash, future)
+    # (state, result, body hash, future) of each prepared feed, as it completes
+    done: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     in_flight: int = 0
     submitted: int = 0
     fetching: bool = True
@@ -330,7 +331,10 @@ class Pipeline:
 
 
 def store_new_items(
-    store: Store, deduper: Deduper, source: str, fresh: list[tuple[str, str, ParsedItem, Prep]],
+    store: Store,
+    deduper: Deduper,
+    source: str,
+    fresh: list[tuple[str, str, ParsedItem, Prep]],
     now: datetime,
 ) -> list[tuple[int, int]]:
     """dedupe ─► store for a source's new items ``(key, content hash, parsed, prep)``: clustered

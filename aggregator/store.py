@@ -127,10 +127,6 @@ _V1_PARTS.append(_DEDUPE_DDL)
 _DEDUPE_BUCKET = 7 * 86400
 
 
-def _padded(keys: list[int], n: int) -> list[int]:
-    """``keys`` padded with -1 (no key is negative) to a multiple of ``n``."""
-    return keys + [-1] * (-len(keys) % n)
-
 # digest ledger: frozen issues, per-recipient deliveries, unsubscribes, and a key/value meta table
 # (the unsubscribe secret lives there when no environment variable provides one).
 _LEDGER_DDL = """

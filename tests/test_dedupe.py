@@ -402,7 +402,10 @@ def test_prepared_in_another_process_gives_the_same_clusters(tmp_path: Path) -> 
 def test_prune_keeps_the_window_and_a_week_of_margin(feed: Feed) -> None:
     feed.add("reuters", WIRE_TITLE, WIRE_BODY, at=T0 - timedelta(days=40))
     _, recent = feed.add("yahoo", WIRE_TITLE, WIRE_BODY, at=T0 - timedelta(days=3))
-    buckets = lambda: {r[0] for r in feed.store.db.execute("SELECT DISTINCT bucket FROM dedupe_keys")}  # noqa: E731
+
+    def buckets() -> set[int]:
+        return {r[0] for r in feed.store.db.execute("SELECT DISTINCT bucket FROM dedupe_keys")}
+
     before = buckets()
     assert feed.deduper.prune(T0) > 0
     after = buckets()
