@@ -67,17 +67,15 @@ REP_GAIN = 1.25  # a later member becomes representative when this much fuller
 
 # ---- storage seam -----------------------------------------------------------------------------
 
-#: ``(item_id, source, cluster_id, first_seen timestamp, url_hits, text_hits, exact_hits)``
-Candidate = tuple[int, str, int, float, int, int, int]
+#: ``(item_id, source, cluster_id, first_seen timestamp, text keys shared, exact keys shared)``
+Candidate = tuple[int, str, int, float, int, int]
 
 
 class ClusterIndex(Protocol):
     """What dedupe needs from storage (``store.Store`` implements it). Batch-shaped: a source's
     new items cost a handful of statements, not a handful per item."""
 
-    def next_ids(self) -> tuple[int, int]:
-        """(next item id, next cluster id)."""
-        ...
+    def next_cluster_id(self) -> int: ...
 
     def dedupe_url_matches(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, float]]]:
         """URL key -> ``(item id, cluster id, first seen)`` of clustered items, any age."""
@@ -608,7 +606,7 @@ class Deduper:
         )
         wanted = {iid for h in hits for iid in h}
         info = idx.dedupe_items(list(wanted), since, first_seen) if wanted else {}
-        next_cluster = idx.next_ids()[1]
+        next_cluster = idx.next_cluster_id()
         batch_urls: dict[int, list[tuple[int, int, float]]] = {}
         seen_ts = first_seen.timestamp()
         out: list[int] = []
@@ -619,7 +617,7 @@ class Deduper:
             cluster = _by_url(prep.url_keys, by_url, batch_urls)
             fp: Fingerprint | ParsedItem = prep.fingerprint or parsed
             if cluster is None and h:
-                cands = [(i, *info[i], 0, n, e) for i, (n, e) in h.items() if i in info]
+                cands = [(i, *info[i], n, e) for i, (n, e) in h.items() if i in info]
                 if cands:
                     fp = fp if isinstance(fp, Fingerprint) else _fingerprint_of(parsed)
                     cluster = self._match(fp, cands, source)
@@ -649,13 +647,10 @@ class Deduper:
             del self._fps[next(iter(self._fps))]  # oldest first (dicts keep insertion order)
 
     def _match(self, fp: Fingerprint, found: Sequence[Candidate], source: str) -> int | None:
-        """The cluster of the best verified candidate of another source, if any (candidates:
-        an exact key or MIN_BAND_HITS text keys shared; most shared first, then earliest)."""
-        cands = sorted(
-            (-c[5], c[3], c[0], c[2])
-            for c in found
-            if c[1] != source and (c[6] or c[5] >= MIN_BAND_HITS)
-        )[:MAX_CANDIDATES]
+        """The cluster of the best verified candidate of another source, if any (candidates come
+        from ``dedupe_candidates``, thresholded already: an exact key or MIN_BAND_HITS keys
+        shared; most shared first, then earliest)."""
+        cands = sorted((-c[4], c[3], c[0], c[2]) for c in found if c[1] != source)[:MAX_CANDIDATES]
         if not cands:
             return None
         missing = [c[2] for c in cands if c[2] not in self._fps]

@@ -150,8 +150,9 @@ class Pipeline:
         """One pass over the due sources. Threads fetch; changed bodies go to worker processes
         (parse, tag, dedupe keys); this thread does all SQL as results come back, one
         transaction (a SAVEPOINT of ``store.bulk()``'s group) per source, one COMMIT per
-        ~2 s (a crash loses at most that: those sources are fetched again). State-only changes (304, same bytes, errors) are saved in batches: they touch
-        no item, so each source stays consistent."""
+        ~2 s (a crash loses at most that: those sources are fetched again). State-only changes
+        (304, same bytes, errors) are saved in batches: they touch no item, so each source
+        stays consistent."""
         started = time.monotonic()
         run = _Run(self.due_sources(names, force), progress)
         self._run = run
@@ -342,7 +343,7 @@ def store_new_items(
     Call inside the source's transaction. Returns ``(item id, cluster id)`` in order."""
     if not fresh:
         return []
-    first = store.next_ids()[0]
+    first = store.next_item_id()
     ids = list(range(first, first + len(fresh)))
     clusters = deduper.assign_many(
         source, [(i, parsed, p.dedupe) for i, (_, _, parsed, p) in zip(ids, fresh)], now

@@ -411,7 +411,7 @@ class Store:
         clusters: Sequence[int | None] | None = None,
     ) -> list[int]:
         """Store new items ``(key, canonical_url, parsed, content_hash, tagging)`` of one source
-        with two executemany; returns their ids in order. ``ids`` (from ``next_ids``) and
+        with two executemany; returns their ids in order. ``ids`` (from ``next_item_id``) and
         ``clusters`` (from ``Deduper.assign_many``) let items be written once, clustered;
         without ``ids`` they are max(id) + 1... Call inside ``transaction()`` (which holds the
         write lock, so the ids are free)."""
@@ -419,7 +419,7 @@ class Store:
             return []
         sid = self._source_id(source)
         if ids is None:
-            first = self.next_ids()[0]
+            first = self.next_item_id()
             ids = range(first, first + len(rows))
         ids = list(ids)
         cids = list(clusters) if clusters is not None else [None] * len(rows)
@@ -681,13 +681,13 @@ class Store:
                 sql.replace("{in}", ",".join("?" * len(chunk))), (*chunk, *after)
             )
 
-    def next_ids(self) -> tuple[int, int]:
-        """(next item id, next cluster id): callers inside ``transaction()`` (which holds the
-        write lock) give new rows explicit ids, so items can be written with their cluster."""
-        row = self.db.execute(
-            "SELECT (SELECT max(id) FROM items), (SELECT max(id) FROM clusters)"
-        ).fetchone()
-        return (row[0] or 0) + 1, (row[1] or 0) + 1
+    def next_item_id(self) -> int:
+        """The next item id: callers inside ``transaction()`` (which holds the write lock) give
+        new rows explicit ids, so items can be written with their cluster."""
+        return (self.db.execute("SELECT max(id) FROM items").fetchone()[0] or 0) + 1
+
+    def next_cluster_id(self) -> int:
+        return (self.db.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0) + 1
 
     def dedupe_url_matches(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, float]]]:
         """URL key -> ``(item id, cluster id, first seen)`` of the clustered items that have it

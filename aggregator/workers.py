@@ -139,8 +139,7 @@ class PrepPool:
     ``expected`` bodies justify them, else in-process (done futures)."""
 
     def __init__(self, make_tagger: Callable[[], Tagger], workers: int | None = None):
-        self.make_tagger = make_tagger
-        self._tagger: Tagger | None = None
+        self.make_tagger = make_tagger  # called per in-process job and once per child: cache it
         self.workers = workers or min(2, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
 
@@ -157,9 +156,7 @@ class PrepPool:
             )
         if self._pool is None:
             fut: Future = Future()
-            if self._tagger is None:
-                self._tagger = self.make_tagger()
-            fut.set_result(prepare_feed(job, self._tagger))
+            fut.set_result(prepare_feed(job, self.make_tagger()))
             return fut
         inner = self._pool.submit(_run, job)
         outer: Future = Future()
