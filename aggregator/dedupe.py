@@ -21,12 +21,12 @@ by a later one only when that one's plain text is at least 25 % longer (so a tru
 copy seen first gives way to the outlet's full summary, and the choice does not flap).
 
 Keys are 63-bit integers from blake2b, so they are stable across processes and fit SQLite's
-INTEGER. URL keys live in their own table (any age); text keys in a table keyed by (week, key)
-that lookups seek for the window's weeks only: the cost depends on how many items share a key
-within the window, not on how many items the store holds. Each item adds about 10 text key rows;
-``store.dedupe_prune`` drops the weeks no window reaches. A source's new items are clustered as
-one batch (:meth:`Deduper.assign_many`): a handful of statements whatever their number, with
-candidates counted and thresholded inside SQLite.
+INTEGER. URL keys live in their own table (any age). Text keys (about 10 per item) are stored
+packed in one row per item, with the item's fingerprint as one string (:func:`record`); the
+:class:`Deduper` reads the window's rows into memory once and counts shared keys there (a dict
+probe per key), so a new item costs one row, not an index entry per key, and a candidate is
+verified from its record without re-reading its text. ``store.dedupe_prune`` drops the rows no
+window reaches. A source's new items are clustered as one batch (:meth:`Deduper.assign_many`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from hashlib import blake2b
 from typing import Protocol
@@ -52,9 +53,9 @@ WINDOW = timedelta(days=7)
 # exact key). From its title bands alone, a title at word Jaccard 0.8 is a candidate with
 # P = 0.90 (0.38 at 0.6); body-lead 3-grams at 0.75 hit 2 of 3 bands with P = 0.59. The exact
 # keys (the title's first words, or the whole title when short; the body lead) catch most copies,
-# the bands the reworded ones. Every key is an index row written and sought per item (~1.5 us
-# each in SQLite), so there are few: 12 per item, where there were 24 (12 title bands x 4 rows,
-# 8 body bands x 2) for the same recall on the case sets.
+# the bands the reworded ones. Every key is hashed, stored and probed per item, so there are
+# few: 12 per item, where there were 24 (12 title bands x 4 rows, 8 body bands x 2) for the
+# same recall on the case sets.
 TITLE_BANDS, TITLE_ROWS = 6, 3
 BODY_BANDS, BODY_ROWS = 3, 2
 LEAD_WORDS = 30  # body words hashed into LSH bands
@@ -81,25 +82,13 @@ class ClusterIndex(Protocol):
         """URL key -> ``(item id, cluster id, first seen)`` of clustered items, any age."""
         ...
 
-    def dedupe_candidates(
-        self,
-        keys: Sequence[tuple[Sequence[int], Sequence[int]]],
-        since: datetime,
-        until: datetime,
-        min_hits: int = 2,
-    ) -> list[dict[int, tuple[int, int]]]:
-        """Per ``(exact keys, band keys)``: item id -> (keys shared, exact keys shared), for
-        items of the window's weeks sharing an exact key or ``min_hits`` keys."""
+    def dedupe_window(self, since: datetime) -> Iterable[tuple[int, str, int, float, bytes]]:
+        """``(item id, source, cluster id, first seen, packed text keys)`` of the clustered
+        items first seen from ``since`` on."""
         ...
 
-    def dedupe_items(
-        self, item_ids: Sequence[int], since: datetime, until: datetime
-    ) -> dict[int, tuple[str, int, float]]:
-        """``(source, cluster id, first seen)`` of those clustered and first seen in the range."""
-        ...
-
-    def dedupe_texts(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
-        """``(title, summary, content lead)`` of each item."""
+    def dedupe_records(self, item_ids: Sequence[int]) -> dict[int, str]:
+        """The :func:`record` of each item (those that have one)."""
         ...
 
     def dedupe_representatives(self, cluster_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
@@ -111,16 +100,17 @@ class ClusterIndex(Protocol):
         new: Sequence[tuple[int, int]],
         joined: Sequence[int],
         reps: Sequence[tuple[int, int]],
-        keys: Sequence[tuple[int, Sequence[int], Sequence[int]]],
+        keys: Sequence[tuple[int, Sequence[int], bytes, str]],
         first_seen: datetime,
     ) -> None:
-        """Store the decisions: new clusters, joined clusters, representatives, item keys."""
+        """Store the decisions: new clusters, joined clusters, representatives, and per item
+        ``(item id, URL keys, packed text keys, record)``."""
         ...
 
     def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None: ...
 
     def dedupe_prune(self, before: datetime) -> int:
-        """Drop the text keys of the weeks wholly before ``before``."""
+        """Drop the text keys and records of the items first seen before ``before``."""
         ...
 
 
@@ -319,10 +309,27 @@ def fingerprint(title: str, summary: str, content: str = "") -> Fingerprint:
         cw = _WORDS(neutral_body(content[:6000]))
         if len(cw) > len(bw):
             bw = cw
-    bw = bw[:BODY_WORDS]
+    return _make(tuple(tw), truncated, tuple(bw[:BODY_WORDS]))
+
+
+def _make(tw: tuple[str, ...], truncated: bool, bw: tuple[str, ...]) -> Fingerprint:
     tset = frozenset(w for w in tw if (len(w) > 1 or w.isdigit()) and w not in _STOP)
     nums = frozenset(w for w in tw if w[0].isdigit() or w in _CALENDAR)
-    return Fingerprint(tuple(tw), tset, nums, truncated, tuple(bw))
+    return Fingerprint(tw, tset, nums, truncated, bw)
+
+
+def record(fp: Fingerprint) -> str:
+    """The fingerprint as one string (words have no blanks): what crosses from a worker process
+    and what the store keeps per item, so a candidate is verified without re-reading and
+    re-neutralising its text (one string unpickles and decodes in microseconds; the words as a
+    tuple cost tens)."""
+    return f"{'1' if fp.truncated else '0'}{' '.join(fp.title)}\x1f{' '.join(fp.body)}"
+
+
+def from_record(rec: str) -> Fingerprint:
+    """The inverse of :func:`record`."""
+    title, _, body = rec[1:].partition("\x1f")
+    return _make(tuple(title.split()), rec[:1] == "1", tuple(body.split()))
 
 
 def _drop_title(body: list[str], title: list[str], raw_title: str) -> list[str]:
@@ -522,45 +529,107 @@ _BODY_SALTS = _salts("b", BODY_BANDS)
 class Prepared:
     """Everything ``assign`` computes from the item alone (no storage): made by :func:`prepare`,
     possibly in a worker process (it pickles), and handed to ``Deduper.assign_many``. The
-    fingerprint is left out when ``prepare(keep_fingerprint=False)``: unpickling its ~150 words
-    costs the main process more than rebuilding it for the few items that have candidates."""
+    fingerprint travels as its :func:`record`, one string."""
 
     canonical_url: str | None
     url_keys: tuple[int, ...]
-    fingerprint: Fingerprint | None
+    record: str
     exact_keys: tuple[int, ...]
     band_keys: tuple[int, ...]
 
 
-def prepare(
-    parsed: ParsedItem, canonical_url: str | None, keep_fingerprint: bool = True
-) -> Prepared:
+def prepare(parsed: ParsedItem, canonical_url: str | None) -> Prepared:
     """The pure, CPU-bound half of :meth:`Deduper.assign`."""
-    fp = _fingerprint_of(parsed)
+    fp = fingerprint(parsed.title, parsed.summary, parsed.content)
     exact, bands = text_keys(fp)
     return Prepared(
         canonical_url,
         tuple(url_keys(canonical_url, parsed.guid, parsed.link)),
-        fp if keep_fingerprint else None,
+        record(fp),
         tuple(exact),
         tuple(bands),
     )
 
 
-def _fingerprint_of(parsed: ParsedItem) -> Fingerprint:
-    return fingerprint(parsed.title, parsed.summary, parsed.content)
+def text_record(title: str, summary: str, content: str = "") -> tuple[bytes, str]:
+    """``(packed text keys, record)`` of a stored item's text (the store's migration uses it)."""
+    fp = fingerprint(title, summary, content)
+    exact, bands = text_keys(fp)
+    return pack_keys((*exact, *bands)), record(fp)
+
+
+def pack_keys(keys: Iterable[int]) -> bytes:
+    """Text keys as the store keeps them: little-endian 64-bit integers, no repeats."""
+    ks = tuple(dict.fromkeys(keys))
+    return struct.pack(f"<{len(ks)}q", *ks)
+
+
+def unpack_keys(data: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(data) // 8}q", data)
+
+
+class _Window:
+    """The text keys of the recent items, in memory: key -> the items that have it. Loaded once
+    from the store (one range scan of packed keys) and kept up to date as items are assigned,
+    so a candidate lookup is a few dict probes instead of index seeks, and a new item's keys
+    cost one row instead of one index entry each."""
+
+    def __init__(self, since: float):
+        self.since = since  # items first seen from here on are all here
+        self.items: dict[int, tuple[str, int, float]] = {}  # id -> (source, cluster, seen)
+        self.postings: dict[int, int | list[int]] = {}  # an int until a second item shares it
+
+    def add(self, item_id: int, source: str, cluster: int, seen: float, keys: Iterable[int]) -> None:
+        self.items[item_id] = (source, cluster, seen)
+        postings = self.postings
+        for k in keys:
+            p = postings.get(k)
+            if p is None:
+                postings[k] = item_id
+            elif type(p) is int:
+                postings[k] = [p, item_id]
+            else:
+                p.append(item_id)
+
+    def candidates(
+        self, exact: Sequence[int], bands: Sequence[int], since: float, until: float
+    ) -> list[Candidate]:
+        """Items first seen in [since, until] sharing an exact key or MIN_BAND_HITS keys."""
+        counts: dict[int, int] = {}
+        exacts: dict[int, int] = {}
+        postings = self.postings
+        for keys, tally in ((exact, exacts), (bands, None)):
+            for k in keys:
+                p = postings.get(k)
+                if p is None:
+                    continue
+                for iid in (p,) if type(p) is int else p:
+                    counts[iid] = counts.get(iid, 0) + 1
+                    if tally is not None:
+                        tally[iid] = tally.get(iid, 0) + 1
+        out = []
+        items = self.items
+        for iid, n in counts.items():
+            e = exacts.get(iid, 0)
+            if e or n >= MIN_BAND_HITS:
+                src, cid, seen = items[iid]
+                if since <= seen <= until:
+                    out.append((iid, src, cid, seen, n, e))
+        return out
 
 
 class Deduper:
-    """Assigns new items to story clusters, a source's new items at a time. Keeps the
-    fingerprints of the last ``cache`` items it assigned (candidates are mostly recent items, so
-    they need not be fingerprinted again)."""
+    """Assigns new items to story clusters, a source's new items at a time. Holds the window's
+    text keys in memory (see :class:`_Window`; :meth:`forget` drops them, so they are read
+    again from the store) and the records of the last ``cache`` items it assigned or verified
+    (candidates are mostly recent items)."""
 
     def __init__(self, index: ClusterIndex, window: timedelta = WINDOW, cache: int = 4096):
         self.index = index
         self.window = window
         self._cache = cache
-        self._fps: dict[int, Fingerprint | ParsedItem] = {}  # a ParsedItem: not fingerprinted yet
+        self._fps: OrderedDict[int, Fingerprint | str] = OrderedDict()  # str: not decoded yet
+        self._win: _Window | None = None
 
     def assign(
         self,
@@ -588,6 +657,7 @@ class Deduper:
         ``first_seen``, in order (an item may join the cluster of an earlier one), and write
         the clusters and keys. Returns the cluster ids; the caller stores them on the items
         (``store.insert_items(clusters=)``, or ``set_item_clusters`` for items already there).
+        If the caller's transaction fails, it must call :meth:`forget`.
 
         Rule 2 (same guid in the source) needs no lookup: an item with a guid is keyed by it
         (normalize.item_key, UNIQUE per source), so a same-guid item is this very item,
@@ -595,32 +665,22 @@ class Deduper:
         if not items:
             return []
         idx = self.index
-        since = first_seen - self.window
+        since, until = (first_seen - self.window).timestamp(), first_seen.timestamp()
+        win = self._window(since)
         url_all = list(dict.fromkeys(k for _, _, p in items for k in p.url_keys))
-        text = [(p.exact_keys, p.band_keys) for _, _, p in items]
         by_url = idx.dedupe_url_matches(url_all) if url_all else {}
-        hits = (
-            idx.dedupe_candidates(text, since, first_seen, MIN_BAND_HITS)
-            if any(e or b for e, b in text)
-            else [{} for _ in items]
-        )
-        wanted = {iid for h in hits for iid in h}
-        info = idx.dedupe_items(list(wanted), since, first_seen) if wanted else {}
         next_cluster = idx.next_cluster_id()
         batch_urls: dict[int, list[tuple[int, int, float]]] = {}
-        seen_ts = first_seen.timestamp()
         out: list[int] = []
         new: list[tuple[int, int]] = []
         created: dict[int, ParsedItem] = {}
         joined: list[tuple[int, int, ParsedItem]] = []
-        for (item_id, parsed, prep), h in zip(items, hits):
+        for item_id, parsed, prep in items:
             cluster = _by_url(prep.url_keys, by_url, batch_urls)
-            fp: Fingerprint | ParsedItem = prep.fingerprint or parsed
-            if cluster is None and h:
-                cands = [(i, *info[i], n, e) for i, (n, e) in h.items() if i in info]
+            if cluster is None:
+                cands = win.candidates(prep.exact_keys, prep.band_keys, since, until)
                 if cands:
-                    fp = fp if isinstance(fp, Fingerprint) else _fingerprint_of(parsed)
-                    cluster = self._match(fp, cands, source)
+                    cluster = self._match(from_record(prep.record), cands, source)
             if cluster is None:
                 cluster, next_cluster = next_cluster, next_cluster + 1
                 new.append((cluster, item_id))
@@ -628,42 +688,62 @@ class Deduper:
             else:
                 joined.append((cluster, item_id, parsed))
             for k in prep.url_keys:
-                batch_urls.setdefault(k, []).append((item_id, cluster, seen_ts))
-            self._remember(item_id, fp)
+                batch_urls.setdefault(k, []).append((item_id, cluster, until))
             out.append(cluster)
         reps = self._representatives(joined, created)
-        keys = [(i, p.url_keys, (*p.exact_keys, *p.band_keys)) for i, _, p in items]
-        idx.dedupe_write(new, [c for c, _, _ in joined], reps, keys, first_seen)
+        rows = []
+        for (item_id, _, prep), cluster in zip(items, out):
+            packed = pack_keys((*prep.exact_keys, *prep.band_keys))
+            rows.append((item_id, prep.url_keys, packed, prep.record))
+            win.add(item_id, source, cluster, until, unpack_keys(packed))
+            self._remember(item_id, prep.record)
+        idx.dedupe_write(new, [c for c, _, _ in joined], reps, rows, first_seen)
         return out
+
+    def forget(self) -> None:
+        """Drop the in-memory window (read again on the next assignment): after a failed
+        transaction, or when another process may have written the store."""
+        self._win = None
 
     def prune(self, now: datetime) -> int:
         """Drop the text keys no lookup from ``now`` on can reach (a week of margin past the
         window): the key table stays the size of the window, not of the store."""
+        self.forget()
         return self.index.dedupe_prune(now - self.window - timedelta(days=7))
 
-    def _remember(self, item_id: int, fp: Fingerprint | ParsedItem) -> None:
+    def _window(self, since: float) -> _Window:
+        if self._win is None or since < self._win.since:
+            win = _Window(since)
+            for iid, src, cid, seen, packed in self.index.dedupe_window(
+                datetime.fromtimestamp(since, UTC)
+            ):
+                win.add(iid, src, cid, seen, unpack_keys(packed))
+            self._win = win
+        return self._win
+
+    def _remember(self, item_id: int, fp: Fingerprint | str) -> None:
         self._fps[item_id] = fp
         if len(self._fps) > self._cache:
-            del self._fps[next(iter(self._fps))]  # oldest first (dicts keep insertion order)
+            self._fps.popitem(last=False)
 
     def _match(self, fp: Fingerprint, found: Sequence[Candidate], source: str) -> int | None:
-        """The cluster of the best verified candidate of another source, if any (candidates come
-        from ``dedupe_candidates``, thresholded already: an exact key or MIN_BAND_HITS keys
-        shared; most shared first, then earliest)."""
+        """The cluster of the best verified candidate of another source, if any (candidates
+        share an exact key or MIN_BAND_HITS keys; most shared first, then earliest)."""
         cands = sorted((-c[4], c[3], c[0], c[2]) for c in found if c[1] != source)[:MAX_CANDIDATES]
         if not cands:
             return None
-        missing = [c[2] for c in cands if c[2] not in self._fps]
-        texts = self.index.dedupe_texts(missing) if missing else {}
+        got = {c[2]: self._fps.get(c[2]) for c in cands}  # taken now: _remember evicts
+        missing = [cid for cid, v in got.items() if v is None]
+        if missing:
+            got.update(self.index.dedupe_records(missing))
         best: tuple[float, int] | None = None
         for _hits, _seen, cid, ccluster in cands:
-            other = self._fps.get(cid)
-            if isinstance(other, ParsedItem):
-                other = self._fps[cid] = _fingerprint_of(other)
-            elif other is None:
-                if cid not in texts:
-                    continue
-                other = fingerprint(*texts[cid])
+            other = got.get(cid)
+            if other is None:  # no record (an item clustered before records were kept)
+                continue
+            if isinstance(other, str):
+                other = got[cid] = from_record(other)
+                self._remember(cid, other)
             if not same_story(fp, other):
                 continue
             s = similarity(fp, other)
@@ -722,12 +802,15 @@ __all__ = [
     "Prepared",
     "Similarity",
     "fingerprint",
+    "from_record",
     "neutral_body",
     "neutral_title",
     "prepare",
+    "record",
     "same_story",
     "similarity",
     "text_keys",
+    "text_record",
     "url_key",
     "url_keys",
 ]  # fmt: skip

@@ -162,6 +162,8 @@ class Pipeline:
         finally:
             if run.pool is not None:
                 run.pool.close()
+            if self._deduper is not None:
+                self._deduper.forget()  # read again next time: the store is the truth
             self._flush_states()
         if run.report.new_items:
             self.deduper.prune(self.clock())
@@ -304,6 +306,16 @@ class Pipeline:
     ) -> tuple[int, int]:
         """store ─► dedupe, and the source's new state: one transaction. ``feed`` comes from
         ``workers.prepare_feed``: items keyed, hashed, tagged and fingerprinted already."""
+        try:
+            return self._ingest(source, feed, new_state, now)
+        except BaseException:
+            if self._deduper is not None:
+                self._deduper.forget()  # rolled back: the batch must not stay in its window
+            raise
+
+    def _ingest(
+        self, source: Source, feed: Prepared, new_state: SourceState, now: datetime
+    ) -> tuple[int, int]:
         from .workers import prep_item
 
         new = updated = 0
@@ -340,7 +352,8 @@ def store_new_items(
 ) -> list[tuple[int, int]]:
     """dedupe ─► store for a source's new items ``(key, content hash, parsed, prep)``: clustered
     first (a few statements for the whole batch), then written once with their clusters.
-    Call inside the source's transaction. Returns ``(item id, cluster id)`` in order."""
+    Call inside the source's transaction; if it fails, call ``deduper.forget()`` (its window
+    holds the batch). Returns ``(item id, cluster id)`` in order."""
     if not fresh:
         return []
     first = store.next_item_id()

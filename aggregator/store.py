@@ -111,20 +111,17 @@ CREATE INDEX item_tags_item ON item_tags(item_id);
 #: Extra v1 DDL registered by the sections below (dedupe index, digest ledger).
 _V1_PARTS: list[str] = [_CORE]
 
-# Dedupe keys (exact title/lead keys, MinHash LSH bands, URL keys) clustered by week of first
-# seen: inserts land in the newest pages and lookups seek only the window's weeks (two for a
-# 7-day window), so the cost does not grow with the store. No FK: lookups join items, so keys of deleted items are inert,
-# and rows older than the window can be dropped with ``dedupe_prune``.
+# v1's dedupe key index (one row per text key, clustered by week of first seen); v3 replaces it
+# with ``dedupe_text`` (below).
 _DEDUPE_DDL = """
 CREATE TABLE dedupe_keys (
-    bucket        INTEGER NOT NULL,   -- floor(first_seen / _DEDUPE_BUCKET)
+    bucket        INTEGER NOT NULL,   -- floor(first_seen / 604800)
     key           INTEGER NOT NULL,   -- 63-bit key from dedupe.py
     item_id       INTEGER NOT NULL,
     PRIMARY KEY (bucket, key, item_id)
 ) WITHOUT ROWID;
 """
 _V1_PARTS.append(_DEDUPE_DDL)
-_DEDUPE_BUCKET = 7 * 86400
 
 
 # digest ledger: frozen issues, per-recipient deliveries, unsubscribes, and a key/value meta table
@@ -171,8 +168,25 @@ CREATE TABLE dedupe_urls (
 DROP INDEX IF EXISTS items_canonical;
 """
 
+# v3: text keys leave the (week, key, item) index (about 12 random index inserts per item, and
+# lookups counted in SQL) for one row per item: its keys packed, and its fingerprint record so a
+# candidate is verified without re-reading its text. dedupe.Deduper reads the window's rows once
+# into memory and matches there. ``_backfill_text_records`` fills the rows of the items a
+# window can still reach.
+_V3 = """
+DROP TABLE IF EXISTS dedupe_keys;
+CREATE TABLE dedupe_text (
+    item_id       INTEGER PRIMARY KEY,
+    first_seen    REAL NOT NULL,
+    keys          BLOB NOT NULL,      -- dedupe.pack_keys: the item's text keys
+    record        TEXT NOT NULL       -- dedupe.record: the item's fingerprint
+);
+CREATE INDEX dedupe_text_seen ON dedupe_text(first_seen);
+"""
+_BACKFILL_DAYS = 14  # dedupe's window and the margin its prune keeps
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: list[Sequence[str]] = [_V1_PARTS, [_V2]]
+MIGRATIONS: list[Sequence[str]] = [_V1_PARTS, [_V2], [_V3]]
 
 _ITEM_COLS = (
     "items.id, sources.name, key, guid, link, canonical_url, title, summary, content, authors,"
@@ -233,6 +247,8 @@ class Store:
                         self.db.execute(statement)
                 if step == 1:
                     self._backfill_url_keys()
+                if step == 2:
+                    self._backfill_text_records()
                 self.db.execute(f"PRAGMA user_version={step + 1}")
                 self.db.execute("COMMIT")
             except BaseException:
@@ -249,6 +265,24 @@ class Store:
         )
         pairs = ((k, iid) for iid, url in rows if (k := url_key(url)) is not None)
         self.db.executemany("INSERT OR IGNORE INTO dedupe_urls(key, item_id) VALUES (?,?)", pairs)
+
+    def _backfill_text_records(self) -> None:
+        """v2 -> v3: text keys and records of the clustered items a dedupe window can reach
+        (the last ``_BACKFILL_DAYS`` of first-seen), computed again from their text."""
+        from .dedupe import text_record  # dedupe's functions; only this migration needs them
+
+        last = self.db.execute("SELECT max(first_seen) FROM items").fetchone()[0]
+        if last is None:
+            return
+        rows = self.db.execute(
+            "SELECT id, first_seen, title, summary, substr(content, 1, 6000) FROM items"
+            " WHERE first_seen >= ? AND cluster_id IS NOT NULL",
+            (last - _BACKFILL_DAYS * 86400,),
+        ).fetchall()
+        self.db.executemany(
+            "INSERT INTO dedupe_text(item_id, first_seen, keys, record) VALUES (?,?,?,?)",
+            [(iid, seen, *text_record(t, s, c)) for iid, seen, t, s, c in rows],
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -702,64 +736,22 @@ class Store:
             out.setdefault(key, []).append((iid, cid, float(seen)))
         return out
 
-    def dedupe_candidates(
-        self,
-        keys: Sequence[tuple[Sequence[int], Sequence[int]]],
-        since: datetime,
-        until: datetime,
-        min_hits: int = 2,
-    ) -> list[dict[int, tuple[int, int]]]:
-        """For each ``(exact keys, other keys)`` of a batch: ``{item id: (keys shared, exact
-        keys shared)}`` of the items whose keys were written for first-seen weeks [since,
-        until] reaches, sharing an exact key or at least ``min_hits`` keys (callers check each
-        item's own first-seen). One index seek per (week, key); the counting and the threshold
-        run inside SQLite, so keys that many items share (common words) cost rows that never
-        reach Python. The keys go in as one JSON array: one statement text for any batch."""
-        lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
-        buckets = list(range(int(lo // _DEDUPE_BUCKET), int(hi // _DEDUPE_BUCKET) + 1))
-        rows = [
-            (i, k, kind)
-            for i, (exact, other) in enumerate(keys)
-            for kind, ks in ((1, exact), (0, other))
-            for k in ks
-        ]
-        out: list[dict[int, tuple[int, int]]] = [{} for _ in keys]
-        for i, iid, n, e in self.db.execute(
-            "WITH k(i, key, exact) AS (SELECT json_extract(value, '$[0]'),"
-            " json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?))"
-            " SELECT k.i, d.item_id, count(*), sum(k.exact) FROM k CROSS JOIN dedupe_keys d"
-            f" ON d.bucket IN ({','.join('?' * len(buckets))}) AND d.key=k.key"
-            " GROUP BY k.i, d.item_id HAVING sum(k.exact) > 0 OR count(*) >= ?",
-            (json.dumps(rows), *buckets, min_hits),
-        ):
-            out[i][iid] = (n, e)
-        return out
+    def dedupe_window(self, since: datetime) -> Iterator[tuple[int, str, int, float, bytes]]:
+        """``(item id, source, cluster id, first seen, packed text keys)`` of the clustered items
+        first seen from ``since`` on: one range scan, read once per refresh into memory."""
+        yield from self.db.execute(
+            "SELECT d.item_id, sources.name, items.cluster_id, d.first_seen, d.keys"
+            " FROM dedupe_text d CROSS JOIN items ON items.id=d.item_id"
+            " CROSS JOIN sources ON sources.id=items.source_id"
+            " WHERE d.first_seen >= ? AND items.cluster_id IS NOT NULL",
+            (_ts(since),),
+        )
 
-    def dedupe_items(
-        self, item_ids: Sequence[int], since: datetime, until: datetime
-    ) -> dict[int, tuple[str, int, float]]:
-        """``(source, cluster id, first seen)`` of the given items that are clustered and were
-        first seen in [since, until]."""
-        lo, hi = _ts(since) or 0.0, _ts(until) or 0.0
-        return {
-            iid: (src, cid, float(seen))
-            for iid, src, cid, seen in self._select_in(
-                "SELECT items.id, sources.name, items.cluster_id, items.first_seen FROM items"
-                " CROSS JOIN sources ON sources.id=items.source_id WHERE items.id IN ({in})"
-                " AND items.first_seen BETWEEN ? AND ? AND items.cluster_id IS NOT NULL",
-                item_ids, lo, hi,
-            )
-        }  # fmt: skip
-
-    def dedupe_texts(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
-        """(title, summary, content lead) of items, to fingerprint candidates."""
-        return {
-            int(iid): (title, summary, content)
-            for iid, title, summary, content in self._select_in(
-                "SELECT id, title, summary, substr(content, 1, 6000) FROM items WHERE id IN ({in})",
-                item_ids,
-            )
-        }
+    def dedupe_records(self, item_ids: Sequence[int]) -> dict[int, str]:
+        """The fingerprint records of the given items (those that have one)."""
+        return dict(
+            self._select_in("SELECT item_id, record FROM dedupe_text WHERE item_id IN ({in})", item_ids)
+        )
 
     def dedupe_representatives(self, cluster_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
         """cluster id -> ``(representative item id, its summary, its content lead)``."""
@@ -784,8 +776,8 @@ class Store:
         """What ``Deduper.assign_many`` decided, for items first seen at ``first_seen``: new
         clusters ``(cluster id, representative item id)``, clusters ``joined`` (their
         last-seen moves), representative changes ``(cluster id, item id)``, and per item
-        ``(item id, URL keys, text keys)``. A few executemany, sorted keys (neighbouring
-        inserts share index pages)."""
+        ``(item id, URL keys, packed text keys, record)``. A few executemany, sorted URL keys
+        (neighbouring inserts share index pages)."""
         t = _ts(first_seen)
         if new:
             self.db.executemany(
@@ -801,28 +793,25 @@ class Store:
             self.db.executemany(
                 "UPDATE clusters SET rep_item_id=? WHERE id=?", [(iid, cid) for cid, iid in reps]
             )
-        bucket = int((t or 0.0) // _DEDUPE_BUCKET)
-        urls = sorted({(k, iid) for iid, uk, _ in keys for k in uk})
+        urls = sorted({(k, iid) for iid, uk, _, _ in keys for k in uk})
         if urls:
             self.db.executemany(
                 "INSERT OR IGNORE INTO dedupe_urls(key, item_id) VALUES (?,?)", urls
             )
-        text = sorted({(k, iid) for iid, _, tk in keys for k in tk})
-        if text:
-            self.db.executemany(
-                "INSERT OR IGNORE INTO dedupe_keys(bucket, key, item_id) VALUES (?,?,?)",
-                [(bucket, k, iid) for k, iid in text],
-            )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO dedupe_text(item_id, first_seen, keys, record) VALUES (?,?,?,?)",
+            [(iid, t, packed, rec) for iid, _, packed, rec in keys],
+        )
 
     def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None:
         """``(item id, cluster id)`` for items stored before they were clustered."""
         self.db.executemany("UPDATE items SET cluster_id=? WHERE id=?", [(c, i) for i, c in pairs])
 
     def dedupe_prune(self, before: datetime) -> int:
-        """Drop dedupe keys of buckets wholly before ``before`` (older than any window)."""
-        bucket = int((_ts(before) or 0.0) // _DEDUPE_BUCKET)
+        """Drop the text keys and records of items first seen before ``before`` (older than
+        any window)."""
         with self.transaction():
-            cur = self.db.execute("DELETE FROM dedupe_keys WHERE bucket<?", (bucket,))
+            cur = self.db.execute("DELETE FROM dedupe_text WHERE first_seen<?", (_ts(before),))
         return cur.rowcount
 
     # ---- digest ledger -------------------------------------------------------------------

@@ -49,7 +49,7 @@ class Prep:
 
     canonical_url: str | None
     tagging: Tagging
-    dedupe: dedupe.Prepared  # keys (no fingerprint), for Deduper.assign_many
+    dedupe: dedupe.Prepared  # keys and fingerprint record, for Deduper.assign_many
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def prep_item(
     tagging = tagger.tag(
         parsed.title, parsed.summary or parsed.content, parsed.language or language, tags
     )
-    return Prep(canon, tagging, dedupe.prepare(parsed, canon, keep_fingerprint=False))
+    return Prep(canon, tagging, dedupe.prepare(parsed, canon))
 
 
 def prepare_feed(job: Job, tagger: Tagger | None = None) -> Prepared | ParseError:

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aggregator import dedupe_cli
-from aggregator.dedupe import Deduper, fingerprint, prepare, text_keys, url_keys
+from aggregator.dedupe import Deduper, pack_keys, prepare, text_record, url_keys
 from aggregator.models import ParsedItem, Tagging
 from aggregator.normalize import canonical_url, content_hash, item_key
 from aggregator.pipeline import store_new_items
@@ -86,7 +86,8 @@ class Synth:
 
 
 SOURCES = [f"src{i:03d}" for i in range(200)]
-KEYS_PER_ITEM = 12  # url + title prefix (or title) + lead + 6 title bands + 3 body bands
+KEYS_PER_ITEM = 11  # title prefix (or title) + lead + 6 title bands + 3 body bands
+_FILLER_RECORD = "0" + " ".join(["word"] * 10) + "\x1f" + " ".join(["body"] * 120)  # typical size
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -132,14 +133,13 @@ def _base_rows(
             )
         )
         clusters.append((iid, iid, ts, ts))
-        bucket = int(ts // (7 * 86400))
         urls += [(k, iid) for k in url_keys(canon, None)]  # any age: every item's real key
-        if ts >= recent:  # buckets a 7-day lookup can reach: the real keys
-            exact, bands = text_keys(fingerprint(p.title, p.summary))
-            ks = exact + bands
-        else:  # never looked up again: same number of rows, random values (10x faster build)
-            ks = [synth.rng.getrandbits(63) for _ in range(KEYS_PER_ITEM)]
-        keys += [(bucket, k, iid) for k in dict.fromkeys(ks)]
+        if ts >= recent:  # rows a 7-day window can reach: the real keys and record
+            packed, rec = text_record(p.title, p.summary)
+        else:  # never read again: rows of the same size, random values (10x faster build)
+            packed = pack_keys(synth.rng.getrandbits(63) for _ in range(KEYS_PER_ITEM))
+            rec = _FILLER_RECORD
+        keys.append((iid, ts, packed, rec))
     return items, clusters, keys, urls
 
 
@@ -179,7 +179,7 @@ def build_base(path: Path, n: int, gap_days: int) -> None:
                 items,
             )
             db.executemany(
-                "INSERT OR IGNORE INTO dedupe_keys(bucket, key, item_id) VALUES (?,?,?)", keys
+                "INSERT INTO dedupe_text(item_id, first_seen, keys, record) VALUES (?,?,?,?)", keys
             )
             db.executemany("INSERT OR IGNORE INTO dedupe_urls(key, item_id) VALUES (?,?)", urls)
             db.execute("COMMIT")
@@ -216,7 +216,7 @@ def _prepared(items: list[tuple[str, ParsedItem]]) -> list[tuple[str, tuple]]:
     out = []
     for src, p in items:
         canon = canonical_url(p.link)
-        prep = Prep(canon, Tagging(), prepare(p, canon, keep_fingerprint=False))
+        prep = Prep(canon, Tagging(), prepare(p, canon))
         out.append((src, (item_key(p), content_hash(p), p, prep)))
     return out
 
@@ -280,7 +280,7 @@ def speed(args: argparse.Namespace) -> None:
         dedupe.LEAD_KEY_WORDS,
         dedupe.TITLE_PREFIX,
     )
-    base = WORK / f"base-v3-{args.base}-gap{args.gap_days}-w-{'-'.join(map(str, params))}.db"
+    base = WORK / f"base-v4-{args.base}-gap{args.gap_days}-w-{'-'.join(map(str, params))}.db"
     if not base.exists():
         t = time.perf_counter()
         build_base(base, args.base, args.gap_days)
@@ -349,7 +349,7 @@ def farm(args: argparse.Namespace) -> None:
     for _ in range(args.repeat):
         t = time.process_time()
         preps = [
-            [prepare(p, c, keep_fingerprint=False) for p, c in zip(items, cs)]
+            [prepare(p, c) for p, c in zip(items, cs)]
             for (_, items), cs in zip(feeds, canon)
         ]
         best_prep = min(best_prep, time.process_time() - t)
@@ -373,14 +373,16 @@ def farm(args: argparse.Namespace) -> None:
                     with st.transaction():
                         clusters.update(c for _, c in store_new_items(st, dd, name, fresh, now))
                     spent += time.process_time() - t
-            keys = st.db.execute("SELECT count(*) FROM dedupe_keys").fetchone()[0]
+            keys = sum(
+                len(k) // 8 for (k,) in st.db.execute("SELECT keys FROM dedupe_text")
+            )
             stored = st.count_items()
             st.close()
         best_assign = min(best_assign, spent)
     print(
         f"{n:,} items from {len(feeds)} feeds: prepare {1e6 * best_prep / n:.0f} us/item, "
         f"dedupe + store {1e6 * best_assign / stored:.0f} us/item ({stored:,} stored, "
-        f"{len(clusters):,} clusters, {keys / stored:.1f} key rows/item)"
+        f"{len(clusters):,} clusters, {keys / stored:.1f} text keys/item)"
     )
 
 

@@ -22,9 +22,11 @@ from aggregator import dedupe_cli
 from aggregator.dedupe import (
     Deduper,
     fingerprint,
+    from_record,
     neutral_body,
     neutral_title,
     prepare,
+    record,
     same_story,
     similarity,
     text_keys,
@@ -313,23 +315,43 @@ def test_representative_is_the_fullest_text(feed: Feed) -> None:
     assert {o.source for o in story.also_in} == {"yahoo", "msn"}
 
 
-def test_candidate_lookup_seeks_the_key_index(feed: Feed) -> None:
+def test_window_scan_uses_the_first_seen_index(feed: Feed) -> None:
     feed.add("reuters", WIRE_TITLE, WIRE_BODY)
     plan = " ".join(
         str(r) for r in feed.store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT item_id FROM dedupe_keys WHERE bucket IN (1, 2) AND key IN (3, 4)"
+            "EXPLAIN QUERY PLAN SELECT item_id, keys FROM dedupe_text WHERE first_seen >= 1"
         )
     )  # fmt: skip
-    assert "PRIMARY KEY (bucket=? AND key=?)" in plan
+    assert "dedupe_text_seen" in plan
+
+
+def test_window_is_read_back_from_the_store(feed: Feed) -> None:
+    _, c1 = feed.add("reuters", WIRE_TITLE, WIRE_BODY)
+    [(keys, record)] = feed.store.db.execute("SELECT keys, record FROM dedupe_text").fetchall()
+    assert len(keys) % 8 == 0 and len(keys) >= 8 * 6 and "\x1f" in record
+    feed.deduper = Deduper(feed.store)  # a new process: nothing in memory
+    _, c2 = feed.add("yahoo", WIRE_TITLE + " - Yahoo News", WIRE_BODY, at=T0 + timedelta(hours=1))
+    assert c2 == c1
+    feed.deduper.forget()  # and again after forgetting
+    _, c3 = feed.add("msn", WIRE_TITLE, WIRE_BODY, at=T0 + timedelta(hours=2))
+    assert c3 == c1
+
+
+def test_record_round_trips_the_fingerprint() -> None:
+    fp = fingerprint("Sénégal : 3 morts à Dakar…", "Trois personnes sont mortes " * 10)
+    again = from_record(record(fp))
+    assert again == fp and again.truncated and "3" in again.numbers
+    empty = fingerprint("", "")
+    assert from_record(record(empty)) == empty
 
 
 def test_prune_drops_old_keys_only(feed: Feed) -> None:
     feed.add("reuters", WIRE_TITLE, WIRE_BODY, at=T0 - timedelta(days=30))
     feed.add("yahoo", "Another story entirely about Ghana", "Ghana text here for the body.", at=T0)
-    n = feed.store.db.execute("SELECT count(*) FROM dedupe_keys").fetchone()[0]
+    n = feed.store.db.execute("SELECT count(*) FROM dedupe_text").fetchone()[0]
     dropped = feed.store.dedupe_prune(T0 - timedelta(days=8))
-    left = feed.store.db.execute("SELECT count(*) FROM dedupe_keys").fetchone()[0]
-    assert dropped > 0 and left == n - dropped and left > 0
+    left = feed.store.db.execute("SELECT count(*) FROM dedupe_text").fetchone()[0]
+    assert n == 2 and dropped == 1 and left == 1
 
 
 # ---- the JSON-lines command ---------------------------------------------------------------------
@@ -403,12 +425,12 @@ def test_prune_keeps_the_window_and_a_week_of_margin(feed: Feed) -> None:
     feed.add("reuters", WIRE_TITLE, WIRE_BODY, at=T0 - timedelta(days=40))
     _, recent = feed.add("yahoo", WIRE_TITLE, WIRE_BODY, at=T0 - timedelta(days=3))
 
-    def buckets() -> set[int]:
-        return {r[0] for r in feed.store.db.execute("SELECT DISTINCT bucket FROM dedupe_keys")}
+    def seen() -> set[float]:
+        return {r[0] for r in feed.store.db.execute("SELECT first_seen FROM dedupe_text")}
 
-    before = buckets()
-    assert feed.deduper.prune(T0) > 0
-    after = buckets()
-    assert after and after < before and max(after) == max(before)
+    before = seen()
+    assert feed.deduper.prune(T0) == 1
+    after = seen()
+    assert after == {(T0 - timedelta(days=3)).timestamp()} and len(before) == 2
     _, cluster = feed.add("bbc", WIRE_TITLE, WIRE_BODY, at=T0)  # the recent copy is still found
     assert cluster == recent

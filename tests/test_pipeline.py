@@ -4,6 +4,7 @@ file, then fetched again (conditional GETs, 304s, nothing added), then published
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -166,3 +167,39 @@ def test_publish_after_fetch_writes_every_format(corpus_config, tmp_path):
     doc = json.loads((out / "feed.json").read_text(encoding="utf-8"))
     assert len(doc["items"]) == settings.output.max_items
     assert report.written
+
+
+def test_a_rolled_back_source_leaves_nothing_in_the_dedupe_window(tmp_path):
+    """Source b's transaction fails after its items were clustered (a trigger stands in for a
+    full disk): the story it would have started must not be found by source c afterwards (its
+    cluster was never written), so c starts the cluster itself."""
+    from aggregator.workers import Job, prepare_feed
+
+    rss = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
+    <link>https://{s}.example/</link><description>d</description><item><title>{t}</title>
+    <link>https://{s}.example/story</link><description>{b}</description></item></channel></rss>"""
+    title = "Ghana and Morocco sign an agreement on artificial intelligence research centres"
+    body = ("The two governments agreed on Tuesday to open three joint research centres on "
+            "artificial intelligence in Accra, Rabat and Kumasi over the next four years.")  # fmt: skip
+    config = write_config(tmp_path, [(s, f"http://127.0.0.1:9/{s}.xml") for s in ("b", "c")])
+    settings = load(config)
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    with Store(settings.database) as store:
+        pipe = Pipeline(settings, store, clock=lambda: now)
+        store.db.execute(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON items WHEN NEW.source_id ="
+            " (SELECT id FROM sources WHERE name='b') BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+
+        def ingest(name: str) -> None:
+            doc = rss.format(s=name, t=title, b=body).encode()
+            job = Job(doc, f"https://{name}.example/rss", {}, None, (), {})
+            prepared = prepare_feed(job, pipe.tagger)
+            pipe.ingest(pipe.sources[name], prepared, store.source_state(name), now)
+
+        with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+            ingest("b")
+        ingest("c")  # a ghost of b in the window would give c a cluster that does not exist
+        (item,) = store.items()
+        (story,) = store.stories([item.cluster_id])
+        assert item.source == "c" and story.item.id == item.id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -185,7 +186,7 @@ def test_v1_store_migrates_url_identity_to_the_key_table(tmp_path):
     db.close()
 
     with Store(path) as s:
-        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
         indexes = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "items_canonical" not in indexes
         assert s.db.execute("SELECT item_id FROM dedupe_urls").fetchall() == [(70,)]
@@ -195,3 +196,52 @@ def test_v1_store_migrates_url_identity_to_the_key_table(tmp_path):
             iid = s.insert_item("Le360", item_key(p), canonical_url(p.link), p, "h2", Tagging(), T0)
             cid = Deduper(s).assign(iid, "Le360", p, canonical_url(p.link), T0)
         assert cid == 7 and s.item(iid).cluster_id == 7
+
+
+def test_v2_store_migrates_text_keys_to_one_row_per_item(tmp_path):
+    """A v2 store (one index row per text key) opens as v3: the key index is dropped, the items
+    a dedupe window can reach get their keys and record again from their text, and a copy of a
+    recent story arriving afterwards joins its cluster."""
+    from aggregator import store as store_mod
+    from aggregator.dedupe import Deduper
+    from aggregator.normalize import canonical_url
+
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for step in (0, 1):
+        for ddl in store_mod.MIGRATIONS[step]:
+            for statement in store_mod._statements(ddl):
+                db.execute(statement)
+    db.execute("PRAGMA user_version=2")
+    db.execute("INSERT INTO sources(id, name, url, fetch_url) VALUES (1, 'Reuters', 'u', 'u')")
+    title = "Gunmen abduct worshippers from Nigeria mosque, police say"
+    body = (
+        "Armed men abducted several worshippers from a mosque in Nigeria's north-central Niger"
+        " state during dawn prayers on Sunday, police said, the latest in a wave of kidnappings."
+    )
+    recent, old = T0.timestamp(), (T0 - timedelta(days=60)).timestamp()
+    for iid, seen in ((1, old), (2, recent)):
+        db.execute("INSERT INTO clusters(id, rep_item_id, first_seen, last_seen) VALUES (?,?,?,?)",
+                   (iid, iid, seen, seen))  # fmt: skip
+        db.execute(
+            "INSERT INTO items(id, source_id, key, link, title, summary, content, authors,"
+            " categories, enclosures, first_seen, last_seen, content_hash, cluster_id)"
+            " VALUES (?, 1, ?, ?, ?, ?, '', '[]', '[]', '[]', ?, ?, 'h', ?)",
+            (iid, f"k{iid}", f"https://r.example/{iid}", title, body, seen, seen, iid),
+        )
+    db.execute("INSERT INTO dedupe_keys(bucket, key, item_id) VALUES (1, 2, 2)")
+    db.close()
+
+    with Store(path) as s:
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        tables = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "dedupe_keys" not in tables
+        assert [r[0] for r in s.db.execute("SELECT item_id FROM dedupe_text")] == [2]
+        s.sync_sources([("Reuters", "u"), ("Yahoo", "https://y.example/rss")])
+        p = parsed(1, guid=None, link="https://y.example/copy", title=title + " - Yahoo News")
+        p = dataclasses.replace(p, summary="(Reuters) - " + body)
+        at = T0 + timedelta(hours=3)
+        with s.transaction():
+            iid = s.insert_item("Yahoo", item_key(p), canonical_url(p.link), p, "h2", Tagging(), at)
+            cid = Deduper(s).assign(iid, "Yahoo", p, canonical_url(p.link), at)
+        assert cid == 2
