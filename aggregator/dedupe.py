@@ -34,8 +34,8 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -209,17 +209,43 @@ def neutral_title(title: str) -> str:
 
 def _neutral_title(t: str) -> str:
     """:func:`neutral_title` of a title already made plain text."""
+    return _neutralise_title(t)[0]
+
+
+def _neutralise_title(t: str) -> tuple[str, bool]:
+    """(neutral title, whether a pattern removed something). Each pattern runs only when the
+    character it cannot match without is there (most titles have no label to strip)."""
+    start = t
     for _ in range(3):
         before = t
-        for rx in _TITLE_PREFIX:
-            t = rx.sub("", t, count=1)
+        for needs, rx in _TITLE_PREFIX_GUARDED:
+            if needs(t):
+                t = rx.sub("", t, count=1)
         if t == before:
             break
-    for rx in _TITLE_SUFFIX:
-        shorter = rx.sub("", t, count=1)
-        if len(shorter) >= 12:  # never strip a title down to nothing
-            t = shorter
-    return fold(t)
+    for needs, rx in _TITLE_SUFFIX_GUARDED:
+        if needs(t):
+            shorter = rx.sub("", t, count=1)
+            if len(shorter) >= 12:  # never strip a title down to nothing
+                t = shorter
+    return fold(t), t != start
+
+
+def _chars(cs: str) -> Callable[[str], bool]:
+    search = re.compile(f"[{re.escape(cs)}]").search
+    return lambda t: search(t) is not None
+
+
+# What each title pattern cannot match without (same order as the patterns).
+_TITLE_PREFIX_GUARDED = list(zip(
+    [lambda t: t.lstrip()[:1] in ("[", "(", "【"), _chars(".:|!/-"), _chars("|"), _chars(".:!")],
+    _TITLE_PREFIX,
+))  # fmt: skip
+_TITLE_SUFFIX_GUARDED = list(zip(
+    [lambda t: t.rstrip().endswith(("]", ")")), _chars("|·•-–—"),
+     lambda t: t.rstrip().endswith(("...", "…"))],
+    _TITLE_SUFFIX,
+))  # fmt: skip
 
 
 def neutral_body(text: str) -> str:
@@ -229,8 +255,10 @@ def neutral_body(text: str) -> str:
         b = b[:_BODY_CHARS]  # a full article: its footer is out of reach and out of interest
     else:
         for guards, rx in _FOOTERS:
-            if any(g in b for g in guards):
-                b = rx.sub("", b, count=1)
+            for g in guards:  # (a plain loop: any() over a generator costs more than the tests)
+                if g in b:
+                    b = rx.sub("", b, count=1)
+                    break
         for _ in range(3):  # "... (Photo: AFP) Read more"
             head, tail = b[:-_TAIL_CHARS], b[-_TAIL_CHARS:]
             rx = _tail_pattern(tail)
@@ -240,11 +268,14 @@ def neutral_body(text: str) -> str:
             b = head + shorter
             if shorter == tail:
                 break
-    for rx in _BODY_HEAD:
-        shorter = rx.sub("", b, count=1)
-        if shorter != b:
-            b = shorter
-            break
+    # A dateline needs its wire in brackets early on, or a dash or colon after it.
+    paren, dash = "(" in b[:61], "-" in b or ":" in b
+    for needs, rx in zip((paren, dash, dash), _BODY_HEAD):
+        if needs:
+            shorter = rx.sub("", b, count=1)
+            if shorter != b:
+                b = shorter
+                break
     return b
 
 
@@ -300,11 +331,12 @@ def fingerprint(title: str, summary: str, content: str = "") -> Fingerprint:
     """Build the matching form; ``content`` is used when the summary is too short."""
     raw_title = plain_text(title)
     truncated = raw_title.endswith(("…", "..."))
-    tw = _WORDS(_neutral_title(raw_title))
+    neutral, changed = _neutralise_title(raw_title)
+    tw = whole = _WORDS(neutral)
     if truncated and len(tw) > 4 and not raw_title.rstrip(".…")[-1:].isspace():
         tw = tw[:-1]  # "... in robotaxi bat…": the last word is cut
     bw = _WORDS(neutral_body(summary))
-    bw = _drop_title(bw, tw, raw_title)
+    bw = _drop_title(bw, tw, raw_title, whole if not changed else None)
     if len(bw) < 12 and content:
         cw = _WORDS(neutral_body(content[:6000]))
         if len(cw) > len(bw):
@@ -332,15 +364,20 @@ def from_record(rec: str) -> Fingerprint:
     return _make(tuple(title.split()), rec[:1] == "1", tuple(body.split()))
 
 
-def _drop_title(body: list[str], title: list[str], raw_title: str) -> list[str]:
+def _drop_title(
+    body: list[str], title: list[str], raw_title: str, raw_words: list[str] | None = None
+) -> list[str]:
     """Feeds that repeat the title as the first sentence of the summary: drop it from the body.
     The body may skip a label or a place name the title starts with, so a few alignments are
-    tried, of the neutralised title's words, then of the raw title's."""
+    tried, of the neutralised title's words, then of the raw title's (``raw_words``, when the
+    caller has them). An alignment needs the body's first word among the first three."""
     if not body:
         return body
-    for words in (title, None):
+    for words in (title, raw_words):
         if words is None:
             words = _WORDS(fold(raw_title))
+        if body[0] not in words[:3]:
+            continue
         for k in range(min(3, len(words))):
             want = words[k:]
             n = 0
@@ -351,10 +388,11 @@ def _drop_title(body: list[str], title: list[str], raw_title: str) -> list[str]:
     return body
 
 
-def _shingles(ws: Sequence[str], n: int = 3) -> frozenset[str]:
-    if len(ws) < n:
+def _shingles(ws: Sequence[str]) -> frozenset[str]:
+    """Word 3-grams (zip and map: the loop runs in C)."""
+    if len(ws) < 3:
         return frozenset([" ".join(ws)]) if ws else frozenset()
-    return frozenset(" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1))
+    return frozenset(map(" ".join, zip(ws, ws[1:], ws[2:])))
 
 
 @dataclass(frozen=True)
@@ -510,7 +548,7 @@ def text_keys(fp: Fingerprint) -> tuple[list[int], list[int]]:
         bands += _band_keys(_TITLE_SALTS, sig, TITLE_ROWS)
     lead = fp.body[:LEAD_WORDS]
     if len(lead) >= 6 and BODY_BANDS:  # at least 4 3-grams
-        grams = {" ".join(lead[i : i + 3]) for i in range(len(lead) - 2)}
+        grams = set(map(" ".join, zip(lead, lead[1:], lead[2:])))
         if len(grams) >= 4:
             bands += _band_keys(_BODY_SALTS, _minhash(grams, BODY_BANDS * BODY_ROWS), BODY_ROWS)
     return exact, bands
@@ -595,21 +633,26 @@ class _Window:
         self, exact: Sequence[int], bands: Sequence[int], since: float, until: float
     ) -> list[Candidate]:
         """Items first seen in [since, until] sharing an exact key or MIN_BAND_HITS keys."""
-        counts: dict[int, int] = {}
-        exacts: dict[int, int] = {}
         postings = self.postings
-        for keys, tally in ((exact, exacts), (bands, None)):
-            for k in keys:
-                p = postings.get(k)
-                if p is None:
-                    continue
-                for iid in (p,) if type(p) is int else p:
-                    counts[iid] = counts.get(iid, 0) + 1
-                    if tally is not None:
-                        tally[iid] = tally.get(iid, 0) + 1
+        hits: list[int] = []
+        for k in exact:
+            p = postings.get(k)
+            if type(p) is int:
+                hits.append(p)
+            elif p is not None:
+                hits.extend(p)
+        exacts = Counter(hits) if hits else {}
+        for k in bands:
+            p = postings.get(k)
+            if type(p) is int:
+                hits.append(p)
+            elif p is not None:
+                hits.extend(p)
+        if not hits:
+            return []
         out = []
         items = self.items
-        for iid, n in counts.items():
+        for iid, n in Counter(hits).items():  # counted in C
             e = exacts.get(iid, 0)
             if e or n >= MIN_BAND_HITS:
                 src, cid, seen = items[iid]
