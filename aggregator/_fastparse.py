@@ -104,6 +104,8 @@ _TAG_NAME = re.compile(r"</?(\w+)")
 _NAMED_ENTITY = re.compile(r"&(\w+);")
 _ACCEPTABLE_ELEMENTS = frozenset(_HTMLSanitizer.acceptable_elements)
 _C1 = re.compile("[\x80-\x9f]")
+_LATIN1_HIGH = re.compile("[\x80-\xbf]")
+_WIDE = re.compile("[^\x00-\xff]")
 _CP1252 = {
     i: bytes([i]).decode("cp1252")
     for i in range(0x80, 0xA0)
@@ -284,15 +286,21 @@ def norm_lang(lang: str | None) -> str | None:
 
 
 def _fp_text(s: str) -> str:
-    """What feedparser's ``pop`` does to every text value after stripping it."""
+    """What feedparser's ``pop`` does to every text value after stripping it: UTF-8 read as
+    Latin-1 decoded again, C1 controls read as cp1252. Both need a character in U+0080-U+00BF
+    (a UTF-8 continuation byte, or a C1 control), so text without one is returned as it is;
+    text with a character above U+00FF is not Latin-1, so its re-decoding is skipped (it would
+    raise: exceptions are the slow part)."""
     s = s.strip()
-    if not s.isascii():
+    if s.isascii() or _LATIN1_HIGH.search(s) is None:
+        return s
+    if _WIDE.search(s) is None:
         try:
             s = s.encode("iso-8859-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
+        except UnicodeDecodeError:
             pass
-        if _C1.search(s):
-            s = s.translate(_CP1252)
+    if _C1.search(s):
+        s = s.translate(_CP1252)
     return s
 
 
@@ -524,6 +532,7 @@ _KIND: dict[str, int] = {
 _SETS = (_CATEGORY, _TITLE, _GUID, _PUBLISHED, _UPDATED, _AUTHOR, _SUMMARY, _CONTENT)
 assert len(_KIND) == sum(map(len, _SETS)) + 5, "the name sets overlap"
 _SKIPPED_PREFIXES = ("media_", "itunes_", "dcterms_", "dc_")
+_PERMALINK_ONLY = ["isPermaLink"]  # a guid's usual attributes: nothing odd to look for
 
 
 def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
@@ -585,7 +594,9 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
             if href is None:  # feedparser: the text is both the item link and this link's href
                 value = _text(child).strip()
                 value = _fp_text(fp_urljoin(base, value) if value else value)
-                link = _LINK_ENTITY.sub(r"&\1", value.replace("&amp;", "&"))
+                link = value
+                if "&" in value:
+                    link = _LINK_ENTITY.sub(r"&\1", value.replace("&amp;", "&"))
                 has_link = True
                 if rel == "enclosure" and value:
                     raw.enclosures.append((link, ltype, child.get("length")))
@@ -598,9 +609,14 @@ def _read_item(item, base: str, atom: bool, header_lang: str | None) -> RawItem:
                 has_link = True
         elif kind == _GUID_K:
             permalink = child.get("isPermaLink", child.get("ispermalink", "true")) == "true"
-            if any(
-                k.lower() == "ispermalink" and k not in ("isPermaLink", "ispermalink")
-                for k in child.keys()  # noqa: SIM118 (lxml attrib view)
+            keys = child.keys()
+            if (
+                keys
+                and keys != _PERMALINK_ONLY
+                and any(
+                    k.lower() == "ispermalink" and k not in ("isPermaLink", "ispermalink")
+                    for k in keys
+                )
             ):
                 raise Unsure("odd isPermaLink spelling")
             value = _text(child).strip()

@@ -84,7 +84,9 @@ _base_url: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 def clean_chars(text: str) -> str:
     """Drop control (but tab, CR, LF), bidi-override and invisible characters (see the module
     docstring)."""
-    return _INVISIBLE.sub("", text) if text else ""
+    if not text or text.isprintable():  # every _INVISIBLE character is non-printable
+        return text or ""
+    return _INVISIBLE.sub("", text)
 
 
 def safe_url(url: str | None, base: str | None = None) -> str | None:
@@ -172,9 +174,16 @@ def sanitize_html(html: str, base_url: str | None = None, max_chars: int = MAX_H
     html = clean_chars(html[:max_chars])
     if "<" not in html and "&" not in html:
         return _text_as_html(html).strip()  # no markup, no entity: nh3 would only escape
-    if "&" not in html and "\r" not in html and _SIMPLE_HTML.fullmatch(html):
-        # nh3 gives this markup back as it is but for rel= on links and &nbsp;
-        return html.replace('">', _REL_CLOSE).replace("\xa0", "&nbsp;").strip()
+    if "\r" not in html:
+        # "&nbsp;" reads as the character it names (and nh3 writes that character "&nbsp;"): one
+        # spelling, so bodies with no other entity take the shortcut too.
+        simple = html.replace("&nbsp;", "\xa0") if "&" in html else html
+        if "&" not in simple and _SIMPLE_HTML.fullmatch(simple):
+            # nh3 gives this markup back as it is but for rel= on links, &nbsp; and "/>"
+            out = simple.replace('">', _REL_CLOSE).replace("\xa0", "&nbsp;")
+            if "<img" in out:  # '"/>' ends only images: text holds no ">", URLs no '"'
+                out = out.replace('"/>', '">')
+            return out.strip()
     base = safe_url(base_url) if base_url else None
     token = _base_url.set(base)
     try:
@@ -184,8 +193,9 @@ def sanitize_html(html: str, base_url: str | None = None, max_chars: int = MAX_H
 
 
 # The markup of most feed bodies, which nh3 (html5ever + ammonia) serialises back unchanged but
-# for ``rel`` added to links and no-break spaces written ``&nbsp;``: text (no ``<``, ``>``, ``&``
-# or CR) in paragraphs, with ``<strong>``/``<em>`` holding text and links, and links
+# for ``rel`` added to links, no-break spaces written ``&nbsp;`` and ``<img .../>`` written
+# ``<img ...>``: text (no ``<``, ``>``, ``&`` or CR) in paragraphs, with ``<strong>``/``<em>``
+# holding text and links, WordPress images (``_IMG``), and links
 # ``<a href="...">`` to an absolute http(s) URL ``Url::parse`` accepts (ASCII host with a
 # letters-only TLD, no punycode, no port; no quote, ``&``, ``<``, ``>``, ``\\`` or blank) holding
 # text. Properly nested, so HTML5 tree building keeps every element where it is written. Atomic
@@ -198,7 +208,9 @@ _URL = (
 )
 _LINK = rf'<a href="{_URL}">{_T}*+</a>'
 _PHRASE = rf"(?>{_T}++|{_LINK})*+"
-_INLINE = rf"(?>{_T}++|<strong>{_PHRASE}</strong>|<em>{_PHRASE}</em>|{_LINK})"
+# WordPress's image, attributes in its order (nh3 writes it back without the "/"):
+_IMG = rf'<img src="{_URL}" alt="[^"&<>\xa0\r\n\t]*+" width="[0-9]{{1,5}}" height="[0-9]{{1,5}}"/>'
+_INLINE = rf"(?>{_T}++|<strong>{_PHRASE}</strong>|<em>{_PHRASE}</em>|{_LINK}|{_IMG})"
 _SIMPLE_HTML = re.compile(rf"(?>{_INLINE}|<p>{_INLINE}*+</p>)*+")
 _REL_CLOSE = f'" rel="{LINK_REL}">'
 
