@@ -202,6 +202,23 @@ def test_scan_lookbehind_form_for_terms_starting_with_punctuation() -> None:
     assert TAGGER._latin.shift == 1 and TAGGER._arabic.shift == 1
 
 
+def test_latin1_spelling_with_replacements_and_the_full_one_only_when_needed() -> None:
+    """Typographic text (’ – — and letters above U+00FF that fold to a Latin-1 base) reads with
+    the Latin-1 spelling; only a class member that cannot be replaced (ʼ is a letter, ' is
+    not) needs the full spelling, compiled then. Matches equal the reference's every time."""
+    tagger = Tagger.from_settings({}, 1.0)
+    ref = RefScan(tagger)
+    typographic = ["L’intelligence artificielle au Sénégal — et au Maroc", "Côte d’Ivoire – Mali",
+                   "Łódź, Ceaușescu et l’IA générative", "ﾠplain ascii Morocco"]  # fmt: skip
+    for text in typographic:
+        assert_same_scan(tagger, ref, text)
+    assert tagger._latin._full is None
+    assert set(tagger.tag("L’IA au Sénégal", "Côte d’Ivoire – Mali").countries) == {"SN", "CI", "ML"}
+    for text in ["Moroccoʼs AI strategy", "Sénégalʼs IA – ā"]:
+        assert_same_scan(tagger, ref, text)
+    assert tagger._latin._full is not None
+
+
 def test_no_evidence_shortcut_gives_the_empty_tagging() -> None:
     t = TAGGER.tag("Rien à signaler", "<p>Une journée calme.</p>", "fr")
     assert (t.tags, t.countries, dict(t.why)) == ((), (), {})
