@@ -17,12 +17,13 @@ from aggregator.store import Store
 from test_pipeline import REAL, distinct_items, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
+COPIES = 8
 
 
 def test_sigkill_during_fetch_twenty_times_then_a_normal_run(tmp_path, feed_server):
     files = sorted(REAL.glob("*.xml"))
-    # Three copies of the corpus under different names: long enough a run to be killed mid-way.
-    sources = [(f"{f.stem}#{n}", feed_server.url(f"corpus/real/{f.name}?copy={n}")) for n in range(3) for f in files]
+    # Copies of the corpus under different names: long enough a run to be killed mid-way.
+    sources = [(f"{f.stem}#{n}", feed_server.url(f"corpus/real/{f.name}?copy={n}")) for n in range(COPIES) for f in files]
     config = write_config(tmp_path, sources)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "aggregator", "-q", "--config", str(config), "fetch", "--force"]
@@ -52,5 +53,5 @@ def test_sigkill_during_fetch_twenty_times_then_a_normal_run(tmp_path, feed_serv
         for name, _url in sources:
             expected = distinct_items(REAL / (name.split("#")[0] + ".xml"))
             assert states[name].items == expected, name
-        assert store.count_items() == 3 * sum(distinct_items(f) for f in files)
+        assert store.count_items() == COPIES * sum(distinct_items(f) for f in files)
         assert not store.unclustered_items()
