@@ -9,11 +9,13 @@ A broken feed is an outcome, not a crash: its error is recorded on the source an
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import queue
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -157,7 +159,7 @@ class Pipeline:
         run = _Run(self.due_sources(names, force), progress)
         self._run = run
         try:
-            with self.store.bulk(commit_every=2.0):
+            with _gc_paused(), self.store.bulk(commit_every=2.0):
                 self._refresh(run)
         finally:
             if run.pool is not None:
@@ -364,6 +366,22 @@ def store_new_items(
     rows = [(k, p.canonical_url, parsed, c, p.tagging) for k, c, parsed, p in fresh]
     store.insert_items(source, rows, now, ids=ids, clusters=clusters)
     return list(zip(ids, clusters))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for one refresh (worker processes forked meanwhile
+    inherit it off). A refresh allocates millions of objects and makes almost no cycles (29
+    unreachable objects after a cold run of 1,000 feeds): collections triggered by allocation
+    only walk the growing heap, holding the GIL the result and fetch threads wait for. Cold
+    refresh of the farm's 1,000 feeds: 8.2-8.3 -> 7.8 s."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _elapsed(result: object) -> float:

@@ -203,3 +203,29 @@ def test_a_rolled_back_source_leaves_nothing_in_the_dedupe_window(tmp_path):
         (item,) = store.items()
         (story,) = store.stories([item.cluster_id])
         assert item.source == "c" and story.item.id == item.id
+
+
+def test_refresh_pauses_the_cyclic_gc_and_restores_it(tmp_path, feed_server):
+    import gc
+
+    feed_server.put("one.xml", (REAL / sorted(p.name for p in REAL.glob("*.xml"))[0]).read_bytes())
+    settings = load(write_config(tmp_path, [("one", feed_server.url("one.xml"))]))
+    seen = []
+    with Store(settings.database) as store:
+        pipe = Pipeline(settings, store)
+        assert gc.isenabled()
+        pipe.refresh(progress=lambda outcome: seen.append(gc.isenabled()))
+        assert seen == [False] and gc.isenabled()
+
+        def boom(outcome):
+            raise RuntimeError("progress callback failed")
+
+        with pytest.raises(RuntimeError):
+            pipe.refresh(force=True, progress=boom)
+        assert gc.isenabled()
+        gc.disable()  # a caller that had it off keeps it off
+        try:
+            pipe.refresh(force=True)
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
