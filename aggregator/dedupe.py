@@ -736,9 +736,9 @@ class Deduper:
         reps = self._representatives(joined, created)
         rows = []
         for (item_id, _, prep), cluster in zip(items, out):
-            packed = pack_keys((*prep.exact_keys, *prep.band_keys))
-            rows.append((item_id, prep.url_keys, packed, prep.record))
-            win.add(item_id, source, cluster, until, unpack_keys(packed))
+            keys = tuple(dict.fromkeys((*prep.exact_keys, *prep.band_keys)))
+            rows.append((item_id, prep.url_keys, pack_keys(keys), prep.record))
+            win.add(item_id, source, cluster, until, keys)
             self._remember(item_id, prep.record)
         idx.dedupe_write(new, [c for c, _, _ in joined], reps, rows, first_seen)
         return out
