@@ -202,6 +202,9 @@ _SOURCE_COLS = (
 class Store:
     """A SQLite store. Thread-safe for the pipeline's use: one connection, serialised by a lock."""
 
+    #: seconds between the background WAL checkpoints of ``bulk()``
+    checkpoint_every = 1.0
+
     def __init__(self, path: str | Path, *, timeout: float = 30.0):
         self.path = Path(path)
         try:
@@ -217,6 +220,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: cannot open database: {exc}") from exc
         self._lock = threading.RLock()
+        self._timeout = timeout
         self._depth = 0
         self._grouping = 0.0  # inside bulk(): seconds between group commits (0: no grouping)
         self._group_began: float | None = None  # monotonic start of the open group transaction
@@ -486,17 +490,20 @@ class Store:
         """Many small transactions in a row (a refresh), grouped: each ``transaction()`` becomes
         a SAVEPOINT and one COMMIT covers the units of ``commit_every`` seconds (a page written
         by several sources goes to the WAL once, not once per source). No WAL checkpoint per
-        commit, one at the end. The store's lock is held throughout: no other thread may slip
-        a statement into the open group."""
+        commit: a second connection checkpoints committed frames in the background (see
+        ``_Checkpointer``), and one more at the end. The store's lock is held throughout: no
+        other thread may slip a statement into the open group."""
         with self._lock:
             self.db.execute("PRAGMA wal_autocheckpoint=0")
             # The dedupe keys and items indexes are written at random places: with the default
             # 2 MB page cache most of those pages are re-read from the OS on every transaction.
             self.db.execute("PRAGMA cache_size=-65536")
             self._grouping = max(commit_every, 1e-9)
+            checkpointer = _Checkpointer(self.path, self._timeout, self.checkpoint_every)
             try:
                 yield
             finally:
+                checkpointer.stop()
                 # Units are whole once released: commit them even when leaving on an error.
                 self._grouping = 0.0
                 try:
@@ -925,6 +932,37 @@ class Store:
 
 # ---- digest ledger: a frozen Digest as JSON (module level, used by the methods above) ------
 
+
+
+class _Checkpointer:
+    """Copies committed WAL frames into the database from a second connection while a bulk
+    refresh goes on (PASSIVE: it never blocks the writer nor waits for it), so the checkpoint
+    at the end has little left: its page writes, scattered over a big store's indexes, overlap
+    the refresh instead of following it."""
+
+    def __init__(self, path: Path, timeout: float, every: float = 1.0):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(path, timeout, every), name="checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, path: Path, timeout: float, every: float) -> None:
+        try:
+            db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stop.wait(every):
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # the final checkpoint on the main connection does the rest
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _item_json(it: Item) -> dict:

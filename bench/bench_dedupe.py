@@ -95,9 +95,9 @@ NEW_EVERY = 15  # seconds between new items (40,000 new items = 6.9 days)
 
 
 def _base_rows(
-    args: tuple[int, int, int, dict[str, int], int],
+    args: tuple[int, int, int, dict[str, int], int, bool],
 ) -> tuple[list, list, list, list]:
-    lo, hi, n, sid, gap_days = args
+    lo, hi, n, sid, gap_days, pruned = args
     synth = Synth(lo + 1)
     span = n * NEW_EVERY  # the base arrived at the new items' rate
     end = START.timestamp() - gap_days * 86400
@@ -135,22 +135,21 @@ def _base_rows(
         clusters.append((iid, iid, ts, ts))
         urls += [(k, iid) for k in url_keys(canon, None)]  # any age: every item's real key
         if ts >= recent:  # rows a 7-day window can reach: the real keys and record
-            packed, rec = text_record(p.title, p.summary)
-        else:  # never read again: rows of the same size, random values (10x faster build)
+            keys.append((iid, ts, *text_record(p.title, p.summary)))
+        elif not pruned:  # never read again: rows of the same size, random values
             packed = pack_keys(synth.rng.getrandbits(63) for _ in range(KEYS_PER_ITEM))
-            rec = _FILLER_RECORD
-        keys.append((iid, ts, packed, rec))
+            keys.append((iid, ts, packed, _FILLER_RECORD))
     return items, clusters, keys, urls
 
 
-def build_base(path: Path, n: int, gap_days: int) -> None:
+def build_base(path: Path, n: int, gap_days: int, pruned: bool = True) -> None:
     """A store with ``n`` items that arrived at the new items' rate (one per NEW_EVERY
     seconds: 1,000,000 items = 174 days) and ended ``gap_days`` before START, each with a
-    cluster, its URL key and its dedupe keys, written with executemany (the per-item path
-    would take hours). Items of the last 15 days before START (the buckets new items' lookups
-    reach) get their real keys from the same functions as Deduper.assign; older ones get as
-    many random keys, which only a lookup could tell apart, and none reaches them (the store
-    is not pruned: every key row stays)."""
+    cluster and its URL key, written with executemany (the per-item path would take hours).
+    Items of the last 15 days before START (what a window can reach) get their dedupe_text row
+    from the same functions as Deduper.assign. Older ones get none when ``pruned`` (what
+    ``Deduper.prune`` leaves after every refresh), else a row of the same size with random keys
+    (a store never pruned: only its file size differs, no lookup reaches those rows)."""
     import multiprocessing
 
     tmp = path.with_suffix(".tmp")
@@ -162,7 +161,7 @@ def build_base(path: Path, n: int, gap_days: int) -> None:
     db = store.db
     db.execute("PRAGMA synchronous=OFF")
     step = 10000
-    jobs = [(lo, min(n, lo + step), n, sid, gap_days) for lo in range(0, n, step)]
+    jobs = [(lo, min(n, lo + step), n, sid, gap_days, pruned) for lo in range(0, n, step)]
     done = 0
     with multiprocessing.Pool() as pool:
         for items, clusters, keys, urls in pool.imap(_base_rows, jobs):
@@ -280,10 +279,11 @@ def speed(args: argparse.Namespace) -> None:
         dedupe.LEAD_KEY_WORDS,
         dedupe.TITLE_PREFIX,
     )
-    base = WORK / f"base-v4-{args.base}-gap{args.gap_days}-w-{'-'.join(map(str, params))}.db"
+    kind = "unpruned" if args.unpruned else "pruned"
+    base = WORK / f"base-v5-{kind}-{args.base}-gap{args.gap_days}-w-{'-'.join(map(str, params))}.db"
     if not base.exists():
         t = time.perf_counter()
-        build_base(base, args.base, args.gap_days)
+        build_base(base, args.base, args.gap_days, pruned=not args.unpruned)
         print(f"built {base.name} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     paths = {"empty": WORK / "run-empty.db", "big": WORK / "run-big.db"}
     for p in paths.values():
@@ -616,6 +616,10 @@ def main() -> int:
         "size differs)",
     )
     sp.add_argument("--cache-mib", type=int, default=0, help="SQLite page cache for both stores")
+    sp.add_argument(
+        "--unpruned", action="store_true",
+        help="base keeps a dedupe_text row for every item (a store never pruned)",
+    )
     fm = sub.add_parser("farm")
     fm.add_argument("--dir", default="/tmp/farm500")
     fm.add_argument("--repeat", type=int, default=3)

@@ -245,3 +245,29 @@ def test_v2_store_migrates_text_keys_to_one_row_per_item(tmp_path):
             iid = s.insert_item("Yahoo", item_key(p), canonical_url(p.link), p, "h2", Tagging(), at)
             cid = Deduper(s).assign(iid, "Yahoo", p, canonical_url(p.link), at)
         assert cid == 2
+
+
+def test_bulk_checkpoints_committed_frames_in_the_background(tmp_path):
+    """While a bulk refresh goes on (no auto-checkpoint, the store's own checkpoint comes at the
+    end), a second connection copies committed WAL frames into the database file: it grows
+    before the bulk ends."""
+    import time
+
+    path = tmp_path / "agg.db"
+    store = Store(path)
+    store.checkpoint_every = 0.05
+    store.sync_sources([("s", "https://s.example/feed")])
+    with store.bulk(commit_every=1e-6):
+        before = path.stat().st_size
+        for n in range(300):
+            with store.transaction():
+                store.insert_items(
+                    "s", [(f"k{n}", None, parsed(n), "h", Tagging())], T0 + timedelta(seconds=n)
+                )
+        deadline = time.monotonic() + 10
+        while path.stat().st_size <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        grown = path.stat().st_size - before
+    assert grown > 0
+    assert store.count_items() == 300 and store.integrity_check() == "ok"
+    store.close()
