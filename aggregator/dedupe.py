@@ -617,7 +617,9 @@ class _Window:
         self.items: dict[int, tuple[str, int, float]] = {}  # id -> (source, cluster, seen)
         self.postings: dict[int, int | list[int]] = {}  # an int until a second item shares it
 
-    def add(self, item_id: int, source: str, cluster: int, seen: float, keys: Iterable[int]) -> None:
+    def add(
+        self, item_id: int, source: str, cluster: int, seen: float, keys: Iterable[int]
+    ) -> None:
         self.items[item_id] = (source, cluster, seen)
         postings = self.postings
         for k in keys:
@@ -633,21 +635,10 @@ class _Window:
         self, exact: Sequence[int], bands: Sequence[int], since: float, until: float
     ) -> list[Candidate]:
         """Items first seen in [since, until] sharing an exact key or MIN_BAND_HITS keys."""
-        postings = self.postings
         hits: list[int] = []
-        for k in exact:
-            p = postings.get(k)
-            if type(p) is int:
-                hits.append(p)
-            elif p is not None:
-                hits.extend(p)
+        self._gather(exact, hits)
         exacts = Counter(hits) if hits else {}
-        for k in bands:
-            p = postings.get(k)
-            if type(p) is int:
-                hits.append(p)
-            elif p is not None:
-                hits.extend(p)
+        self._gather(bands, hits)
         if not hits:
             return []
         out = []
@@ -659,6 +650,16 @@ class _Window:
                 if since <= seen <= until:
                     out.append((iid, src, cid, seen, n, e))
         return out
+
+    def _gather(self, keys: Sequence[int], out: list[int]) -> None:
+        """Append the items that have each key (once per key they share)."""
+        postings = self.postings
+        for k in keys:
+            p = postings.get(k)
+            if type(p) is int:
+                out.append(p)
+            elif p is not None:
+                out.extend(p)
 
 
 class Deduper:

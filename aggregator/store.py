@@ -757,7 +757,9 @@ class Store:
     def dedupe_records(self, item_ids: Sequence[int]) -> dict[int, str]:
         """The fingerprint records of the given items (those that have one)."""
         return dict(
-            self._select_in("SELECT item_id, record FROM dedupe_text WHERE item_id IN ({in})", item_ids)
+            self._select_in(
+                "SELECT item_id, record FROM dedupe_text WHERE item_id IN ({in})", item_ids
+            )
         )
 
     def dedupe_representatives(self, cluster_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:

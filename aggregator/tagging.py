@@ -426,7 +426,9 @@ class _Latin:
             for c, ds in owners.items()
             if len(ds) == 1 and ord(ds[0]) <= 0xFF and _is_word(c) == _is_word(ds[0])
         }
-        self.big = re.compile("[" + re.escape("".join(sorted(owners))) + "]").findall if owners else None
+        self.big = (
+            re.compile("[" + re.escape("".join(sorted(owners))) + "]").findall if owners else None
+        )
 
     def _compile(self, spelling: str) -> re.Pattern[str]:
         head = r"\W" if self.shift else r"(?<!\w)"

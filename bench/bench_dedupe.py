@@ -348,10 +348,7 @@ def farm(args: argparse.Namespace) -> None:
     best_prep = best_assign = float("inf")
     for _ in range(args.repeat):
         t = time.process_time()
-        preps = [
-            [prepare(p, c) for p, c in zip(items, cs)]
-            for (_, items), cs in zip(feeds, canon)
-        ]
+        preps = [[prepare(p, c) for p, c in zip(items, cs)] for (_, items), cs in zip(feeds, canon)]
         best_prep = min(best_prep, time.process_time() - t)
         with tempfile.TemporaryDirectory() as tmp:
             st = Store(Path(tmp) / "farm.db")
@@ -373,9 +370,7 @@ def farm(args: argparse.Namespace) -> None:
                     with st.transaction():
                         clusters.update(c for _, c in store_new_items(st, dd, name, fresh, now))
                     spent += time.process_time() - t
-            keys = sum(
-                len(k) // 8 for (k,) in st.db.execute("SELECT keys FROM dedupe_text")
-            )
+            keys = sum(len(k) // 8 for (k,) in st.db.execute("SELECT keys FROM dedupe_text"))
             stored = st.count_items()
             st.close()
         best_assign = min(best_assign, spent)
