@@ -52,6 +52,9 @@ def test_serve_outputs_and_one_click_unsubscribe(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "aggregator", "--config", str(config), "serve", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # Ctrl-C as a terminal sends it: a suite started in the background (nohup, `&` in a
+        # script) ignores SIGINT, the child would inherit that and never see the SIGINT below.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
