@@ -757,6 +757,8 @@ class Deduper:
 
     def _window(self, since: float) -> _Window:
         if self._win is None or since < self._win.since:
+            if self._win is not None:  # items out of time order: reach a window further back,
+                since -= self.window.total_seconds()  # so going back costs a reload per window
             win = _Window(since)
             for iid, src, cid, seen, packed in self.index.dedupe_window(
                 datetime.fromtimestamp(since, UTC)

@@ -434,3 +434,23 @@ def test_prune_keeps_the_window_and_a_week_of_margin(feed: Feed) -> None:
     assert after == {(T0 - timedelta(days=3)).timestamp()} and len(before) == 2
     _, cluster = feed.add("bbc", WIRE_TITLE, WIRE_BODY, at=T0)  # the recent copy is still found
     assert cluster == recent
+
+
+def test_items_out_of_time_order_reload_the_window_once_per_window(feed: Feed) -> None:
+    """An older item after newer ones (dedupe --jsonl input is not sorted) reads the window
+    again, reaching one window further back, so a run going back in time does not reload it
+    for every item; copies are still found either way."""
+    loads = []
+    read = feed.store.dedupe_window
+
+    def counting(since):
+        loads.append(since)
+        return read(since)
+
+    feed.store.dedupe_window = counting  # type: ignore[method-assign]
+    _, c0 = feed.add("reuters", WIRE_TITLE, WIRE_BODY, at=T0)
+    for hours in range(1, 25):  # one a hour, going back a day
+        at = T0 - timedelta(hours=hours)
+        feed.add(f"src{hours}", f"Unrelated story number {hours} " + "x" * hours, "", at=at)
+    _, copy = feed.add("yahoo", WIRE_TITLE, WIRE_BODY, at=T0 + timedelta(hours=1))
+    assert copy == c0 and len(loads) == 2
