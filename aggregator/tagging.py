@@ -738,17 +738,17 @@ class Tagger:
     ) -> Tagging:
         """Tags, ISO codes and reasons for one item (``source_tags``: its source's prior tags)."""
         scores, why = self.scores(title, summary, language, source_tags)
-        if not scores and self.threshold > 0:  # no evidence at all (most items): nothing below
+        if not scores:  # no evidence at all (most items): no tag, whatever the threshold
             return Tagging(tags=(), countries=(), why={})
         code_scores = {c: v for c, v in scores.items() if c in COUNTRY_SLUGS}
         floor = max(self.threshold, RELATIVE * max(code_scores.values(), default=0.0))
         chosen_codes = sorted(
             (c for c, v in code_scores.items() if v >= floor), key=lambda c: (-scores[c], c)
         )
-        tags = [
+        tags = [  # a tag needs evidence: a threshold of 0 does not tag every topic
             t
             for t in self.topics
-            if t not in COUNTRY_SLUGS and scores.get(t, 0.0) >= self.threshold
+            if t not in COUNTRY_SLUGS and t in scores and scores[t] >= self.threshold
         ]
         if chosen_codes and "africa" not in tags:
             tags.append("africa")

@@ -631,3 +631,13 @@ def test_african_companies_point_to_their_home_country(tagger, title, slug):
 def test_ampersand_the_character_is_not_the_company(tagger):
     result = tagger.tag("Why the ampersand (&) is the most stylish character", "", "en")
     assert "rwanda" not in result.tags
+
+
+@pytest.mark.parametrize("threshold", [0.0, -1.0])
+def test_a_threshold_of_zero_still_needs_evidence(threshold: float) -> None:
+    """The API accepts any threshold (the config only > 0): at 0 or below, a topic without any
+    matched term is not a tag (it raised KeyError building its reasons)."""
+    tagger = Tagger.from_settings({"mining": {"en": ["copper mine"]}}, threshold)
+    assert tagger.tag("Nothing to see here", "A quiet day.").tags == ()
+    t = tagger.tag("Copper mine opens in Zambia", "")
+    assert "mining" in t.tags and "ai" not in t.tags and all(t.why[x] for x in t.tags)
