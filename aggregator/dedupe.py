@@ -49,6 +49,7 @@ from .normalize import fold, plain_text
 # ---- parameters (verification thresholds: see same_story) -------------------------------------
 
 WINDOW = timedelta(days=7)
+PRUNE_MARGIN = timedelta(days=7)  # text rows kept past the window (see Deduper.prune)
 # LSH: a band matches with probability J**rows; a candidate needs MIN_BAND_HITS = 2 keys (or one
 # exact key). From its title bands alone, a title at word Jaccard 0.8 is a candidate with
 # P = 0.90 (0.38 at 0.6); body-lead 3-grams at 0.75 hit 2 of 3 bands with P = 0.59. The exact
@@ -204,12 +205,7 @@ _STOP = frozenset(
 
 def neutral_title(title: str) -> str:
     """The folded title with outlet labels, suffixes and ellipses removed."""
-    return _neutral_title(plain_text(title))
-
-
-def _neutral_title(t: str) -> str:
-    """:func:`neutral_title` of a title already made plain text."""
-    return _neutralise_title(t)[0]
+    return _neutralise_title(plain_text(title))[0]
 
 
 def _neutralise_title(t: str) -> tuple[str, bool]:
@@ -318,8 +314,8 @@ class Fingerprint:
 
     @cached_property
     def shingles(self) -> frozenset[str]:
-        """Word 3-grams of ``body``: built on first use, as only items with candidates are
-        verified (and a fingerprint crosses from a worker process smaller without them)."""
+        """Word 3-grams of ``body``: built on first use, as only fingerprints that are compared
+        need them (an item's own, when it has candidates, and its candidates')."""
         return _shingles(self.body)
 
     @property
@@ -598,8 +594,11 @@ def text_record(title: str, summary: str, content: str = "") -> tuple[bytes, str
 
 def pack_keys(keys: Iterable[int]) -> bytes:
     """Text keys as the store keeps them: little-endian 64-bit integers, no repeats."""
-    ks = tuple(dict.fromkeys(keys))
-    return struct.pack(f"<{len(ks)}q", *ks)
+    return _pack(tuple(dict.fromkeys(keys)))
+
+
+def _pack(keys: tuple[int, ...]) -> bytes:
+    return struct.pack(f"<{len(keys)}q", *keys)
 
 
 def unpack_keys(data: bytes) -> tuple[int, ...]:
@@ -738,7 +737,7 @@ class Deduper:
         rows = []
         for (item_id, _, prep), cluster in zip(items, out):
             keys = tuple(dict.fromkeys((*prep.exact_keys, *prep.band_keys)))
-            rows.append((item_id, prep.url_keys, pack_keys(keys), prep.record))
+            rows.append((item_id, prep.url_keys, _pack(keys), prep.record))
             win.add(item_id, source, cluster, until, keys)
             self._remember(item_id, prep.record)
         idx.dedupe_write(new, [c for c, _, _ in joined], reps, rows, first_seen)
@@ -753,7 +752,7 @@ class Deduper:
         """Drop the text keys no lookup from ``now`` on can reach (a week of margin past the
         window): the key table stays the size of the window, not of the store."""
         self.forget()
-        return self.index.dedupe_prune(now - self.window - timedelta(days=7))
+        return self.index.dedupe_prune(now - self.window - PRUNE_MARGIN)
 
     def _window(self, since: float) -> _Window:
         if self._win is None or since < self._win.since:
@@ -841,6 +840,7 @@ def _fullness(summary: str, content: str) -> int:
 
 
 __all__ = [
+    "PRUNE_MARGIN",
     "WINDOW",
     "ClusterIndex",
     "Deduper",

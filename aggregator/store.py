@@ -183,8 +183,6 @@ CREATE TABLE dedupe_text (
 );
 CREATE INDEX dedupe_text_seen ON dedupe_text(first_seen);
 """
-_BACKFILL_DAYS = 14  # dedupe's window and the margin its prune keeps
-
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS: list[Sequence[str]] = [_V1_PARTS, [_V2], [_V3]]
 
@@ -272,8 +270,8 @@ class Store:
 
     def _backfill_text_records(self) -> None:
         """v2 -> v3: text keys and records of the clustered items a dedupe window can reach
-        (the last ``_BACKFILL_DAYS`` of first-seen), computed again from their text."""
-        from .dedupe import text_record  # dedupe's functions; only this migration needs them
+        (the window and the margin its prune keeps), computed again from their text."""
+        from .dedupe import PRUNE_MARGIN, WINDOW, text_record  # only this migration needs them
 
         last = self.db.execute("SELECT max(first_seen) FROM items").fetchone()[0]
         if last is None:
@@ -281,7 +279,7 @@ class Store:
         rows = self.db.execute(
             "SELECT id, first_seen, title, summary, substr(content, 1, 6000) FROM items"
             " WHERE first_seen >= ? AND cluster_id IS NOT NULL",
-            (last - _BACKFILL_DAYS * 86400,),
+            (last - (WINDOW + PRUNE_MARGIN).total_seconds(),),
         ).fetchall()
         self.db.executemany(
             "INSERT INTO dedupe_text(item_id, first_seen, keys, record) VALUES (?,?,?,?)",

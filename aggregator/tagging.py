@@ -472,7 +472,7 @@ def _starts_word(key: str) -> bool:
     first = key[:1]
     if not first or first in " '":
         return False
-    return all(re.match(r"\w", c) for c in _VARIANTS.get(first, {first}) | {first})
+    return all(_is_word(c) for c in _VARIANTS.get(first, {first}) | {first})
 
 
 def _latin_matcher(keys: list[str]) -> _Latin:
