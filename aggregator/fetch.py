@@ -1,61 +1,56 @@
 """HTTP for feeds: polite, bounded, and unable to reach private networks.
 
 ``Fetcher.fetch`` does one conditional GET of a source and returns a ``FetchResult`` or raises
-``FetchError``; ``Fetcher.fetch_many`` runs many of them on a thread pool with a per-host limit.
+``FetchError``; ``Fetcher.fetch_many`` runs many of them concurrently with a per-host limit.
 ``after_success`` / ``after_failure`` / ``is_due`` are pure: they turn an outcome and a clock
 value into the source's next ``SourceState`` (backoff, Retry-After, redirects, 410).
 
-Why the machinery below, rather than plain ``requests.get``:
+Why the machinery below, rather than a plain client call:
 
-* Cost: urllib3 is used directly (one pool per host, kept alive across fetches). requests' layer
-  (per-request settings merging, cookie jars, hooks) was half of the CPU of a GET, and GETs are
-  most of a refresh where everything is 304.
-* urllib3 applies ``timeout`` per socket read, so a server dripping one byte a second never
-  trips it. A watchdog thread shuts the socket down at the download's total deadline, whatever
-  phase (headers, body) the worker is blocked in.
-* The private-address check happens inside the connection, on the address actually connected
-  to after DNS, for every hop: a DNS answer that changes between a check and the connect
-  (rebinding) cannot slip past it.
+* Cost: every download runs on one asyncio event loop (a background thread) with aiohttp, whose
+  HTTP parser is C. A thread per download spent ~0.5 ms of CPU per conditional GET in
+  http.client and in GIL hand-offs between 100 threads; on the loop it is ~0.15 ms, and requests
+  in flight no longer cost a thread each (a refresh where everything is 304 is mostly GETs).
+* One total deadline per download (``asyncio.timeout_at``) covers DNS, connect, every redirect
+  hop, headers and body: a server dripping one byte a second cannot hold a download past it.
+* The private-address check happens on the addresses actually connected to: the resolver drops
+  disallowed answers before aiohttp connects (a DNS answer cannot change between check and
+  connect), IP literals are checked before the request, and the peer of the connection once
+  more after it (belt and braces), on every hop.
 * Redirects are followed by hand so that every hop is counted, loops are caught and the first
   hop's permanence is known. Cookies set along a redirect chain are sent on its next hops (some
   sites redirect to themselves with a cookie) and forgotten after the fetch.
-* The body is read in small decoded chunks (urllib3 >= 2.6 bounds each decompression step), so a
-  gzip bomb stops at ``max_bytes`` instead of being inflated first.
+* Bodies are decompressed here, in steps of at most ``CHUNK_SIZE`` decoded bytes, so a gzip bomb
+  stops at ``max_bytes`` instead of being inflated first.
+
+aiohttp loads on the first download: commands that never fetch do not pay for its import.
 """
 
 from __future__ import annotations
 
-import heapq
+import asyncio
 import ipaddress
-import itertools
 import logging
 import queue
 import random
 import re
 import socket
-import sys
+import ssl
 import threading
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from http.client import HTTPException
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urljoin, urlsplit
-
-import urllib3.exceptions as u3err
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-from urllib3.response import BaseHTTPResponse
-from urllib3.util import Timeout, parse_url
-from urllib3.util import connection as u3connection
-from urllib3.util.request import ACCEPT_ENCODING
 
 if TYPE_CHECKING:
     from http.cookiejar import CookieJar
+
+    import aiohttp
 
 from .errors import FetchError
 from .models import FetchResult, SourceState
@@ -67,8 +62,10 @@ MAX_REDIRECTS = 5
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_CODES = frozenset({301, 308})
 CONNECT_TIMEOUT = 10.0  # seconds; never more than what is left of the total deadline
-CHUNK_SIZE = 64 * 1024  # decoded bytes per read: bounds memory per step of a decompression bomb
+CHUNK_SIZE = 64 * 1024  # decoded bytes per step: bounds memory per step of a decompression bomb
 DRAIN_LIMIT = 64 * 1024  # bytes of a redirect/error body read so the connection can be reused
+MAX_HEADER_LINE = 65536  # what http.client allowed; aiohttp's default (8 KiB) refuses long cookies
+MAX_GZIP_MEMBERS = 1024  # concatenated gzip members decoded in one body, at most
 
 MOVE_CONFIRMATIONS = 3  # consecutive fetches seeing the same permanent redirect
 MAX_LENGTHEN = timedelta(hours=24)  # TTL / max-age may lengthen the interval up to this
@@ -76,9 +73,11 @@ MAX_BACKOFF = timedelta(days=1)
 MAX_RETRY_AFTER = timedelta(days=7)
 JITTER = 0.2  # backoff delay is drawn from [(1 - JITTER) * d, d]
 
-_DECODABLE = frozenset({"", "identity", "gzip", "x-gzip", "deflate"}) | frozenset(
-    e.strip() for e in ACCEPT_ENCODING.split(",")
-)
+ACCEPT_ENCODING = "gzip, deflate"
+_GZIP = frozenset({"gzip", "x-gzip"})
+_DECODABLE = _GZIP | {"deflate"}
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -134,175 +133,620 @@ def address_allowed(address: str, allow: Iterable[_Network] = ()) -> bool:
 
 
 class _Refused(Exception):
-    """Raised inside urllib3 (deliberately not an OSError, so nothing there retries or wraps it)."""
+    """A disallowed address (deliberately not an OSError: nothing in aiohttp wraps or retries it)."""
 
     def __init__(self, address: str):
         self.address = address
         super().__init__(address)
 
 
-# --------------------------------------------------------------------------- deadline watchdog
-
-
-class _Watch:
-    """One download's deadline and the connections it uses; the watchdog shuts them at expiry."""
-
-    def __init__(self, deadline: float, allow: tuple[_Network, ...]):
-        self.deadline = deadline
-        self.allow = allow
-        self.expired = False
-        self._done = False
-        # Sockets, not connections: http.client drops ``conn.sock`` for a ``Connection: close``
-        # response while the response still reads from the socket.
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def attach(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            if self._done:
-                return
-            self._socks.append(sock)
-            if self.expired:
-                _shutdown(sock)
-
-    def expire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            for sock in self._socks:
-                _shutdown(sock)
-
-    def finish(self) -> None:
-        with self._lock:
-            self._done = True
-            self._socks.clear()
-
-
-def _shutdown(sock: socket.socket) -> None:
+def _check_literal(host: str, allow: tuple[_Network, ...]) -> None:
+    """aiohttp connects to an IP literal without asking the resolver: check it here."""
     try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return  # a name: the resolver checks what it resolves to
+    if not address_allowed(host, allow):
+        raise _Refused(host)
 
 
-class _Watchdog:
-    """A single thread that expires ``_Watch``es at their deadline (one heap, one condition)."""
+def _guarded_resolver(allow: tuple[_Network, ...]) -> aiohttp.abc.AbstractResolver:
+    """The system resolver (getaddrinfo in a thread), minus the addresses we may not reach.
+    aiohttp connects only to what the resolver returns: the check is on the real target."""
+    import aiohttp
+    from aiohttp.abc import AbstractResolver
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Watch]] = []
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._closed = False
+    class GuardedResolver(AbstractResolver):
+        def __init__(self) -> None:
+            self._inner = aiohttp.ThreadedResolver()
 
-    def watch(self, deadline: float, allow: tuple[_Network, ...]) -> _Watch:
-        w = _Watch(deadline, allow)
-        with self._cond:
-            heapq.heappush(self._heap, (deadline, next(self._seq), w))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="fetch-watchdog", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-        return w
+        async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list:
+            answers = await self._inner.resolve(host, port, family)  # type: ignore[arg-type]
+            allowed = [a for a in answers if address_allowed(a["host"], allow)]
+            if not allowed:
+                raise _Refused(answers[0]["host"] if answers else host)
+            return allowed
 
-    def _run(self) -> None:
-        with self._cond:
-            while not self._closed:
-                now = time.monotonic()
-                while self._heap and self._heap[0][0] <= now:
-                    heapq.heappop(self._heap)[2].expire()
-                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+        async def close(self) -> None:
+            await self._inner.close()
+
+    return GuardedResolver()
+
+
+class _Decoder:
+    """Content-Encoding undone in bounded steps (each ``zlib`` call yields at most
+    ``CHUNK_SIZE`` bytes), for a list of codings in the order the server applied them."""
+
+    def __init__(self, codings: list[str]):
+        self._stages = [_Inflater(c) for c in reversed(codings)]
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(0, data)
+
+    def flush(self) -> Iterator[bytes]:
+        return self._through(0, b"", final=True)
+
+    def _through(self, i: int, data: bytes, final: bool = False) -> Iterator[bytes]:
+        if i == len(self._stages):
+            if data:
+                yield data
+            return
+        stage = self._stages[i]
+        for piece in stage.feed(data):
+            yield from self._through(i + 1, piece)
+        if final:
+            yield from self._through(i + 1, b"", final=True)
+
+
+class _Inflater:
+    """One gzip (possibly several members) or deflate (zlib-wrapped or raw) stream."""
+
+    def __init__(self, coding: str):
+        self._gzip = coding in _GZIP
+        self._members = 1
+        # deflate: the zlib wrapper is tried first; when its header check fails before any
+        # output, the input seen so far is replayed as raw deflate (what urllib3 did)
+        self._seen: bytes | None = None if self._gzip else b""
+        self._done = False  # the stream ended; anything after it is ignored, as browsers do
+        self._obj = self._new()
+
+    def _new(self) -> zlib._Decompress:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decoded pieces of at most CHUNK_SIZE bytes. Each step consumes input or yields a full
+        piece, so this ends; ``feed(b"")`` yields what a full piece left pending."""
+        while not self._done:
+            if self._obj.eof:
+                if not data:
+                    return
+                if not self._gzip or not data.strip(b"\x00"):
+                    self._done = True
+                    return
+                self._members += 1
+                if self._members > MAX_GZIP_MEMBERS:
+                    raise zlib.error(f"more than {MAX_GZIP_MEMBERS} gzip members")
+                self._obj = self._new()
+            if self._seen is not None:
+                self._seen += data
+            try:
+                out = self._obj.decompress(data, CHUNK_SIZE)
+            except zlib.error:
+                if self._seen is None:
+                    raise
+                data, self._seen = self._seen, None
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = self._obj.decompress(data, CHUNK_SIZE)
+            if out or (self._seen is not None and len(self._seen) > DRAIN_LIMIT):
+                self._seen = None  # the wrapper is settled
+            if out:
+                yield out
+            if self._obj.eof:
+                data = self._obj.unused_data
+                continue
+            data = self._obj.unconsumed_tail
+            if not data and len(out) < CHUNK_SIZE:
+                return
+
+
+class _Loop:
+    """The event loop thread all downloads of a Fetcher run on, and the aiohttp session."""
+
+    def __init__(self, allow: tuple[_Network, ...]):
+        import aiohttp
+
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(ready,), name="fetch-loop", daemon=True
+        )
+        self.thread.start()
+        ready.wait()
+
+        async def open_session() -> aiohttp.ClientSession:
+            connector = aiohttp.TCPConnector(
+                limit=0,  # fetch_many bounds requests in flight, in total and per host
+                limit_per_host=0,
+                resolver=_guarded_resolver(allow),
+            )
+            return aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # cookies live for one fetch (see _hops)
+                auto_decompress=False,  # _Decoder bounds each step
+                trust_env=False,  # no proxy from the environment: the guard sees the target
+                timeout=aiohttp.ClientTimeout(total=None),  # _fetch's deadline covers all
+                max_line_size=MAX_HEADER_LINE,
+                max_field_size=MAX_HEADER_LINE,
+            )
+
+        self.session = self.call(open_session())
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        self.loop.run_forever()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result (from any other thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._heap.clear()
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        async def shutdown() -> None:
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await self.session.close()
 
-
-_current = threading.local()  # .watch: the _Watch of the download running in this thread
-
-
-# --------------------------------------------------------------------------- guarded connections
-
-
-class _GuardMixin:
-    """Resolve, drop disallowed addresses, connect, check the peer; register with the watchdog."""
-
-    def _new_conn(self) -> socket.socket:  # type: ignore[override]
-        watch: _Watch | None = getattr(_current, "watch", None)
-        allow = watch.allow if watch is not None else ()
-        host, port = self._dns_host, self.port  # type: ignore[attr-defined]
         try:
-            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            host_name = self.host  # type: ignore[attr-defined]
-            raise NameResolutionError(host_name, self, e) from e  # type: ignore[arg-type]
-        refused: str | None = None
-        last_error: OSError | None = None
-        for _family, _type, _proto, _name, sockaddr in infos:
-            ip = str(sockaddr[0])
-            if not address_allowed(ip, allow):
-                refused = refused or ip
-                continue
-            timeout = self.timeout  # type: ignore[attr-defined]
-            if watch is not None:
-                left = watch.deadline - time.monotonic()
-                if left <= 0:
-                    raise ConnectTimeoutError(self, f"Connection to {host} timed out")
-                timeout = left if timeout is None else min(timeout, left)
+            self.call(shutdown())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
+            if not self.thread.is_alive():
+                self.loop.close()
+
+
+# --------------------------------------------------------------------------- the fetcher
+
+
+class Fetcher:
+    """Conditional GETs on one event loop thread, keep-alive connections shared by all sources."""
+
+    def __init__(self, settings: FetchSettings, clock: Callable[[], datetime] = utc_now):
+        self.settings = settings
+        self.clock = clock
+        self.allow = parse_networks(settings.allow_private)
+        self._headers = {
+            "User-Agent": settings.user_agent,
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+            "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8",
+        }
+        self._loop: _Loop | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._tls: ssl.SSLContext | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            loop, self._loop, self._closed = self._loop, None, True
+        if loop is not None:
+            loop.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _running(self) -> _Loop:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Fetcher is closed")
+            if self._loop is None:
+                self._loop = _Loop(self.allow)
+            return self._loop
+
+    # -- one download
+
+    def fetch(self, state: SourceState) -> FetchResult:
+        """Conditional GET of ``state.fetch_url``; 2xx and 304 return, anything else raises."""
+        loop = self._running()
+        return loop.call(self._fetch(loop.session, state))
+
+    async def _fetch(self, session: aiohttp.ClientSession, state: SourceState) -> FetchResult:
+        import aiohttp
+
+        start = time.monotonic()
+        timeout = self.settings.timeout
+        url = state.fetch_url
+        deadline = asyncio.timeout_at(asyncio.get_running_loop().time() + timeout)
+        try:
+            async with deadline:
+                return await self._hops(session, state, start)
+        except FetchError:
+            raise
+        except TimeoutError as e:  # ours, or aiohttp's connect timeout
+            if deadline.expired():
+                raise FetchError(url, f"timed out after {_seconds(timeout)}") from None
+            raise FetchError(url, _describe(e)) from e
+        except _Refused as e:
+            raise FetchError(
+                url, f"refused private address {e.address} (allow with fetch.allow_private)"
+            ) from None
+        except (aiohttp.ClientError, OSError, ValueError, zlib.error) as e:
+            raise FetchError(url, _describe(e)) from e
+
+    async def _hops(
+        self, session: aiohttp.ClientSession, state: SourceState, start: float
+    ) -> FetchResult:
+        import aiohttp
+
+        headers = dict(self._headers)
+        if state.etag:
+            headers["If-None-Match"] = state.etag
+        if state.last_modified:
+            headers["If-Modified-Since"] = state.last_modified
+        jar: CookieJar | None = None  # cookies live for one fetch only (made on the first one)
+        url = state.fetch_url
+        seen: set[tuple[str, tuple]] = set()
+        permanent: str | None = None
+        permanent_chain = True
+        hops = 0
+        while True:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise FetchError(state.fetch_url, f"unsupported URL scheme: {url}")
+            _check_literal(parts.hostname, self.allow)
+            seen.add((url, _cookie_items(jar)))
+            if jar is not None:
+                _cookie_header(jar, url, headers)
+            left = start + self.settings.timeout - time.monotonic()
+            async with session.get(
+                url,
+                headers=headers,
+                allow_redirects=False,
+                ssl=self._tls_context() if parts.scheme == "https" else True,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(CONNECT_TIMEOUT, left)),
+            ) as resp:
+                _check_peer(resp, self.allow)
+                if "set-cookie" in resp.headers:
+                    jar = _store_cookies(jar, url, resp.headers)
+                status = resp.status
+                if status not in REDIRECT_CODES:
+                    return await self._finish(state, resp, url, permanent, start)
+                target = _redirect_target(resp.headers)
+                if not target:
+                    raise FetchError(state.fetch_url, f"HTTP {status} without Location")
+                target = urljoin(url, target)
+                await _drain(resp)
+            if permanent_chain and status in PERMANENT_CODES:
+                permanent = target
+            else:
+                permanent_chain = False
+            hops += 1
+            if hops > MAX_REDIRECTS:
+                raise FetchError(state.fetch_url, f"too many redirects (more than {MAX_REDIRECTS})")
+            if (target, _cookie_items(jar)) in seen:
+                raise FetchError(state.fetch_url, f"redirect loop at {target}")
+            url = target
+
+    async def _finish(
+        self,
+        state: SourceState,
+        resp: aiohttp.ClientResponse,
+        url: str,
+        permanent: str | None,
+        start: float,
+    ) -> FetchResult:
+        from multidict import CIMultiDict
+
+        now = self.clock()
+        status = resp.status
+        h = CIMultiDict(resp.headers)  # picklable, case-insensitive
+        retry_after = parse_retry_after(h.get("retry-after"), now)
+        if status != 304 and not 200 <= status < 300:
+            await _drain(resp)
+            where = "" if url == state.fetch_url else f" (at {url})"
+            raise FetchError(
+                state.fetch_url,
+                f"HTTP {status} {resp.reason or ''}".rstrip() + where,
+                status=status,
+                retry_after=retry_after,
+            )
+        if status == 304:
+            await _drain(resp)  # the (empty) body consumed: the connection is reused
+            content = None
+        else:
+            content = await self._read_body(state.fetch_url, resp)
+        return FetchResult(
+            source=state.name,
+            url=state.fetch_url,
+            final_url=url,
+            status=status,
+            headers=h,
+            content=content,
+            etag=h.get("etag") or state.etag,
+            last_modified=h.get("last-modified") or state.last_modified,
+            permanent_redirect=permanent,
+            retry_after=retry_after,
+            max_age=parse_max_age(h, now),
+            elapsed=time.monotonic() - start,
+        )
+
+    async def _read_body(self, source_url: str, resp: aiohttp.ClientResponse) -> bytes:
+        cap = self.settings.max_bytes
+        encoding = (resp.headers.get("content-encoding") or "").strip().lower()
+        codings = [e.strip() for e in encoding.split(",") if e.strip() not in ("", "identity")]
+        if any(c not in _DECODABLE for c in codings):
+            raise FetchError(source_url, f"unsupported Content-Encoding: {encoding}")
+        length = resp.headers.get("content-length", "")
+        if not codings and length.isdigit() and int(length) > cap:
+            raise FetchError(source_url, f"body larger than {human_size(cap)}")
+        decoder = _Decoder(codings) if codings else None
+        body = bytearray()
+        async for raw in resp.content.iter_any():
+            for piece in decoder.feed(raw) if decoder else (raw,):
+                body += piece
+                if len(body) > cap:
+                    raise FetchError(source_url, f"body larger than {human_size(cap)}")
+        if decoder:
+            for piece in decoder.flush():
+                body += piece
+                if len(body) > cap:
+                    raise FetchError(source_url, f"body larger than {human_size(cap)}")
+        return bytes(body)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """Certificates verified against certifi's bundle when it is installed, else the
+        system's (built on the first https download: loading a bundle costs ~20 ms)."""
+        if self._tls is None:
             try:
-                sock = u3connection.create_connection(
-                    (ip, port),
-                    timeout,
-                    source_address=self.source_address,  # type: ignore[attr-defined]
-                    socket_options=self.socket_options,  # type: ignore[attr-defined]
-                )
-            except OSError as e:  # includes TimeoutError: try the next address
-                last_error = e
-                continue
-            peer = str(sock.getpeername()[0])
-            if not address_allowed(peer, allow):  # belt and braces: what we really reached
-                sock.close()
-                raise _Refused(peer)
-            if watch is not None:
-                watch.attach(sock)
-            return sock
-        if last_error is None:
-            raise _Refused(refused or host)
-        if isinstance(last_error, TimeoutError):
-            raise ConnectTimeoutError(self, f"Connection to {host} timed out") from last_error
-        message = f"Failed to establish a new connection: {last_error}"
-        raise NewConnectionError(self, message) from last_error  # type: ignore[arg-type]
+                import certifi
+            except ImportError:  # pragma: no cover
+                self._tls = ssl.create_default_context()
+            else:
+                self._tls = ssl.create_default_context(cafile=certifi.where())
+        return self._tls
 
-    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        watch: _Watch | None = getattr(_current, "watch", None)
-        if watch is not None:
-            watch.attach(self.sock)  # type: ignore[attr-defined]  # a reused keep-alive connection
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+    # -- many downloads
+
+    def fetch_many(
+        self, states: Iterable[SourceState]
+    ) -> Iterator[tuple[SourceState, FetchResult | FetchError]]:
+        """Fetch concurrently (at most ``workers`` downloads in flight, ``per_host`` per host);
+        yield each outcome as it completes.
+
+        The schedule runs on the loop thread: a host's next download starts the moment its
+        previous one ends, without a round trip through the consumer (with 50 ms of latency and
+        20 feeds per host, that hand-off cost ~0.2 s of a 0.75 s refresh). A fetched body keeps
+        its slot until the consumer has taken it, so bodies never pile up in memory while the
+        caller is busy storing. Leaving early (a stop, an exception) cancels the downloads in
+        flight."""
+        per_host = max(1, self.settings.per_host)
+        queues: dict[tuple[str, int], deque[SourceState]] = {}
+        for s in states:
+            queues.setdefault(host_key(s.fetch_url), deque()).append(s)
+        total = sum(len(q) for q in queues.values())
+        if not total:
+            return
+        workers = max(1, self.settings.workers)
+        loop = self._running()
+        sched = _Schedule(queues, per_host, workers)
+        done: queue.SimpleQueue[tuple[SourceState, FetchResult | FetchError]] = queue.SimpleQueue()
+        tasks: set[asyncio.Task] = set()  # the loop thread's, like everything in sched
+
+        def fill() -> None:  # on the loop thread
+            for key, state in sched.take():
+                task = loop.loop.create_task(self._outcome(loop.session, state))
+                tasks.add(task)
+                task.add_done_callback(lambda t, k=key, s=state: ended(t, k, s))
+
+        def ended(task: asyncio.Task, key: tuple[str, int], state: SourceState) -> None:
+            tasks.discard(task)
+            sched.ended(key)
+            if not task.cancelled():
+                outcome = task.result()
+                if isinstance(outcome, FetchResult) and outcome.content is not None:
+                    sched.held += 1
+                done.put((state, outcome))
+            fill()
+
+        def release(bodies: int) -> None:  # on the loop thread
+            sched.held -= bodies
+            fill()
+
+        async def cancel() -> None:
+            sched.stop()
+            for t in list(tasks):
+                t.cancel()
+            await asyncio.gather(*list(tasks), return_exceptions=True)
+
+        yielded = 0
+        loop.loop.call_soon_threadsafe(fill)
+        try:
+            while yielded < total:
+                finished = [done.get()]
+                while True:  # whatever else is ready
+                    try:
+                        finished.append(done.get_nowait())
+                    except queue.Empty:
+                        break
+                bodies = 0
+                for item in finished:
+                    yield item
+                    yielded += 1
+                    if isinstance(item[1], FetchResult) and item[1].content is not None:
+                        bodies += 1
+                if bodies:  # consumed: their slots are free again
+                    loop.loop.call_soon_threadsafe(release, bodies)
+        finally:
+            if yielded < total:
+                loop.call(cancel())
+
+    async def _outcome(
+        self, session: aiohttp.ClientSession, state: SourceState
+    ) -> FetchResult | FetchError:
+        try:
+            return await self._fetch(session, state)
+        except FetchError as e:
+            return e
+        except Exception as e:  # a bug must not stop the other sources; keep its traceback
+            log.exception("%s: unexpected error while fetching", state.name)
+            err = FetchError(state.fetch_url, f"unexpected error: {type(e).__name__}: {e}")
+            err.__cause__ = e
+            return err
 
 
-class _GuardedHTTPConnection(_GuardMixin, HTTPConnection):
-    pass
+class _Schedule:
+    """Which download starts next: hosts with queued sources and a free slot take turns; at most
+    ``workers`` downloads in flight or bodies not yet consumed (``held``). Loop thread only."""
+
+    def __init__(
+        self, queues: dict[tuple[str, int], deque[SourceState]], per_host: int, workers: int
+    ):
+        self.queues = queues
+        self.per_host = per_host
+        self.workers = workers
+        self.active = dict.fromkeys(queues, 0)
+        self.ready = deque(queues)  # hosts with queued work and a free slot
+        self.in_ready = set(queues)
+        self.running = 0
+        self.held = 0
+
+    def take(self) -> Iterator[tuple[tuple[str, int], SourceState]]:
+        while self.running + self.held < self.workers and self.ready:
+            key = self.ready.popleft()
+            self.in_ready.discard(key)
+            self.active[key] += 1
+            self.running += 1
+            if len(self.queues[key]) > 1 and self.active[key] < self.per_host:
+                self.ready.append(key)
+                self.in_ready.add(key)
+            yield key, self.queues[key].popleft()
+
+    def ended(self, key: tuple[str, int]) -> None:
+        self.active[key] -= 1
+        self.running -= 1
+        if self.queues[key] and key not in self.in_ready:
+            self.ready.append(key)
+            self.in_ready.add(key)
+
+    def stop(self) -> None:
+        self.ready.clear()
+        self.in_ready.clear()
 
 
-class _GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
-    pass
+def _check_peer(resp: aiohttp.ClientResponse, allow: tuple[_Network, ...]) -> None:
+    """Belt and braces: the address the response really came from must be allowed."""
+    conn = resp.connection
+    transport = conn.transport if conn is not None else None
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if peer and not address_allowed(str(peer[0]), allow):
+        raise _Refused(str(peer[0]))
 
 
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    """Read a small redirect/error body so the connection goes back to the pool; a larger one
+    is left unread (aiohttp then closes the connection instead of reusing it)."""
+    read = 0
+    async for chunk in resp.content.iter_any():
+        read += len(chunk)
+        if read > DRAIN_LIMIT:
+            resp.close()
+            return
 
 
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
+def _redirect_target(headers: Mapping[str, str]) -> str | None:
+    """The Location header. aiohttp decodes headers as UTF-8 with surrogate escapes; a Latin-1
+    Location comes back to its characters."""
+    location = headers.get("location")
+    if not location:
+        return None
+    try:
+        location.encode("utf-8")
+    except UnicodeEncodeError:
+        return location.encode("utf-8", "surrogateescape").decode("latin-1")
+    return location
+
+
+# Cookies along a redirect chain (rare: the standard library's cookie machinery loads on demand).
+
+
+class _CookieResponse:
+    """What ``CookieJar.extract_cookies`` needs of a response."""
+
+    def __init__(self, headers: Any):
+        self._headers = headers
+
+    def info(self) -> _CookieResponse:
+        return self
+
+    def get_all(self, name: str, default: list[str] | None = None) -> list[str] | None:
+        return self._headers.getall(name, None) or default
+
+
+def _store_cookies(jar: CookieJar | None, url: str, headers: Any) -> CookieJar:
+    from http.cookiejar import CookieJar
+    from urllib.request import Request
+
+    if jar is None:
+        jar = CookieJar()
+    jar.extract_cookies(_CookieResponse(headers), Request(url))  # type: ignore[arg-type]
+    return jar
+
+
+def _cookie_header(jar: CookieJar, url: str, headers: dict[str, str]) -> None:
+    from urllib.request import Request
+
+    req = Request(url)
+    jar.add_cookie_header(req)
+    cookie = req.get_header("Cookie")
+    if cookie:
+        headers["Cookie"] = cookie
+    else:
+        headers.pop("Cookie", None)
+
+
+def _cookie_items(jar: CookieJar | None) -> tuple:
+    return () if jar is None else tuple(sorted((c.name, c.value or "") for c in jar))
+
+
+def _describe(e: BaseException) -> str:
+    """A short, readable reason from aiohttp's and the socket layer's exceptions."""
+    import aiohttp
+
+    chain: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and len(chain) < 10:
+        chain.append(cur)
+        nxt = cur.__cause__ or cur.__context__
+        if nxt is None and isinstance(getattr(cur, "os_error", None), BaseException):
+            nxt = cur.os_error  # type: ignore[attr-defined]
+        cur = nxt
+
+    def has(*types: type) -> bool:
+        return any(isinstance(c, types) for c in chain)
+
+    if has(aiohttp.InvalidURL):
+        return f"invalid URL: {e}"
+    if has(socket.gaierror, getattr(aiohttp, "ClientConnectorDNSError", socket.gaierror)):
+        return "could not resolve host"
+    if has(ConnectionRefusedError):
+        return "connection refused"
+    if has(aiohttp.ClientSSLError, ssl.SSLError, ssl.CertificateError):
+        return f"TLS error: {e}"
+    if has(TimeoutError):
+        return "connect timed out"
+    if has(zlib.error):
+        return "could not decode compressed body"
+    if has(aiohttp.ClientPayloadError):
+        return "connection broken while reading the body"
+    if has(aiohttp.ClientError, ConnectionError, OSError):
+        return "connection failed"
+    return f"{type(e).__name__}: {e}"
 
 
 # --------------------------------------------------------------------------- header parsing
@@ -366,432 +810,6 @@ def host_key(url: str) -> tuple[str, int]:
     except ValueError:
         return ("", 0)
     return ((parts.hostname or "").lower(), port)
-
-
-# --------------------------------------------------------------------------- the fetcher
-
-
-class Fetcher:
-    """Guarded urllib3 connection pools (one per host, keep-alive) shared by all workers."""
-
-    def __init__(self, settings: FetchSettings, clock: Callable[[], datetime] = utc_now):
-        self.settings = settings
-        self.clock = clock
-        self.allow = parse_networks(settings.allow_private)
-        self._watchdog = _Watchdog()
-        self._headers = {
-            "User-Agent": settings.user_agent,
-            "Accept-Encoding": ", ".join(e.strip() for e in ACCEPT_ENCODING.split(",")),
-            "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
-            "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8",
-            "Connection": "keep-alive",
-        }
-        self._pools: dict[tuple[str, str, int], HTTPConnectionPool] = {}
-        self._pools_lock = threading.Lock()
-        self._maxsize = max(1, settings.per_host)  # fetch_many never opens more per host
-
-    def close(self) -> None:
-        with self._pools_lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
-        self._watchdog.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _pool(self, scheme: str, host: str, port: int) -> HTTPConnectionPool:
-        key = (scheme, host, port)
-        pool = self._pools.get(key)
-        if pool is None:
-            with self._pools_lock:
-                pool = self._pools.get(key)
-                if pool is None:
-                    kw: dict = {"maxsize": self._maxsize, "block": False, "retries": False}
-                    if scheme == "https":
-                        pool = _GuardedHTTPSPool(host, port, **kw, **_tls_options())
-                    else:
-                        pool = _GuardedHTTPPool(host, port, **kw)
-                    self._pools[key] = pool
-        return pool
-
-    # -- one download
-
-    def fetch(self, state: SourceState) -> FetchResult:
-        """Conditional GET of ``state.fetch_url``; 2xx and 304 return, anything else raises."""
-        start = time.monotonic()
-        timeout = self.settings.timeout
-        watch = self._watchdog.watch(start + timeout, self.allow)
-        _current.watch = watch
-        url = state.fetch_url
-        try:
-            result = self._fetch(state, watch, start)
-            if watch.expired:  # a deadline hit mid-read can look like a short, complete body
-                raise FetchError(url, f"timed out after {_seconds(timeout)}")
-            return result
-        except FetchError:
-            raise
-        except _BodyBroken as e:  # the watchdog shutting the socket also breaks the body
-            if watch.expired or time.monotonic() >= watch.deadline:
-                raise FetchError(url, f"timed out after {_seconds(timeout)}") from e
-            raise FetchError(url, e.message) from e.__cause__
-        except _Refused as e:
-            raise FetchError(
-                url, f"refused private address {e.address} (allow with fetch.allow_private)"
-            ) from None
-        except (u3err.HTTPError, HTTPException, OSError, ValueError) as e:
-            if watch.expired or time.monotonic() >= watch.deadline:
-                raise FetchError(url, f"timed out after {_seconds(timeout)}") from e
-            raise FetchError(url, _describe(e)) from e
-        finally:
-            watch.finish()
-            _current.watch = None
-
-    def _fetch(self, state: SourceState, watch: _Watch, start: float) -> FetchResult:
-        headers = dict(self._headers)
-        if state.etag:
-            headers["If-None-Match"] = state.etag
-        if state.last_modified:
-            headers["If-Modified-Since"] = state.last_modified
-        jar: CookieJar | None = None  # cookies live for one fetch only (made on the first one)
-        url = state.fetch_url
-        seen: set[tuple[str, tuple]] = set()
-        permanent: str | None = None
-        permanent_chain = True
-        hops = 0
-        while True:
-            parts = parse_url(url)
-            if parts.scheme not in ("http", "https") or not parts.host:
-                raise FetchError(state.fetch_url, f"unsupported URL scheme: {url}")
-            seen.add((url, _cookie_items(jar)))
-            left = watch.deadline - time.monotonic()
-            if left <= 0:
-                raise FetchError(
-                    state.fetch_url, f"timed out after {_seconds(self.settings.timeout)}"
-                )
-            if jar is not None:
-                _cookie_header(jar, url, headers)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            resp = self._pool(parts.scheme, parts.host, port).urlopen(
-                "GET",
-                parts.request_uri,
-                headers=headers,
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=False,
-                decode_content=True,
-                timeout=Timeout(connect=min(CONNECT_TIMEOUT, left), read=left),
-            )
-            done = [False]  # the body was read to its end: the connection can be reused
-            try:
-                if "set-cookie" in resp.headers:
-                    jar = _store_cookies(jar, url, resp)
-                status = resp.status
-                if status in REDIRECT_CODES:
-                    target = _redirect_target(resp)
-                    if not target:
-                        raise FetchError(state.fetch_url, f"HTTP {status} without Location")
-                    target = urljoin(url, target)
-                    self._drain(resp, watch, done)
-                    if permanent_chain and status in PERMANENT_CODES:
-                        permanent = target
-                    else:
-                        permanent_chain = False
-                    hops += 1
-                    if hops > MAX_REDIRECTS:
-                        raise FetchError(
-                            state.fetch_url, f"too many redirects (more than {MAX_REDIRECTS})"
-                        )
-                    if (target, _cookie_items(jar)) in seen:
-                        raise FetchError(state.fetch_url, f"redirect loop at {target}")
-                    url = target
-                    continue
-                return self._finish(state, resp, url, permanent, watch, start, done)
-            finally:
-                if not done[0]:
-                    resp.close()  # a body left unread: the connection is dropped, not reused
-                resp.release_conn()
-
-    def _finish(
-        self,
-        state: SourceState,
-        resp: BaseHTTPResponse,
-        url: str,
-        permanent: str | None,
-        watch: _Watch,
-        start: float,
-        done: list[bool],
-    ) -> FetchResult:
-        now = self.clock()
-        status = resp.status
-        h = resp.headers
-        retry_after = parse_retry_after(h.get("retry-after"), now)
-        if status != 304 and not 200 <= status < 300:
-            self._drain(resp, watch, done)
-            where = "" if url == state.fetch_url else f" (at {url})"
-            raise FetchError(
-                state.fetch_url,
-                f"HTTP {status} {resp.reason or ''}".rstrip() + where,
-                status=status,
-                retry_after=retry_after,
-            )
-        if status == 304:
-            self._drain(resp, watch, done)  # the (empty) body consumed: the connection is reused
-            content = None
-        else:
-            content = self._read_body(state.fetch_url, resp, watch, done)
-        return FetchResult(
-            source=state.name,
-            url=state.fetch_url,
-            final_url=url,
-            status=status,
-            headers=h,  # urllib3's HTTPHeaderDict: case-insensitive
-            content=content,
-            etag=h.get("etag") or state.etag,
-            last_modified=h.get("last-modified") or state.last_modified,
-            permanent_redirect=permanent,
-            retry_after=retry_after,
-            max_age=parse_max_age(h, now),
-            elapsed=time.monotonic() - start,
-        )
-
-    def _read_body(
-        self, source_url: str, resp: BaseHTTPResponse, watch: _Watch, done: list[bool]
-    ) -> bytes:
-        cap = self.settings.max_bytes
-        encoding = (resp.headers.get("content-encoding") or "").strip().lower()
-        if any(e.strip() not in _DECODABLE for e in encoding.split(",")):
-            raise FetchError(source_url, f"unsupported Content-Encoding: {encoding}")
-        length = resp.headers.get("content-length", "")
-        if not encoding and length.isdigit() and int(length) > cap:
-            raise FetchError(source_url, f"body larger than {human_size(cap)}")
-        body = bytearray()
-        for chunk in _chunks(resp):
-            body += chunk
-            if len(body) > cap:
-                raise FetchError(source_url, f"body larger than {human_size(cap)}")
-            if time.monotonic() >= watch.deadline:
-                raise FetchError(source_url, f"timed out after {_seconds(self.settings.timeout)}")
-        done[0] = True
-        return bytes(body)
-
-    @staticmethod
-    def _drain(resp: BaseHTTPResponse, watch: _Watch, done: list[bool]) -> None:
-        """Read a small redirect/error body so the connection goes back to the pool."""
-        read = 0
-        for chunk in _chunks(resp):
-            read += len(chunk)
-            if read > DRAIN_LIMIT or time.monotonic() >= watch.deadline:
-                return  # the connection is dropped instead
-        done[0] = True
-
-    # -- many downloads
-
-    def fetch_many(
-        self, states: Iterable[SourceState]
-    ) -> Iterator[tuple[SourceState, FetchResult | FetchError]]:
-        """Fetch concurrently (``workers`` threads, at most ``per_host`` per host); yield each
-        outcome as it completes. Only ready work is handed out, so no worker waits on a host.
-
-        The threads are started before the first request, while nothing else runs: a thread
-        started in the middle of busy fetch threads waits for the GIL (up to the 5 ms switch
-        interval each), which delayed the start of the 100th request by ~0.4 s."""
-        per_host = max(1, self.settings.per_host)
-        queues: dict[tuple[str, int], deque[SourceState]] = {}
-        for s in states:
-            queues.setdefault(host_key(s.fetch_url), deque()).append(s)
-        usable = sum(min(per_host, len(q)) for q in queues.values())
-        workers = max(1, min(self.settings.workers, usable))
-        active = dict.fromkeys(queues, 0)
-        ready = deque(queues)  # hosts with queued work and a free slot
-        in_ready = set(queues)
-        todo: queue.SimpleQueue[SourceState | None] = queue.SimpleQueue()
-        done: queue.SimpleQueue[tuple[SourceState, FetchResult | FetchError]] = (
-            queue.SimpleQueue()
-        )
-        running = 0
-
-        def work() -> None:
-            while (state := todo.get()) is not None:
-                done.put((state, self._outcome(state)))
-
-        def fill() -> None:
-            nonlocal running
-            while running < workers and ready:
-                key = ready.popleft()
-                in_ready.discard(key)
-                todo.put(queues[key].popleft())
-                active[key] += 1
-                running += 1
-                if queues[key] and active[key] < per_host:
-                    ready.append(key)
-                    in_ready.add(key)
-
-        threads = [
-            threading.Thread(target=work, name=f"fetch_{n}", daemon=True)
-            for n in range(workers if queues else 0)
-        ]
-        for t in threads:
-            t.start()
-        try:
-            fill()
-            while running:
-                finished = [done.get()]
-                while True:  # whatever else is ready: one refill for all of them
-                    try:
-                        finished.append(done.get_nowait())
-                    except queue.Empty:
-                        break
-                for state, _outcome in finished:
-                    key = host_key(state.fetch_url)
-                    active[key] -= 1
-                    running -= 1
-                    if queues[key] and key not in in_ready:
-                        ready.append(key)
-                        in_ready.add(key)
-                fill()
-                yield from finished
-        finally:
-            for _ in threads:
-                todo.put(None)  # after the work already handed out: running fetches finish
-            for t in threads:
-                t.join()
-
-    def _outcome(self, state: SourceState) -> FetchResult | FetchError:
-        try:
-            return self.fetch(state)
-        except FetchError as e:
-            return e
-        except Exception as e:  # a bug must not stop the other sources; keep its traceback
-            log.exception("%s: unexpected error while fetching", state.name)
-            err = FetchError(state.fetch_url, f"unexpected error: {type(e).__name__}: {e}")
-            err.__cause__ = e
-            return err
-
-
-
-
-class _BodyBroken(Exception):
-    """Reading a body failed; ``fetch`` tells a deadline from a real failure."""
-
-    def __init__(self, message: str):
-        self.message = message
-        super().__init__(message)
-
-
-def _chunks(resp: BaseHTTPResponse) -> Iterator[bytes]:
-    """Decoded chunks of at most ``CHUNK_SIZE`` bytes (urllib3 >= 2.6 bounds each decompression
-    step, so a gzip bomb is never inflated whole)."""
-    try:
-        yield from resp.stream(CHUNK_SIZE, decode_content=True)
-    except u3err.DecodeError as e:
-        raise _BodyBroken("could not decode compressed body") from e
-    except u3err.ProtocolError as e:
-        raise _BodyBroken("connection broken while reading the body") from e
-
-
-def _redirect_target(resp: BaseHTTPResponse) -> str | None:
-    """The Location header (http.client decodes headers as Latin-1; servers send UTF-8)."""
-    location = resp.headers.get("location")
-    if not location:
-        return None
-    try:
-        return location.encode("latin1").decode("utf8")
-    except UnicodeError:
-        return location
-
-
-def _tls_options() -> dict:
-    """Verify certificates against certifi's bundle when it is installed (what requests did),
-    else the system's."""
-    try:
-        import certifi
-    except ImportError:  # pragma: no cover
-        return {"cert_reqs": "CERT_REQUIRED"}
-    return {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
-
-
-# Cookies along a redirect chain (rare: the standard library's cookie machinery loads on demand).
-
-
-class _CookieResponse:
-    """What ``CookieJar.extract_cookies`` needs of a response."""
-
-    def __init__(self, resp: BaseHTTPResponse):
-        self._headers = resp.headers
-
-    def info(self) -> _CookieResponse:
-        return self
-
-    def get_all(self, name: str, default: list[str] | None = None) -> list[str] | None:
-        return self._headers.getlist(name) or default
-
-
-def _store_cookies(jar: CookieJar | None, url: str, resp: BaseHTTPResponse) -> CookieJar:
-    from http.cookiejar import CookieJar
-    from urllib.request import Request
-
-    if jar is None:
-        jar = CookieJar()
-    jar.extract_cookies(_CookieResponse(resp), Request(url))  # type: ignore[arg-type]
-    return jar
-
-
-def _cookie_header(jar: CookieJar, url: str, headers: dict[str, str]) -> None:
-    from urllib.request import Request
-
-    req = Request(url)
-    jar.add_cookie_header(req)
-    cookie = req.get_header("Cookie")
-    if cookie:
-        headers["Cookie"] = cookie
-    else:
-        headers.pop("Cookie", None)
-
-
-def _cookie_items(jar: CookieJar | None) -> tuple:
-    return () if jar is None else tuple(sorted((c.name, c.value or "") for c in jar))
-
-
-def _describe(e: BaseException) -> str:
-    """A short, readable reason from urllib3's nested exceptions."""
-    chain: list[BaseException] = []
-    cur: BaseException | None = e
-    while cur is not None and len(chain) < 10:
-        chain.append(cur)
-        nxt = cur.__cause__ or cur.__context__
-        if nxt is None and cur.args and isinstance(cur.args[-1], BaseException):
-            nxt = cur.args[-1]  # ProtocolError("Connection aborted.", err)
-        if nxt is None and isinstance(getattr(cur, "reason", None), BaseException):
-            nxt = cur.reason  # type: ignore[attr-defined]
-        cur = nxt
-
-    def has(*types: type) -> bool:
-        return any(isinstance(c, types) for c in chain)
-
-    if has(NameResolutionError, socket.gaierror):
-        return "could not resolve host"
-    if has(ConnectionRefusedError):
-        return "connection refused"
-    if has(u3err.SSLError, _ssl_errors()):
-        return f"TLS error: {e}"
-    if has(ConnectTimeoutError) and not has(NewConnectionError):
-        return "connect timed out"
-    if has(u3err.DecodeError):
-        return "could not decode compressed body"
-    if has(NewConnectionError, u3err.ProtocolError, ConnectionError, HTTPException):
-        return "connection failed"
-    return f"{type(e).__name__}: {e}"
-
-
-def _ssl_errors() -> tuple[type, ...]:
-    """ssl's exception types, when ssl was loaded (an https pool does); else none."""
-    mod = sys.modules.get("ssl")
-    return (mod.SSLError, mod.CertificateError) if mod is not None else ()
 
 
 # --------------------------------------------------------------------------- state policy (pure)

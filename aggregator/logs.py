@@ -34,5 +34,5 @@ def setup_logging(verbosity: int = 0, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "apscheduler.executors", "mail.log"):
+    for noisy in ("aiohttp", "asyncio", "apscheduler.executors", "mail.log"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

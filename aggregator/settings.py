@@ -26,7 +26,7 @@ class FetchSettings:
     interval: float = 1800.0  # seconds
     timeout: float = 20.0  # seconds, per request and total deadline per download
     max_bytes: int = 15 * 1024 * 1024  # after decompression
-    workers: int = 100  # threads never exceed the usable host slots (hosts x per_host)
+    workers: int = 100  # downloads in flight (or fetched bodies not yet consumed), at most
     per_host: int = 2
     user_agent: str = "aggregator/1.0 (+https://news.example.org/about)"
     allow_private: tuple[str, ...] = ()  # CIDRs

@@ -348,10 +348,10 @@ sys.exit(run_forever(load(sys.argv[1]), stop_grace=0.5))
 
 
 def test_sigterm_with_a_hung_download_exits_after_the_grace_period(tmp_path, feeds):
-    path = write_config(
-        tmp_path,
-        [("TechCabal", feeds.url("techcabal-en.xml"), "en"), ("Hung", feeds.url("_hang"), "en")],
-    )
+    # The hung download is the only one: nothing comes back to the refresh, which is stuck
+    # until the deadline (with another source in flight, the stop is seen at its outcome and
+    # the hung download is cancelled: see test_fetch's early-exit test).
+    path = write_config(tmp_path, [("Hung", feeds.url("_hang"), "en")])
     text = path.read_text(encoding="utf-8").replace("timeout: 10s", "timeout: 60s")
     path.write_text(text, encoding="utf-8")
     db = tmp_path / "data" / "aggregator.db"
