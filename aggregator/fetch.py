@@ -66,6 +66,7 @@ CHUNK_SIZE = 64 * 1024  # decoded bytes per step: bounds memory per step of a de
 DRAIN_LIMIT = 64 * 1024  # bytes of a redirect/error body read so the connection can be reused
 MAX_HEADER_LINE = 65536  # what http.client allowed; aiohttp's default (8 KiB) refuses long cookies
 MAX_GZIP_MEMBERS = 1024  # concatenated gzip members decoded in one body, at most
+WRAPPER_PROBE = 64 * 1024  # deflate input kept for a raw-deflate replay until output appears
 
 MOVE_CONFIRMATIONS = 3  # consecutive fetches seeing the same permanent redirect
 MAX_LENGTHEN = timedelta(hours=24)  # TTL / max-age may lengthen the interval up to this
@@ -237,7 +238,7 @@ class _Inflater:
                 data, self._seen = self._seen, None
                 self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
                 out = self._obj.decompress(data, CHUNK_SIZE)
-            if out or (self._seen is not None and len(self._seen) > DRAIN_LIMIT):
+            if out or (self._seen is not None and len(self._seen) > WRAPPER_PROBE):
                 self._seen = None  # the wrapper is settled
             if out:
                 yield out

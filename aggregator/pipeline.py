@@ -173,6 +173,9 @@ class Pipeline:
         return run.report
 
     def _refresh(self, run: _Run) -> None:
+        fresh = sum(1 for s in run.due if s.body_hash is None)  # never fetched: bodies to parse
+        if fresh:
+            self._pool(run).start(fresh)
         fetched = self.fetcher.fetch_many(run.due)
         try:
             for state, result in fetched:
@@ -260,11 +263,10 @@ class Pipeline:
     ) -> None:
         """Send a changed body to be prepared (worker processes once enough bodies changed, which
         a first run knows at once); its outcome comes back through ``run.done``."""
-        from .workers import Job, PrepPool
+        from .workers import Job
 
         run = self._run
-        if run.pool is None:
-            run.pool = PrepPool(lambda: self.tagger)  # built where it is used (see workers.py)
+        pool = self._pool(run)
         known = self.store.item_hashes(source.name) if state.items else {}
         job = Job(
             result.content or b"", result.final_url, dict(result.headers), source.language,
@@ -272,11 +274,19 @@ class Pipeline:
         )  # fmt: skip
         run.submitted += 1
         expected = len(run.due) if state.body_hash is None else run.submitted
-        if run.pool.will_fork(expected):
-            self.store.commit_group()  # the children must not inherit an open write transaction
-        fut = run.pool.submit(job, expected)
+        fut = pool.submit(job, expected)
         run.in_flight += 1
         fut.add_done_callback(lambda f: run.done.put((state, result, body_hash, f)))
+
+    def _pool(self, run: _Run) -> PrepPool:
+        """The run's pool of worker processes, whose children fork on first need."""
+        if run.pool is None:
+            from .workers import PrepPool
+
+            # The tagger is built where it is used (see workers.py); the children must not
+            # inherit an open write transaction.
+            run.pool = PrepPool(lambda: self.tagger, before_fork=self.store.commit_group)
+        return run.pool
 
     def _ingest_prepared(
         self, state: SourceState, result: FetchResult, body_hash: str, fut

@@ -242,7 +242,9 @@ def plain_text(html_or_text: str, max_chars: int | None = MAX_TITLE) -> str:
         return ""
     text = html_or_text
     if "<" in text or "&" in text:
-        text = _html.unescape(_TEXT_CLEANER.clean(text))
+        # Invisible characters go before each markup pass, not only at the end: "<\u200b?" must
+        # not become "<?" (markup) in the output, or a second pass would change it again.
+        text = clean_chars(_html.unescape(_TEXT_CLEANER.clean(clean_chars(text))))
         if _TAG_SHAPED.search(text):
             # Double-escaped markup ("&amp;lt;script&amp;gt;") decodes to tag-shaped text; RSS
             # readers that render titles as HTML would run it, so strip tags once more (entities

@@ -138,8 +138,14 @@ class PrepPool:
     """``submit(job, expected)`` -> Future of ``Prepared | ParseError``: in worker processes once
     ``expected`` bodies justify them, else in-process (done futures)."""
 
-    def __init__(self, make_tagger: Callable[[], Tagger], workers: int | None = None):
+    def __init__(
+        self,
+        make_tagger: Callable[[], Tagger],
+        workers: int | None = None,
+        before_fork: Callable[[], None] | None = None,
+    ):
         self.make_tagger = make_tagger  # called per in-process job and once per child: cache it
+        self.before_fork = before_fork
         self.workers = workers or min(2, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
 
@@ -147,13 +153,23 @@ class PrepPool:
         """Would ``submit(job, expected)`` fork the worker processes now?"""
         return self._pool is None and expected >= POOL_MIN and self.workers > 1
 
-    def submit(self, job: Job, expected: int) -> Future:
+    def start(self, expected: int) -> None:
+        """Fork the workers now if ``expected`` bodies justify them (no-op otherwise, or when
+        forked already): a run that knows its bodies in advance forks before its first download,
+        so the children build their taggers while the downloads start, not after the first body
+        arrives (cold refresh of 1,000 feeds ~0.1 s sooner)."""
         if self.will_fork(expected):
+            if self.before_fork is not None:
+                self.before_fork()
             ctx = multiprocessing.get_context("fork")  # the initializer is inherited, not pickled
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=ctx, initializer=_init,
                 initargs=(self.make_tagger, os.getpid()),
             )
+            self._pool.submit(int)  # with "fork", the first submit starts every worker
+
+    def submit(self, job: Job, expected: int) -> Future:
+        self.start(expected)
         if self._pool is None:
             fut: Future = Future()
             fut.set_result(prepare_feed(job, self.make_tagger()))

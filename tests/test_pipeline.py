@@ -229,3 +229,34 @@ def test_refresh_pauses_the_cyclic_gc_and_restores_it(tmp_path, feed_server):
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+def test_a_first_run_forks_its_workers_before_the_first_download(tmp_path, feed_server):
+    """Sources never fetched will all need parsing: the worker processes start with the run,
+    not when the first body arrives. A run of 304s never forks."""
+    import multiprocessing
+
+    from aggregator.workers import POOL_MIN
+
+    files = sorted(REAL.glob("*.xml"))[: POOL_MIN + 2]
+    children_at_request: list[int] = []
+
+    def serve(path: Path):
+        def handler(req) -> None:
+            children_at_request.append(len(multiprocessing.active_children()))
+            req.send_body(200, path.read_bytes(), {"Content-Type": "application/xml"})
+
+        return handler
+
+    sources = [(f.stem, feed_server.route(f"first/{f.name}", serve(f))) for f in files]
+    settings = load(write_config(tmp_path, sources))
+    with Store(settings.database) as store:
+        pipe = Pipeline(settings, store)
+        assert multiprocessing.active_children() == []
+        report = pipe.refresh()
+        assert report.count("ok") == len(files) and report.new_items > 0
+        assert children_at_request and min(children_at_request) >= 1  # already forked
+
+        children_at_request.clear()
+        pipe.refresh(force=True)  # same bytes again (no validators): nothing to parse
+        assert children_at_request and max(children_at_request) == 0

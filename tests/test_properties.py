@@ -156,6 +156,8 @@ def test_fold_never_raises_and_is_idempotent(text):
 
 @FAST
 @given(st.one_of(_text, _entityish))
+@example("<\u200b?")  # the invisible character went after the markup pass: "<?" came out
+@example("<&#8203;?")
 def test_plain_text_never_raises_and_never_leaves_markup_or_controls(text):
     for out in (plain_text(text), fold_plain_text(text)):
         assert isinstance(out, str)
