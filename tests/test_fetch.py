@@ -516,6 +516,44 @@ def test_fetch_many_yields_errors_as_outcomes(feed_server):
 # --------------------------------------------------------------------------- private-address guard
 
 
+@pytest.fixture
+def tls_server(feed_server_factory):
+    """HTTPS on loopback with a certificate from a throwaway CA that nothing trusts by default."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    return feed_server_factory(ssl_context=ctx), ca
+
+
+def test_https_certificates_are_verified(tls_server):
+    server, _ca = tls_server
+    with Fetcher(settings()) as f, pytest.raises(FetchError) as exc:
+        f.fetch(source(server.url("fetch/feed.xml")))
+    assert exc.value.message.startswith("TLS error: ")
+    assert "certificate verify failed" in exc.value.message
+    assert "\n" not in exc.value.message and len(exc.value.message) < 400
+
+
+def test_https_with_a_trusted_certificate_is_fetched_and_kept_alive(tls_server, monkeypatch):
+    import ssl
+
+    server, ca = tls_server
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    with Fetcher(settings()) as f:
+        monkeypatch.setattr(f, "_tls_context", lambda: ctx)  # trust the test CA, verify as usual
+        url = server.url("fetch/feed.xml")
+        first = f.fetch(source(url))
+        second = f.fetch(source(url, etag=first.etag))
+    assert first.status == 200 and first.content == FEED
+    assert second.status == 304
+    assert len({r.client for r in server.log}) == 1  # one TLS connection for both
+
+
 def test_loopback_refused_without_allow_private(feed_server):
     with Fetcher(FetchSettings(timeout=5)) as f, pytest.raises(FetchError) as exc:
         f.fetch(source(feed_server.url("fetch/feed.xml")))
