@@ -163,14 +163,15 @@ def _cmd_fetch(settings, store, names, force: bool) -> int:
     from .pipeline import Pipeline
     from .progress import Progress
 
-    pipe = Pipeline(settings, store)
-    if names:
-        unknown = [n for n in names if n not in pipe.sources]
-        if unknown:
-            raise ConfigError(f"{settings.path}: no source named {', '.join(map(repr, unknown))}")
-    due = pipe.due_sources(names, force)
-    with Progress(len(due), sys.stderr) as bar:
-        report = pipe.refresh(names, force=force, progress=bar.update)
+    with Pipeline(settings, store) as pipe:
+        if names:
+            unknown = [n for n in names if n not in pipe.sources]
+            if unknown:
+                listed = ", ".join(map(repr, unknown))
+                raise ConfigError(f"{settings.path}: no source named {listed}")
+        due = pipe.due_sources(names, force)
+        with Progress(len(due), sys.stderr) as bar:
+            report = pipe.refresh(names, force=force, progress=bar.update)
     ok = report.count("ok", "moved")
     nm = report.count("not-modified")
     failed = report.count("error", "backing-off", "gone")

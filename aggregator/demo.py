@@ -122,8 +122,8 @@ def run_demo(workdir: Path | None = None, out: TextIO | None = None) -> int:
         config_path.write_text(demo_config(base_url, workdir), encoding="utf-8")
         settings = load(config_path)
         print(f"serving {len(DEMO_FEEDS)} sample feeds on {base_url} (no network needed)", file=out)
-        with Store(settings.database) as store:
-            report = Pipeline(settings, store).refresh(force=True)
+        with Store(settings.database) as store, Pipeline(settings, store) as pipe:
+            report = pipe.refresh(force=True)
     with Store(settings.database) as store:
         now = datetime.now(UTC)
         published = publish(settings, store, now)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from . import fetch as fetch_stage
 from .errors import FeedError
@@ -102,6 +102,7 @@ class Pipeline:
         self.settings = settings
         self.store = store
         self.clock = clock
+        self._owns_fetcher = fetcher is None
         self.fetcher = fetcher or fetch_stage.Fetcher(settings.fetch)
         self._tagger = tagger
         self._deduper: Deduper | None = None
@@ -110,6 +111,18 @@ class Pipeline:
         self._pending_states: list[SourceState] = []
         self._run = _Run([], None)
         store.sync_sources((s.name, s.url) for s in settings.sources)
+
+    def close(self) -> None:
+        """Stop the fetcher's event loop thread and close its connections (a fetcher passed in
+        belongs to the caller)."""
+        if self._owns_fetcher:
+            self.fetcher.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def tagger(self) -> Tagger:

@@ -225,8 +225,12 @@ class Service:
 
         with self._busy:
             self.settings = settings
-            self.pipeline = Pipeline(settings, self.store, clock=self.clock)
+            old, self.pipeline = self.pipeline, Pipeline(settings, self.store, clock=self.clock)
+            old.close()  # its fetch loop thread and connections
             self.publish_pending = True
+
+    def close(self) -> None:
+        self.pipeline.close()
 
 
 def wire_jobs(
@@ -317,6 +321,7 @@ def run_forever(
                     )  # fmt: skip
                     logging.shutdown()
                     os._exit(0)  # the kernel drops the locks; SQLite discards the open transaction
+                service.close()
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)

@@ -201,6 +201,26 @@ def test_jobs_called_directly_refresh_publish_then_catch_up(settings, store, fee
     assert again.get_job("digest-catch-up") is None  # the ledger has it now
 
 
+def test_a_reload_closes_the_replaced_pipelines_fetcher(settings, store, feeds):
+    """Each pipeline's fetcher runs an event loop thread with its connections: a reload must not
+    leave the old one behind (a daemon reloaded weekly would pile them up)."""
+    import threading
+
+    def loops() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "fetch-loop")
+
+    before = loops()
+    service = scheduler.Service(settings, store, clock=Clock(WED))
+    for _ in range(3):
+        service.pipeline.refresh(force=True)
+        assert loops() == before + 1
+        service.replace_settings(settings)
+    assert loops() == before
+    service.pipeline.refresh(force=True)
+    service.close()
+    assert loops() == before
+
+
 def test_refresh_tick_skips_while_another_process_refreshes(settings, store, feeds):
     service = scheduler.Service(settings, store, clock=Clock(WED))
     with InstanceLock(settings.database):  # e.g. a manual `aggregator fetch`
