@@ -29,6 +29,12 @@ from .tagging import Tagger
 
 #: Fewer bodies than this to parse in one run: parse in-process (forking costs ~50 ms).
 POOL_MIN = 12
+#: How much nicer than the main process the workers run. The main process consumes every result
+#: and does every SQL statement: when it waits for a CPU behind the two workers, their results
+#: wait in the pipe and the workers stall behind them.
+WORKER_NICE = 3
+#: Pipe buffer for jobs and results (Linux's default pipe-max-size for unprivileged processes).
+PIPE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ _tagger: Tagger | None = None
 def _init(make_tagger: Callable[[], Tagger], parent: int) -> None:
     global _tagger
     _die_with_parent(parent)
+    try:
+        os.nice(WORKER_NICE)
+    except OSError:  # pragma: no cover  (not permitted: run at the same priority)
+        pass
     _tagger = make_tagger()  # each child compiles its own (in parallel, off the main process)
 
 
@@ -134,6 +144,28 @@ def _run(job: Job) -> Prepared | tuple[str, str]:
     return result
 
 
+def _widen_pipes(pool: ProcessPoolExecutor) -> None:
+    """A prepared feed is a ~95 KB pickle (95 MB for the farm's 66 MB of feeds): through a 64 KiB
+    pipe a worker blocks on each result until the main process, busy with SQL, reads it. With
+    1 MiB it goes on with its next job. ProcessPoolExecutor does not expose its pipes: this
+    reaches in, and does nothing where the attributes or F_SETPIPE_SZ are missing.
+    Cold refresh of 1,000 feeds, 6 interleaved runs each: medians 8.32 s -> 8.17 s (8.11 s with
+    ``WORKER_NICE``)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover  (not POSIX)
+        return
+    op = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if op is None:  # pragma: no cover  (not Linux)
+        return
+    for q in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
+        for end in ("_reader", "_writer"):
+            try:
+                fcntl.fcntl(getattr(q, end).fileno(), op, PIPE_BYTES)
+            except (AttributeError, OSError, ValueError):
+                pass
+
+
 class PrepPool:
     """``submit(job, expected)`` -> Future of ``Prepared | ParseError``: in worker processes once
     ``expected`` bodies justify them, else in-process (done futures)."""
@@ -166,6 +198,7 @@ class PrepPool:
                 self.workers, mp_context=ctx, initializer=_init,
                 initargs=(self.make_tagger, os.getpid()),
             )
+            _widen_pipes(self._pool)
             self._pool.submit(int)  # with "fork", the first submit starts every worker
 
     def submit(self, job: Job, expected: int) -> Future:

@@ -260,3 +260,29 @@ def test_a_first_run_forks_its_workers_before_the_first_download(tmp_path, feed_
         children_at_request.clear()
         pipe.refresh(force=True)  # same bytes again (no validators): nothing to parse
         assert children_at_request and max(children_at_request) == 0
+
+
+def test_workers_run_nicer_than_the_main_process_with_wide_pipes(tmp_path):
+    """The main process (every result, every SQL statement) gets a CPU before the workers, and
+    a worker's result does not wait for it in a 64 KiB pipe."""
+    import fcntl
+    import multiprocessing
+    import os
+
+    from aggregator.tagging import Tagger
+    from aggregator.workers import PIPE_BYTES, POOL_MIN, WORKER_NICE, PrepPool
+
+    settings = load(write_config(tmp_path, [("one", "http://127.0.0.1:9/feed.xml")]))
+    pool = PrepPool(lambda: Tagger.from_settings(settings.topics, settings.tagging.threshold))
+    try:
+        pool.start(POOL_MIN)
+        pool._pool.submit(int).result(timeout=60)  # the workers are up (initializer done)
+        children = multiprocessing.active_children()
+        assert len(children) == pool.workers
+        parent_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        for child in children:
+            assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, parent_nice + WORKER_NICE)
+        result_pipe = pool._pool._result_queue._reader.fileno()
+        assert fcntl.fcntl(result_pipe, fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+    finally:
+        pool.close()
