@@ -162,12 +162,12 @@ class Pipeline:
         force: bool = False,
         progress: Callable[[SourceOutcome], None] | None = None,
     ) -> RefreshReport:
-        """One pass over the due sources. Threads fetch; changed bodies go to worker processes
-        (parse, tag, dedupe keys); this thread does all SQL as results come back, one
-        transaction (a SAVEPOINT of ``store.bulk()``'s group) per source, one COMMIT per
-        ~2 s (a crash loses at most that: those sources are fetched again). State-only changes
-        (304, same bytes, errors) are saved in batches: they touch no item, so each source
-        stays consistent."""
+        """One pass over the due sources. The fetcher's event loop thread downloads; changed
+        bodies go to worker processes (parse, tag, dedupe keys); this thread does all SQL as
+        results come back, one transaction (a SAVEPOINT of ``store.bulk()``'s group) per
+        source, one COMMIT per ~2 s (a crash loses at most that: those sources are fetched
+        again). State-only changes (304, same bytes, errors) are saved in batches: they touch no
+        item, so each source stays consistent."""
         started = time.monotonic()
         run = _Run(self.due_sources(names, force), progress)
         self._run = run
