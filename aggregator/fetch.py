@@ -41,6 +41,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -65,6 +66,7 @@ CONNECT_TIMEOUT = 10.0  # seconds; never more than what is left of the total dea
 CHUNK_SIZE = 64 * 1024  # decoded bytes per step: bounds memory per step of a decompression bomb
 DRAIN_LIMIT = 64 * 1024  # bytes of a redirect/error body read so the connection can be reused
 MAX_HEADER_LINE = 65536  # what http.client allowed; aiohttp's default (8 KiB) refuses long cookies
+DNS_THREADS = 32  # getaddrinfo calls at once (asyncio's default executor allows cpu_count + 4)
 MAX_GZIP_MEMBERS = 1024  # concatenated gzip members decoded in one body, at most
 WRAPPER_PROBE = 64 * 1024  # deflate input kept for a raw-deflate replay until output appears
 
@@ -257,6 +259,11 @@ class _Loop:
         import aiohttp
 
         self.loop = asyncio.new_event_loop()
+        # The resolver runs getaddrinfo in the loop's default executor: with asyncio's default
+        # (6 threads on 2 cores), 600 feed hosts at 100 ms a lookup would queue for 10 s.
+        self.loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="fetch-dns")
+        )
         ready = threading.Event()
         self.thread = threading.Thread(
             target=self._run, args=(ready,), name="fetch-loop", daemon=True

@@ -554,6 +554,38 @@ def test_https_with_a_trusted_certificate_is_fetched_and_kept_alive(tls_server, 
     assert len({r.client for r in server.log}) == 1  # one TLS connection for both
 
 
+def test_host_names_are_resolved_many_at_once(feed_server, monkeypatch):
+    """Feeds on many hosts: DNS lookups (getaddrinfo in threads) must not queue behind asyncio's
+    default of cpu_count + 4 threads. No DNS server here: the system call is wrapped to answer
+    loopback for *.feeds.test after a pause, and counts the lookups running at once."""
+    import threading
+
+    real = socket.getaddrinfo
+    lock = threading.Lock()
+    running = [0, 0]  # now, peak
+
+    def slow_getaddrinfo(host, port, *args, **kw):
+        if not str(host).endswith(".feeds.test"):
+            return real(host, port, *args, **kw)
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        try:
+            time.sleep(0.3)
+            return real("127.0.0.1", port, *args, **kw)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    port = feed_server.port
+    states = [source(f"http://h{i}.feeds.test:{port}/fetch/feed.xml") for i in range(24)]
+    with Fetcher(settings(workers=50, per_host=2)) as f:
+        outcomes = list(f.fetch_many(states))
+    assert all(isinstance(o, FetchResult) and o.status == 200 for _, o in outcomes)
+    assert running[1] >= 16, f"at most {running[1]} lookups at once"
+
+
 def test_loopback_refused_without_allow_private(feed_server):
     with Fetcher(FetchSettings(timeout=5)) as f, pytest.raises(FetchError) as exc:
         f.fetch(source(feed_server.url("fetch/feed.xml")))
