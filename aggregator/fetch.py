@@ -22,6 +22,10 @@ Why the machinery below, rather than a plain client call:
   sites redirect to themselves with a cookie) and forgotten after the fetch.
 * Bodies are decompressed here, in steps of at most ``CHUNK_SIZE`` decoded bytes, so a gzip bomb
   stops at ``max_bytes`` instead of being inflated first.
+* aiohttp's parser (llhttp, in its lenient mode) refuses a few malformed responses that
+  http.client read: a space before a header's colon, a header line without one, a repeated
+  Content-Length, bare LF after a chunk size. Such a source fails with one clear line in
+  ``aggregator status``: "malformed HTTP response: Invalid header token".
 
 aiohttp loads on the first download: commands that never fetch do not pay for its import.
 """
@@ -740,6 +744,12 @@ def _describe(e: BaseException) -> str:
 
     if has(aiohttp.InvalidURL):
         return f"invalid URL: {e}"
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    for c in chain:
+        if isinstance(c, HttpProcessingError):  # "Invalid header token:\n\n  b'...'\n  ^"
+            what = (c.message or "").strip().split("\n", 1)[0].rstrip(": ")
+            return f"malformed HTTP response: {what[:120] or type(c).__name__}"
     if has(socket.gaierror, getattr(aiohttp, "ClientConnectorDNSError", socket.gaierror)):
         return "could not resolve host"
     if has(ConnectionRefusedError):

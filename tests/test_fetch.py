@@ -187,6 +187,39 @@ def test_connection_refused_is_a_clear_error(fetcher):
 # --------------------------------------------------------------------------- redirects
 
 
+@pytest.mark.parametrize(
+    "head, reason",
+    [
+        (b"Content-Type : application/xml", "Invalid header token"),
+        (b"Content-Length: 81\r\nContent-Length: 81", "Duplicate Content-Length"),
+    ],
+)
+def test_a_malformed_response_is_named_as_such(head, reason):
+    """A server whose response the HTTP parser refuses: one clear line, not 'connection failed'."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n\r\n" + b"x" * 81)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/feed.xml"
+    try:
+        with Fetcher(settings()) as f, pytest.raises(FetchError) as exc:
+            f.fetch(source(url))
+    finally:
+        thread.join(timeout=5)
+        server.close()
+    assert exc.value.message == f"malformed HTTP response: {reason}"
+
+
 def test_five_redirects_are_followed(feed_server, fetcher):
     url = feed_server.url("_chain/301/5/fetch/feed.xml")
     res = fetcher.fetch(source(url))
