@@ -532,8 +532,7 @@ class Fetcher:
         yield each outcome as it completes.
 
         The schedule runs on the loop thread: a host's next download starts the moment its
-        previous one ends, without a round trip through the consumer (with 50 ms of latency and
-        20 feeds per host, that hand-off cost ~0.2 s of a 0.75 s refresh). A fetched body keeps
+        previous one ends, whatever the consumer is doing. A fetched body keeps
         its slot until the consumer has taken it, so bodies never pile up in memory while the
         caller is busy storing. Leaving early (a stop, an exception) cancels the downloads in
         flight."""
