@@ -9,6 +9,7 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given
@@ -33,6 +34,9 @@ from aggregator.fetch import (
 )
 from aggregator.models import FetchResult, SourceState
 from aggregator.settings import FetchSettings
+
+if TYPE_CHECKING:
+    from typing import Self
 
 FEED = (Path(__file__).parent / "data" / "fetch" / "feed.xml").read_bytes()
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -187,6 +191,47 @@ def test_connection_refused_is_a_clear_error(fetcher):
 # --------------------------------------------------------------------------- redirects
 
 
+class RawServer:
+    """Answers each of the next connections with canned bytes (one request each): for responses
+    no well-behaved server would send."""
+
+    def __init__(self, *answers: bytes):
+        import threading
+
+        self.answers = list(answers)
+        self.requests: list[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(len(answers))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "feed.xml") -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    def _serve(self) -> None:
+        for answer in self.answers:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self.requests.append(conn.recv(65536))
+                conn.sendall(answer)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+def _response(status: bytes, headers: list[bytes], body: bytes) -> bytes:
+    return b"HTTP/1.1 " + status + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n" + body
+
+
 @pytest.mark.parametrize(
     "head, reason",
     [
@@ -196,28 +241,108 @@ def test_connection_refused_is_a_clear_error(fetcher):
 )
 def test_a_malformed_response_is_named_as_such(head, reason):
     """A server whose response the HTTP parser refuses: one clear line, not 'connection failed'."""
+    server = RawServer(_response(b"200 OK", [head], b"x" * 81))
+    with server, Fetcher(settings()) as f, pytest.raises(FetchError) as exc:
+        f.fetch(source(server.url()))
+    assert exc.value.message == f"malformed HTTP response: {reason}"
+
+
+def test_a_body_cut_short_is_a_broken_connection():
+    server = RawServer(_response(b"200 OK", [b"Content-Length: 100"], b"<rss/>"))
+    with server, Fetcher(settings()) as f, pytest.raises(FetchError) as exc:
+        f.fetch(source(server.url()))
+    assert exc.value.message == "connection broken while reading the body"
+
+
+def test_header_bytes_that_are_not_utf8_come_back_as_latin1_text(tmp_path):
+    """ETag and reason bytes in Latin-1 (RFC 9110's obs-text): storable text, never surrogates
+    (which SQLite refuses: a whole batch of source states failed to save)."""
+    from aggregator.store import Store
+
+    ok = _response(
+        b"200 OK",
+        [b'ETag: "\xe9t\xe9"', b"Last-Modified: Mon, 02 Nov 2026 10:00:00 GMT",
+         b"X-Place: Sal\xe9", b"Content-Length: %d" % len(FEED)],
+        FEED,
+    )  # fmt: skip
+    failed = _response(b"500 Erreur \xe9trange", [b"Content-Length: 0"], b"")
+    with RawServer(ok, ok, failed) as server, Fetcher(settings(), clock=lambda: NOW) as f:
+        first = f.fetch(source(server.url()))
+        again = f.fetch(source(server.url(), etag=first.etag, last_modified=first.last_modified))
+        with pytest.raises(FetchError) as exc:
+            f.fetch(source(server.url()))
+    assert first.etag == '"\u00e9t\u00e9"' and first.headers["x-place"] == "Sal\u00e9"
+    assert again.status == 200 and again.content == FEED
+    # aiohttp sends header text as UTF-8: the Latin-1 ETag could not match, so it is not sent;
+    # If-Modified-Since goes alone.
+    sent = server.requests[1].lower()
+    assert b"if-none-match" not in sent and b"if-modified-since: mon, 02 nov 2026" in sent
+    assert exc.value.message == "HTTP 500 Erreur \u00e9trange"
+    state = after_success(source(server.url()), first, NOW, 1800.0)
+    with Store(tmp_path / "s.db") as store:
+        store.sync_sources([(state.name, state.url)])
+        store.save_source_states([state])
+        assert store.source_states([state.name])[0].etag == first.etag
+
+
+def test_repeated_header_lines_are_read_together():
+    """Cache-Control on two lines means both; Content-Encoding on two lines, both codings."""
+    import gzip
+
+    twice = gzip.compress(gzip.compress(FEED, mtime=0), mtime=0)
+    answer = _response(
+        b"200 OK",
+        [b"Cache-Control: public", b"Cache-Control: max-age=7200",
+         b"Content-Encoding: gzip", b"Content-Encoding: gzip",
+         b"Content-Length: %d" % len(twice)],
+        twice,
+    )  # fmt: skip
+    with RawServer(answer) as server, Fetcher(settings()) as f:
+        res = f.fetch(source(server.url()))
+    assert res.max_age == timedelta(hours=2)
+    assert res.content == FEED
+
+
+def test_trailing_junk_after_a_gzip_body_is_ignored():
+    from aggregator.fetch import _Decoder
+
+    body = b"<rss>" + b"y" * 1000 + b"</rss>"
+    for junk in (b"\r\n", b"garbage!", b"\x00\x00\r\n"):
+        assert b"".join(_Decoder(["gzip"]).feed(_gzip(body) + junk)) == body
+
+
+def test_closing_the_fetcher_ends_a_fetch_many_in_another_thread(feed_server):
+    """close() while a consumer waits on hung downloads: the consumer's iteration ends (the
+    sources left are simply not fetched), and a fetch() caught by the close is a FetchError."""
     import threading
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
+    states = [source(feed_server.url(f"_hang?n={i}")) for i in range(3)]
+    got: list = []
+    f = Fetcher(settings(timeout=30, workers=2, per_host=2))
+    consumer = threading.Thread(target=lambda: got.extend(f.fetch_many(states)), daemon=True)
+    single: list = []
 
-    def answer() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n\r\n" + b"x" * 81)
+    def one() -> None:
+        try:
+            f.fetch(source(feed_server.url("_hang?single")))
+        except FetchError as e:
+            single.append(e.message)
 
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.getsockname()[1]}/feed.xml"
-    try:
-        with Fetcher(settings()) as f, pytest.raises(FetchError) as exc:
-            f.fetch(source(url))
-    finally:
-        thread.join(timeout=5)
-        server.close()
-    assert exc.value.message == f"malformed HTTP response: {reason}"
+    other = threading.Thread(target=one, daemon=True)
+    consumer.start()
+    other.start()
+    deadline = time.monotonic() + 10
+    while len(feed_server.log) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    start = time.monotonic()
+    f.close()
+    consumer.join(timeout=5)
+    other.join(timeout=5)
+    assert not consumer.is_alive() and not other.is_alive()
+    assert time.monotonic() - start < 5
+    assert got == []
+    assert single == ["cancelled: the fetcher was closed"]
+    assert len(feed_server.log) == 3  # the queued third source never started
 
 
 def test_five_redirects_are_followed(feed_server, fetcher):
