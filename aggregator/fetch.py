@@ -27,8 +27,10 @@ Why the machinery below, rather than a plain client call:
   Content-Length, and bytes after a complete response that arrive in the same read (a body
   longer than its Content-Length, a 304 or 204 with a body: the extra bytes parse as a bad
   status line and aiohttp drops the read). Such a source fails with one clear line in
-  ``aggregator status``: "malformed HTTP response: Invalid header token" / "Bad status line".
-  A lenient second try (http.client for the refused hop) would read them; not built.
+  status line and aiohttp drops the read). For such a hop the fetcher asks once more with
+  the standard library's http.client (``_lenient_get``: same guard, deadline and cap), which
+  reads them as it always did; only what neither can read fails, with one clear line in
+  ``aggregator status``: "malformed HTTP response: ...".
 
 aiohttp loads on the first download: commands that never fetch do not pay for its import.
 """
@@ -53,8 +55,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from http.client import HTTPException, IncompleteRead
 from typing import TYPE_CHECKING, Any, Self, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 if TYPE_CHECKING:
     from http.cookiejar import CookieJar
@@ -409,13 +412,12 @@ class Fetcher:
             raise FetchError(
                 url, f"refused private address {e.address} (allow with fetch.allow_private)"
             ) from None
-        except (aiohttp.ClientError, OSError, ValueError, zlib.error) as e:
+        except (aiohttp.ClientError, OSError, ValueError, zlib.error, HTTPException) as e:
             raise FetchError(url, _describe(e)) from e
 
     async def _hops(
         self, session: aiohttp.ClientSession, state: SourceState, start: float
     ) -> FetchResult:
-        import aiohttp
 
         headers = dict(self._headers)
         if state.etag and state.etag.isascii():  # aiohttp sends UTF-8: a Latin-1 ETag (obs-text)
@@ -436,14 +438,8 @@ class Fetcher:
             seen.add((url, _cookie_items(jar)))
             if jar is not None:
                 _cookie_header(jar, url, headers)
-            left = start + self.settings.timeout - time.monotonic()
-            async with session.get(
-                url,
-                headers=headers,
-                allow_redirects=False,
-                ssl=self._tls_context() if parts.scheme == "https" else True,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(CONNECT_TIMEOUT, left)),
-            ) as resp:
+            resp = await self._send(session, url, parts, headers, start)
+            try:
                 if "set-cookie" in resp.headers:
                     jar = _store_cookies(jar, url, resp.headers)
                 status = resp.status
@@ -454,6 +450,8 @@ class Fetcher:
                     raise FetchError(state.fetch_url, f"HTTP {status} without Location")
                 target = urljoin(url, target)
                 await _drain(resp)
+            finally:
+                resp.release()  # back to the pool when its body was read to the end, else closed
             if permanent_chain and status in PERMANENT_CODES:
                 permanent = target
             else:
@@ -465,10 +463,44 @@ class Fetcher:
                 raise FetchError(state.fetch_url, f"redirect loop at {target}")
             url = target
 
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        parts: SplitResult,
+        headers: dict[str, str],
+        start: float,
+    ) -> aiohttp.ClientResponse | _Plain:
+        """One GET; a response aiohttp's parser refuses is asked for once more with http.client."""
+        import aiohttp
+
+        left = start + self.settings.timeout - time.monotonic()
+        tls = self._tls_context() if parts.scheme == "https" else None
+        try:
+            return await session.get(
+                url,
+                headers=headers,
+                allow_redirects=False,
+                ssl=tls or True,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(CONNECT_TIMEOUT, left)),
+            )
+        except aiohttp.ClientResponseError as e:
+            if not _malformed(e):
+                raise
+        socks: list[socket.socket] = []
+        work = (url, parts, headers, self.allow, start + self.settings.timeout, tls)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, _lenient_get, *work, self.settings.max_bytes, socks
+            )
+        finally:
+            for sock in socks:  # at the deadline: the thread's blocking read ends at once
+                _shutdown(sock)
+
     async def _finish(
         self,
         state: SourceState,
-        resp: aiohttp.ClientResponse,
+        resp: aiohttp.ClientResponse | _Plain,
         url: str,
         permanent: str | None,
         start: float,
@@ -508,7 +540,7 @@ class Fetcher:
             elapsed=time.monotonic() - start,
         )
 
-    async def _read_body(self, source_url: str, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read_body(self, source_url: str, resp: aiohttp.ClientResponse | _Plain) -> bytes:
         cap = self.settings.max_bytes
         encoding = ", ".join(resp.headers.getall("content-encoding", ())).strip().lower()
         codings = [e.strip() for e in encoding.split(",") if e.strip() not in ("", "identity")]
@@ -678,7 +710,105 @@ class _Schedule:
         self.in_ready.clear()
 
 
-async def _drain(resp: aiohttp.ClientResponse) -> None:
+def _malformed(e: BaseException) -> bool:
+    """Did aiohttp's HTTP parser refuse the response (rather than the network fail)?"""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    cur: BaseException | None = e
+    for _ in range(10):
+        if cur is None:
+            return False
+        if isinstance(cur, HttpProcessingError):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+class _Plain:
+    """A response read whole by ``_lenient_get``, with the parts of aiohttp's ClientResponse
+    that ``_hops``, ``_finish`` and ``_read_body`` use."""
+
+    def __init__(self, status: int, reason: str, headers: Any, body: bytes):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self._body = body
+        self.content = self  # .content.iter_any(), as aiohttp's
+
+    async def iter_any(self) -> Any:
+        if self._body:
+            yield self._body
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _lenient_get(
+    url: str,
+    parts: SplitResult,
+    headers: dict[str, str],
+    allow: tuple[_Network, ...],
+    deadline: float,
+    tls: ssl.SSLContext | None,
+    cap: int,
+    socks: list[socket.socket],
+) -> _Plain:
+    """GET with http.client, which reads what aiohttp's parser refuses (a space before a colon,
+    a repeated Content-Length, bytes after the body). Runs in a thread; the same guard (resolved
+    addresses checked, the checked one connected to), the same deadline (socket timeouts, and
+    the caller shuts the socket at the deadline) and at most ``cap`` + 1 raw body bytes."""
+    import http.client
+
+    from multidict import CIMultiDict
+
+    def left() -> float:
+        t = deadline - time.monotonic()
+        if t <= 0:
+            raise TimeoutError("deadline")
+        return t
+
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    answers = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    allowed = [a[4] for a in answers if address_allowed(str(a[4][0]), allow)]
+    if not allowed:
+        raise _Refused(str(answers[0][4][0]) if answers else host)
+    sock = socket.create_connection(allowed[0][:2], timeout=min(CONNECT_TIMEOUT, left()))
+    socks.append(sock)
+    if tls is not None:
+        sock = tls.wrap_socket(sock, server_hostname=host)
+        socks.append(sock)
+    conn = http.client.HTTPConnection(host, port)
+    conn.sock = sock
+    try:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", path, headers=headers)
+        sock.settimeout(left())
+        resp = conn.getresponse()
+        body = bytearray()
+        while len(body) <= cap:
+            sock.settimeout(left())
+            chunk = resp.read1(CHUNK_SIZE)
+            if not chunk:
+                break
+            body += chunk
+        fields = CIMultiDict((k.strip(), _text(v)) for k, v in resp.msg.items())
+        return _Plain(resp.status, resp.reason or "", fields, bytes(body))
+    finally:
+        conn.close()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+async def _drain(resp: aiohttp.ClientResponse | _Plain) -> None:
     """Read a small redirect/error body so the connection goes back to the pool; a larger one
     is left unread (aiohttp then closes the connection instead of reusing it)."""
     read = 0
@@ -774,6 +904,10 @@ def _describe(e: BaseException) -> str:
 
     if has(aiohttp.InvalidURL):
         return f"invalid URL: {e}"
+    if has(IncompleteRead):  # http.client (the lenient second try): the body was cut short
+        return "connection broken while reading the body"
+    if has(HTTPException) and not has(OSError):
+        return f"malformed HTTP response: {type(e).__name__}"
     if has(aiohttp.ClientPayloadError):  # cut short, or its chunking/length is wrong
         return "connection broken while reading the body"
     from aiohttp.http_exceptions import HttpProcessingError
