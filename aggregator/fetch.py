@@ -26,7 +26,6 @@ Why the machinery below, rather than a plain client call:
   http.client read: a space before a header's colon, a header line without one, a repeated
   Content-Length, and bytes after a complete response that arrive in the same read (a body
   longer than its Content-Length, a 304 or 204 with a body: the extra bytes parse as a bad
-  status line and aiohttp drops the read). Such a source fails with one clear line in
   status line and aiohttp drops the read). For such a hop the fetcher asks once more with
   the standard library's http.client (``_lenient_get``: same guard, deadline and cap), which
   reads them as it always did; only what neither can read fails, with one clear line in
@@ -164,6 +163,15 @@ def _check_literal(host: str, allow: tuple[_Network, ...]) -> None:
         raise _Refused(host)
 
 
+def _allowed(answers: list[T], address: Callable[[T], str], allow: tuple[_Network, ...],
+             host: str) -> list[T]:  # fmt: skip
+    """The resolver's answers we may connect to; none left: refused, naming the first."""
+    kept = [a for a in answers if address_allowed(address(a), allow)]
+    if not kept:
+        raise _Refused(address(answers[0]) if answers else host)
+    return kept
+
+
 def _guarded_resolver(allow: tuple[_Network, ...]) -> aiohttp.abc.AbstractResolver:
     """The system resolver (getaddrinfo in a thread), minus the addresses we may not reach.
     aiohttp connects only to what the resolver returns: the check is on the real target."""
@@ -176,10 +184,7 @@ def _guarded_resolver(allow: tuple[_Network, ...]) -> aiohttp.abc.AbstractResolv
 
         async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list:
             answers = await self._inner.resolve(host, port, family)  # type: ignore[arg-type]
-            allowed = [a for a in answers if address_allowed(a["host"], allow)]
-            if not allowed:
-                raise _Refused(answers[0]["host"] if answers else host)
-            return allowed
+            return _allowed(answers, lambda a: a["host"], allow, host)
 
         async def close(self) -> None:
             await self._inner.close()
@@ -195,21 +200,16 @@ class _Decoder:
         self._stages = [_Inflater(c) for c in reversed(codings)]
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        """Everything ``data`` decodes to (each stage drains what zlib holds back)."""
         return self._through(0, data)
 
-    def flush(self) -> Iterator[bytes]:
-        return self._through(0, b"", final=True)
-
-    def _through(self, i: int, data: bytes, final: bool = False) -> Iterator[bytes]:
+    def _through(self, i: int, data: bytes) -> Iterator[bytes]:
         if i == len(self._stages):
             if data:
                 yield data
             return
-        stage = self._stages[i]
-        for piece in stage.feed(data):
+        for piece in self._stages[i].feed(data):
             yield from self._through(i + 1, piece)
-        if final:
-            yield from self._through(i + 1, b"", final=True)
 
 
 class _Inflater:
@@ -485,7 +485,7 @@ class Fetcher:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(CONNECT_TIMEOUT, left)),
             )
         except aiohttp.ClientResponseError as e:
-            if not _malformed(e):
+            if _parser_error(e) is None:
                 raise
         socks: list[socket.socket] = []
         work = (url, parts, headers, self.allow, start + self.settings.timeout, tls)
@@ -553,11 +553,6 @@ class Fetcher:
         body = bytearray()
         async for raw in resp.content.iter_any():
             for piece in decoder.feed(raw) if decoder else (raw,):
-                body += piece
-                if len(body) > cap:
-                    raise FetchError(source_url, f"body larger than {human_size(cap)}")
-        if decoder:
-            for piece in decoder.flush():
                 body += piece
                 if len(body) > cap:
                     raise FetchError(source_url, f"body larger than {human_size(cap)}")
@@ -710,18 +705,24 @@ class _Schedule:
         self.in_ready.clear()
 
 
-def _malformed(e: BaseException) -> bool:
-    """Did aiohttp's HTTP parser refuse the response (rather than the network fail)?"""
+def _causes(e: BaseException) -> list[BaseException]:
+    """``e`` and what caused it (at most 10 deep), through aiohttp's ``os_error`` too."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and len(chain) < 10:
+        chain.append(cur)
+        nxt = cur.__cause__ or cur.__context__
+        if nxt is None and isinstance(getattr(cur, "os_error", None), BaseException):
+            nxt = cur.os_error  # type: ignore[attr-defined]
+        cur = nxt
+    return chain
+
+
+def _parser_error(e: BaseException) -> Any:
+    """The HttpProcessingError behind ``e`` when aiohttp's parser refused the response."""
     from aiohttp.http_exceptions import HttpProcessingError
 
-    cur: BaseException | None = e
-    for _ in range(10):
-        if cur is None:
-            return False
-        if isinstance(cur, HttpProcessingError):
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
+    return next((c for c in _causes(e) if isinstance(c, HttpProcessingError)), None)
 
 
 class _Plain:
@@ -773,10 +774,8 @@ def _lenient_get(
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     answers = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-    allowed = [a[4] for a in answers if address_allowed(str(a[4][0]), allow)]
-    if not allowed:
-        raise _Refused(str(answers[0][4][0]) if answers else host)
-    sock = socket.create_connection(allowed[0][:2], timeout=min(CONNECT_TIMEOUT, left()))
+    first = _allowed(answers, lambda a: str(a[4][0]), allow, host)[0]
+    sock = socket.create_connection(first[4][:2], timeout=min(CONNECT_TIMEOUT, left()))
     socks.append(sock)
     if tls is not None:
         sock = tls.wrap_socket(sock, server_hostname=host)
@@ -795,7 +794,7 @@ def _lenient_get(
             if not chunk:
                 break
             body += chunk
-        fields = CIMultiDict((k.strip(), _text(v)) for k, v in resp.msg.items())
+        fields = CIMultiDict((k.strip(), v) for k, v in resp.msg.items())  # Latin-1 already
         return _Plain(resp.status, resp.reason or "", fields, bytes(body))
     finally:
         conn.close()
@@ -890,14 +889,7 @@ def _describe(e: BaseException) -> str:
     """A short, readable reason from aiohttp's and the socket layer's exceptions."""
     import aiohttp
 
-    chain: list[BaseException] = []
-    cur: BaseException | None = e
-    while cur is not None and len(chain) < 10:
-        chain.append(cur)
-        nxt = cur.__cause__ or cur.__context__
-        if nxt is None and isinstance(getattr(cur, "os_error", None), BaseException):
-            nxt = cur.os_error  # type: ignore[attr-defined]
-        cur = nxt
+    chain = _causes(e)
 
     def has(*types: type) -> bool:
         return any(isinstance(c, types) for c in chain)
@@ -910,12 +902,10 @@ def _describe(e: BaseException) -> str:
         return f"malformed HTTP response: {type(e).__name__}"
     if has(aiohttp.ClientPayloadError):  # cut short, or its chunking/length is wrong
         return "connection broken while reading the body"
-    from aiohttp.http_exceptions import HttpProcessingError
-
-    for c in chain:
-        if isinstance(c, HttpProcessingError):  # "Invalid header token:\n\n  b'...'\n  ^"
-            what = (c.message or "").strip().split("\n", 1)[0].rstrip(": ")
-            return f"malformed HTTP response: {what[:120] or type(c).__name__}"
+    refused = _parser_error(e)
+    if refused is not None:  # "Invalid header token:\n\n  b'...'\n  ^"
+        what = (refused.message or "").strip().split("\n", 1)[0].rstrip(": ")
+        return f"malformed HTTP response: {what[:120] or type(refused).__name__}"
     if has(socket.gaierror, getattr(aiohttp, "ClientConnectorDNSError", socket.gaierror)):
         return "could not resolve host"
     if has(ConnectionRefusedError):
@@ -926,8 +916,6 @@ def _describe(e: BaseException) -> str:
         return "connect timed out"
     if has(zlib.error):
         return "could not decode compressed body"
-    if has(aiohttp.ClientPayloadError):
-        return "connection broken while reading the body"
     if has(aiohttp.ClientError, ConnectionError, OSError):
         return "connection failed"
     return f"{type(e).__name__}: {e}"
