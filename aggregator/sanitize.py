@@ -147,10 +147,26 @@ def _resolve_relative(url: str) -> str | None:
     return safe_url(url, base)
 
 
+_MARKUP_IN_VALUE = re.compile(r"<[^>]*>?")
+
+
+def _no_markup(element: str, attribute: str, value: str) -> str | None:
+    """Markup inside an attribute value is taken out (an attribute left empty is dropped).
+    Feeds put escaped markup in alt text (Ars Technica: ``alt="&lt;em&gt;Title&lt;/em&gt;"``),
+    and a parser-confusion attack puts a whole tag in a title (``<svg><noscript><p
+    title="</noscript><img onerror=...>">``): escaped, it is inert, but it carries a handler's
+    text inside a tag to any reader that unescapes attributes. (ammonia keeps ``title`` and
+    ``lang`` on every element.)"""
+    if "<" not in value or attribute in ("href", "src"):  # URLs: nh3 checks them as URLs
+        return value
+    return _MARKUP_IN_VALUE.sub("", value).strip() or None
+
+
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
     clean_content_tags=set(DROPPED_WITH_CONTENT),
     attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
+    attribute_filter=_no_markup,
     url_schemes=set(URL_SCHEMES),
     link_rel=LINK_REL,
     strip_comments=True,
