@@ -44,7 +44,8 @@ from typing import Protocol
 
 from .models import ParsedItem
 from .normalize import canonical_url as _canonical_url
-from .normalize import fold, plain_text
+from .text import fold, strip_footer_text
+from .text import strip_tags as plain_text
 
 # ---- parameters (verification thresholds: see same_story) -------------------------------------
 
@@ -158,10 +159,6 @@ _BODY_HEAD = [
 ]
 # Syndication footers, each run only when its guard words occur (cheap ``in`` tests first).
 _FOOTERS = [
-    (("appeared first on", "first appeared on"),
-     re.compile(r"\s*the post .{0,400}? (?:appeared first|first appeared) on .{0,120}$")),
-    (("en premier sur",),
-     re.compile(r"\s*(?:cet |l')article .{0,400}? est (?:apparu|paru|publie) en premier sur .{0,120}$")),
     (("originally", "first appeared", "first published", "was published", "was posted"),
      re.compile(r"\s*(?:this|the) (?:article|story|post) (?:was )?(?:originally |first )?"
                 r"(?:appeared|published|posted) (?:first )?(?:on|in|at) .{0,160}$")),
@@ -250,6 +247,7 @@ def neutral_body(text: str) -> str:
     if len(b) > _BODY_CHARS:
         b = b[:_BODY_CHARS]  # a full article: its footer is out of reach and out of interest
     else:
+        b = strip_footer_text(b)
         for guards, rx in _FOOTERS:
             for g in guards:  # (a plain loop: any() over a generator costs more than the tests)
                 if g in b:

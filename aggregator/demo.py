@@ -15,13 +15,15 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import ClassVar, TextIO
 from zoneinfo import ZoneInfo
+
+from .clock import utcnow
 
 #: (file in data/demo, source name, language, prior tags)
 DEMO_FEEDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -62,7 +64,6 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
 def demo_config(base_url: str, workdir: Path) -> str:
     """A config.yaml for the demo: loopback allowed, everything inside ``workdir``."""
-    templates = Path(str(resources.files("aggregator") / "templates"))
     q = partial(json.dumps, ensure_ascii=False)  # JSON strings are valid YAML scalars
     lines = [
         "# Written by `aggregator demo`: the bundled sample feeds served on loopback.",
@@ -93,7 +94,6 @@ def demo_config(base_url: str, workdir: Path) -> str:
         "  recipients: [reader@example.org]",
         '  from: "AI & Africa demo <digest@news.example.org>"',
         "  unsubscribe_url: https://news.example.org/unsubscribe",
-        f"  templates: {q(str(templates))}",
         "  outbox: outbox",
         "  include_other: true",
     ]
@@ -125,7 +125,7 @@ def run_demo(workdir: Path | None = None, out: TextIO | None = None) -> int:
         with Store(settings.database) as store, Pipeline(settings, store) as pipe:
             report = pipe.refresh(force=True)
     with Store(settings.database) as store:
-        now = datetime.now(UTC)
+        now = utcnow()
         published = publish(settings, store, now)
         week = current_week(now, settings.digest.timezone)
         digest = send_digest(settings, store, week=week, mode="dry-run", now=now)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import binascii
 import email.policy
 import hashlib
-import html as htmlmod
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,10 +23,11 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import markupsafe
-import nh3
 
 from .errors import ConfigError
 from .models import Digest, DigestSection, Story
+from .templating import environment
+from .text import excerpt, is_rtl, one_line
 
 AI, AFRICA = "ai", "africa"
 BUILTIN_SECTIONS = {
@@ -38,15 +37,10 @@ BUILTIN_SECTIONS = {
     "other": "Other stories",
 }
 EXCERPT_CHARS = 280
-PACKAGED_TEMPLATES = Path(__file__).parent / "templates"
 HTML_TEMPLATE, TEXT_TEMPLATE = "digest.html.j2", "digest.txt.j2"
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 _SUBJECT_FIELD = re.compile(r"\{(week|top|count)\}")
-# Bidi overrides/isolates can disguise a subject; line and paragraph separators split headers.
-_UNSAFE = {"\u2028", "\u2029", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
-_ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
-_LATIN_OR_ARABIC = re.compile(r"[A-Za-z\u00C0-\u024F\u0600-\u06FF\u0750-\u077F]")
 
 
 # ---- the issue window --------------------------------------------------------------------
@@ -153,42 +147,8 @@ def build_digest(
 
 
 def header_text(value: str, limit: int = 200) -> str:
-    """One line of text safe for a header: no control characters, line separators or bidi
-    overrides (they would split or disguise the header), whitespace collapsed, length capped."""
-    out = []
-    for ch in value:
-        if ch in _UNSAFE or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
-            out.append(" ")
-        else:
-            out.append(ch)
-    text = " ".join("".join(out).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def plain_text(fragment: str) -> str:
-    """Sanitised HTML to one line of plain text (scripts and styles dropped with their text)."""
-    cleaned = nh3.clean(fragment or "", tags=set(), attributes={}, strip_comments=True)
-    return header_text(htmlmod.unescape(cleaned), limit=10**9)
-
-
-def excerpt(fragment: str, limit: int = EXCERPT_CHARS) -> str:
-    """A short plain-text excerpt, cut at a word boundary."""
-    text = plain_text(fragment)
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    space = cut.rfind(" ")
-    if space > limit * 0.6:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-–—") + "…"
-
-
-def is_rtl(language: str | None, text: str) -> bool:
-    """Arabic by declared language, else by the first strong letter of the text."""
-    if language:
-        return language.lower().split("-")[0] in ("ar", "fa", "ur", "he")
-    m = _LATIN_OR_ARABIC.search(text)
-    return bool(m and _ARABIC.match(m[0]))
+    """One line of text safe for a header (see ``text.one_line``), at most ``limit`` characters."""
+    return one_line(value, limit)
 
 
 def safe_link(url: str | None) -> str | None:
@@ -227,13 +187,13 @@ def entries(section: DigestSection, zone: ZoneInfo) -> list[Entry]:
         it = story.item
         title = header_text(it.title, limit=300) or "(untitled)"
         seen = (story.first_seen or it.first_seen).astimezone(zone)
-        rtl = is_rtl(it.language, title)
+        rtl = is_rtl(title, it.language)
         out.append(
             Entry(
                 title=title,
                 link=safe_link(it.link),
                 source=header_text(it.source, limit=100),
-                excerpt=excerpt(it.summary or it.content),
+                excerpt=excerpt(it.summary or it.content, EXCERPT_CHARS),
                 date=seen.date().isoformat(),
                 dir="rtl" if rtl else "ltr",
                 lang=(it.language or ("ar" if rtl else "")).split("-")[0],
@@ -256,20 +216,7 @@ class Renderer:
     HTML and StrictUndefined everywhere, so a typo in a template fails loudly, not silently."""
 
     def __init__(self, override_dir: Path | None, timezone: str, *, title: str = ""):
-        loaders: list[jinja2.BaseLoader] = []
-        if override_dir is not None and Path(override_dir).is_dir():
-            loaders.append(jinja2.FileSystemLoader(str(override_dir)))
-        loaders.append(jinja2.FileSystemLoader(str(PACKAGED_TEMPLATES)))
-        self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader(loaders),
-            autoescape=jinja2.select_autoescape(
-                enabled_extensions=("html", "htm", "html.j2"), default_for_string=False
-            ),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.env = environment(override_dir)
         self.zone = ZoneInfo(timezone)
         self.title = title
         try:
@@ -487,7 +434,6 @@ __all__ = [
     "compose",
     "excerpt",
     "header_text",
-    "is_rtl",
     "list_id",
     "message_id",
     "resolve_week",

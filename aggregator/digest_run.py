@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
 from . import digest as dg
+from .clock import utcnow
 from .errors import DeliveryError
+from .files import write_atomic
 from .lock import InstanceLock
 from .mailer import ConnectionFailed, Outbox, SmtpMailer, Transport, prepare
 from .models import Digest
@@ -114,7 +115,7 @@ def send_digest(
     if mode not in ("send", "dry-run", "preview"):
         raise ValueError(f"mode {mode!r}")
     d = settings.digest
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     issue, start, end = dg.resolve_week(week, d.timezone, now)
     digest = store.frozen_digest(issue) or dg.build_digest(
         issue, start, end, store.stories_between(start, end),
@@ -130,7 +131,7 @@ def send_digest(
             raise ValueError("preview needs preview_path")
         _, html = renderer.render(context, recipient=PREVIEW_RECIPIENT,
                                   unsubscribe_url=d.unsubscribe_url)  # fmt: skip
-        _write_atomic(Path(preview_path), html.encode("utf-8"))
+        write_atomic(Path(preview_path), html.encode("utf-8"))
         return DigestReport(issue, mode, stories=stories, empty=digest.empty,
                             preview=Path(preview_path))  # fmt: skip
 
@@ -187,7 +188,7 @@ def _deliver(
     secret = secret_for(settings.secret_env, store)
     sender_addr = parseaddr(d.sender)[1]
     domain = dg.address_domain(d.sender)
-    factory = dg.MessageFactory(digest, sender=d.sender, date=_now())
+    factory = dg.MessageFactory(digest, sender=d.sender, date=utcnow())
     prepare(factory.template)  # the full header round-trip check, once per issue
     personalise = renderer.personaliser(context)
     unsubscribed = store.unsubscribed()
@@ -207,7 +208,7 @@ def _deliver(
         if key in unsubscribed:
             unsub += 1
             if ledgered and (row is None or row.status != "skipped"):
-                store.finish_delivery(issue, rcpt, "skipped", _now(), error="unsubscribed")
+                store.finish_delivery(issue, rcpt, "skipped", utcnow(), error="unsubscribed")
             continue
         permanent, maybe_sent = flags.get(key, (False, False))
         if row is not None and row.status == "failed" and permanent:
@@ -227,12 +228,12 @@ def _deliver(
         except (ValueError, TypeError) as exc:  # an address the email package refuses
             failures.append((rcpt, f"cannot build message: {exc}"))
             if ledgered:
-                store.finish_delivery(issue, rcpt, "failed", _now(), error=str(exc)[:500],
+                store.finish_delivery(issue, rcpt, "failed", utcnow(), error=str(exc)[:500],
                                       permanent=True)  # fmt: skip
             continue
         mid = dg.message_id(issue, rcpt, domain)
         if ledgered:
-            store.begin_delivery(issue, rcpt, mid, _now())
+            store.begin_delivery(issue, rcpt, mid, utcnow())
             commit = _committer(store, issue, rcpt)
         else:
             commit = None
@@ -241,7 +242,7 @@ def _deliver(
         except ConnectionFailed as exc:
             aborted = str(exc)
             if ledgered:
-                store.finish_delivery(issue, rcpt, "failed", _now(), message_id=mid,
+                store.finish_delivery(issue, rcpt, "failed", utcnow(), message_id=mid,
                                       error=str(exc)[:500])  # fmt: skip
             failures.append((rcpt, str(exc)))
             log.error("digest %s: %s; stopping", issue, exc)
@@ -250,11 +251,11 @@ def _deliver(
             failures.append((rcpt, str(exc)))
             log.warning("digest %s: %s", issue, exc)
             if ledgered:
-                store.finish_delivery(issue, rcpt, "failed", _now(), message_id=mid,
+                store.finish_delivery(issue, rcpt, "failed", utcnow(), message_id=mid,
                                       error=str(exc)[:500], permanent=exc.permanent)  # fmt: skip
             continue
         if ledgered:
-            store.finish_delivery(issue, rcpt, "sent", _now(), message_id=mid)
+            store.finish_delivery(issue, rcpt, "sent", utcnow(), message_id=mid)
         sent += 1
 
     report = DigestReport(
@@ -268,28 +269,7 @@ def _deliver(
 
 
 def _committer(store: Store, issue: str, rcpt: str):
-    return lambda: store.delivery_committing(issue, rcpt, _now())
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    return lambda: store.delivery_committing(issue, rcpt, utcnow())
 
 
 __all__ = ["DigestLock", "DigestReport", "send_digest"]

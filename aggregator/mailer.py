@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import email.policy
 import logging
-import os
 import re
 import smtplib
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import DeliveryError
+from .files import write_atomic
 from .settings import SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -316,39 +315,13 @@ class Outbox:
         if path.exists():
             return
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.directory)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(raw)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                if on_commit is not None:
-                    on_commit()
-                os.replace(tmp, path)
-            except BaseException:
-                _quietly(lambda: os.unlink(tmp))
-                raise
-            _fsync_dir(self.directory)
+            write_atomic(path, raw, mode=None, before_replace=on_commit)
         except OSError as exc:
             raise DeliveryError(recipient, f"cannot write {path}: {exc}") from exc
         self.written += 1
 
     def close(self) -> None:
         pass
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _reply(text: bytes | str) -> str:

@@ -1,15 +1,13 @@
-"""Canonical URLs, item identity and text folding for matching (FR/EN/AR).
+"""Canonical URLs and item identity: which link is the story, and which item is the same item.
 
-Everything here is pure and cheap: tables and patterns are built once at import. Folding is for
-*matching* only (dedupe, tagging); what readers see is never folded.
+Everything here is pure and cheap: tables and patterns are built once at import. (Text folding
+for matching lives in ``text``.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import re
-import unicodedata
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from .models import ParsedItem
@@ -171,111 +169,4 @@ def content_hash(item: ParsedItem) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-# ---- text folding -----------------------------------------------------------------------------
-
-_TAG = re.compile(r"<[^>]*>")
-_WORD = re.compile(r"\w+")
-
-_CHARS: dict[int, str | None] = {}
-for _c in "\u2018\u2019\u201a\u201b\u2032\u02bc\u02bb\u0060\u00b4":
-    _CHARS[ord(_c)] = "'"
-for _c in "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u2039\u203a":
-    _CHARS[ord(_c)] = '"'
-for _c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d":
-    _CHARS[ord(_c)] = "-"
-for (
-    _c
-) in "\u00a0\u2007\u202f\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u205f\u3000":
-    _CHARS[ord(_c)] = " "
-# zero-width, soft hyphen, bidi controls, tatweel: gone
-for _c in "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u061c\u0640":
-    _CHARS[ord(_c)] = None
-for _cp in range(0x202A, 0x202F):
-    _CHARS[_cp] = None
-for _cp in range(0x2066, 0x206A):
-    _CHARS[_cp] = None
-_CHARS.update({
-    ord("\u0153"): "oe", ord("\u0152"): "oe", ord("\u00e6"): "ae", ord("\u00c6"): "ae",
-    ord("\u00f8"): "o", ord("\u00d8"): "o", ord("\u0131"): "i", ord("\u0142"): "l",
-    ord("\u0141"): "l", ord("\u0111"): "d", ord("\u0110"): "d", ord("\u2026"): "...",
-    # Arabic letter variants: alef forms, alef maqsura, ta marbuta, Persian/Urdu letters
-    ord("\u0623"): "\u0627", ord("\u0625"): "\u0627", ord("\u0622"): "\u0627",
-    ord("\u0671"): "\u0627", ord("\u0672"): "\u0627", ord("\u0673"): "\u0627",
-    ord("\u0649"): "\u064a", ord("\u06cc"): "\u064a", ord("\u06d2"): "\u064a",
-    ord("\u0629"): "\u0647", ord("\u06c0"): "\u0647", ord("\u06c1"): "\u0647",
-    ord("\u0624"): "\u0648", ord("\u0626"): "\u064a", ord("\u06a9"): "\u0643",
-    ord("\u066b"): ".", ord("\u066c"): ",", ord("\u060c"): ",", ord("\u061b"): ";",
-    ord("\u061f"): "?",
-})  # fmt: skip
-for _i in range(10):  # Arabic-Indic and Eastern Arabic-Indic digits
-    _CHARS[0x0660 + _i] = str(_i)
-    _CHARS[0x06F0 + _i] = str(_i)
-_FOLD_TABLE = str.maketrans(_CHARS)
-# After NFKD: the table again (NFKD makes some of its keys) plus every combining mark (Mn) of the
-# BMP dropped, in one translate. Marks beyond the BMP (rare) go through a per-character check.
-_MARK_TABLE = dict(_FOLD_TABLE)
-_MARK_TABLE.update(
-    {cp: None for cp in range(0x300, 0x10000) if unicodedata.category(chr(cp)) == "Mn"}
-)
-#: Folded form of each whitespace-free token seen (folding is per character, so a text folds
-#: token by token; news vocabulary repeats, so most tokens are a dict hit).
-_TOKENS: dict[str, str] = {}
-_TOKENS_MAX = 100_000
-
-
-def _is_mark(ch: str) -> bool:
-    return unicodedata.category(ch) == "Mn"
-
-
-def plain_text(markup: str) -> str:
-    """Text of an HTML fragment: tags dropped, entities decoded (twice, for double-escaped feeds),
-    whitespace collapsed."""
-    if not markup:
-        return ""
-    text = _TAG.sub(" ", markup) if "<" in markup else markup
-    if "&" in text:
-        text = html.unescape(html.unescape(text))
-        if "<" in text:
-            text = _TAG.sub(" ", text)
-    return " ".join(text.split())  # what re.sub(r"\s+", " ", text).strip() does, faster
-
-
-def fold(text: str) -> str:
-    """Matching form of a text in French, English or Arabic.
-
-    Entities decoded; case folded; Latin accents and Arabic diacritics (harakat, shadda, sukun,
-    superscript alef) dropped; tatweel, zero-width and bidi marks removed; NBSP and other spaces
-    made plain; typographic quotes and dashes made ASCII; alef/hamza forms to bare alef, alef
-    maqsura to ya, ta marbuta to ha; Arabic-Indic digits to ASCII; ligatures spelled out.
-    Whitespace is collapsed to single spaces.
-    """
-    if not text:
-        return ""
-    if "&" in text:
-        text = html.unescape(html.unescape(text))
-    if text.isascii():  # the table's only ASCII key is the backtick
-        return " ".join(text.replace("`", "'").lower().split())
-    cache = _TOKENS
-    if len(cache) > _TOKENS_MAX:
-        cache.clear()
-    get = cache.get  # a token folding to "" is folded again: same result
-    folded = [get(t) or _fold_token(t) for t in text.split()]
-    return " ".join(filter(None, folded))
-
-
-def _fold_token(token: str) -> str:
-    text = unicodedata.normalize("NFKD", token.translate(_FOLD_TABLE))
-    if text and max(text) > "\uffff":
-        text = "".join(ch for ch in text if not _is_mark(ch)).translate(_FOLD_TABLE)
-    else:
-        text = text.translate(_MARK_TABLE)
-    out = _TOKENS[token] = " ".join(text.casefold().split())
-    return out
-
-
-def words(text: str) -> list[str]:
-    """Folded word tokens (letters and digits; punctuation is a separator)."""
-    return _WORD.findall(fold(text).replace("_", " "))
-
-
-__all__ = ["canonical_url", "content_hash", "fold", "item_key", "plain_text", "words"]
+__all__ = ["canonical_url", "content_hash", "item_key"]

@@ -11,13 +11,11 @@ it replaces the file; a feed already present (same URL) is reported, not duplica
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import TextIO
@@ -27,7 +25,9 @@ from xml.etree import ElementTree as ET
 import yaml
 from lxml import etree
 
+from .clock import utcnow
 from .errors import ConfigError
+from .files import staged
 from .models import Source
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -68,7 +68,7 @@ def export_opml(sources: Iterable[Source], title: str, now: datetime | None = No
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = title
-    ET.SubElement(head, "dateCreated").text = format_datetime(now or datetime.now(UTC), usegmt=True)
+    ET.SubElement(head, "dateCreated").text = format_datetime(now or utcnow(), usegmt=True)
     ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ET.SubElement(root, "body")
     for s in sources:
@@ -342,23 +342,11 @@ def _replace_validated(config_path: Path, new_text: str) -> None:
     """Write beside the file, validate with ``config``, then rename over it (atomic)."""
     from .config import problems
 
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{config_path.name}.", suffix=".tmp", dir=config_path.parent
-    )
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(new_text)
+    with staged(config_path, mode=None) as tmp:
+        tmp.write_text(new_text, encoding="utf-8")
         found = problems(tmp)
         if found:
             raise ConfigError(
                 [p.replace(str(tmp), str(config_path)) for p in found]
                 + [f"{config_path}: not changed (the import would make it invalid)"]
             )
-        try:
-            os.chmod(tmp, config_path.stat().st_mode & 0o7777)
-        except OSError:
-            pass
-        os.replace(tmp, config_path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -53,9 +53,11 @@ from ._fastparse import (
 from ._fastparse import (
     parse_fast as _parse_fast_raw,
 )
+from .clock import utcnow
 from .errors import ParseError
 from .models import Enclosure, ParsedFeed, ParsedItem
-from .sanitize import MAX_HTML, MAX_TITLE, plain_text, safe_url, sanitize_html, text_to_html
+from .sanitize import MAX_HTML, MAX_TITLE, safe_url, sanitize_html, text_to_html
+from .text import plain_text, script_language, strip_footer
 
 __all__ = ["MAX_ITEMS", "guard", "parse", "parse_fast", "parse_feedparser"]
 
@@ -303,43 +305,6 @@ def _html(value: str, ctype: str, base: str | None) -> str:
     return sanitize_html(value, base)
 
 
-# The footer WordPress (Yoast) appends to every feed body: "The post <a>X</a> appeared first on
-# <a>Y</a>.", "L’article X est apparu en premier sur Y.", "Cet article ...", Arabic "ظهرت المقالة
-# X أولاً على Y.". Noise in every output; removed from the end of sanitised summaries and contents.
-_FOOTER_WINDOW = 2_000  # characters at the end of a body where a footer is looked for
-_FOOTER_WORDS = ("appeared first on", "est apparu en premier sur", "أولاً على", "أولا على")
-_FOOTER_TAIL = re.compile(
-    r"\s+(?:appeared first on|est apparu en premier sur|أولاً على|أولا على)\s+"
-    r"(?:<a\b[^>]*>[^<]{1,300}</a>|[^<>]{1,300}?)\s*\.?\s*(?P<close></p>)?\s*\Z"
-)
-_FOOTER_HEAD = re.compile(r"(?:The post|L[’']article|Cet article|ظهرت المقالة)\s+")
-_FOOTER_TITLE = re.compile(r"<a\b[^>]*>(?:(?!</?a\b).){1,1000}</a>|[^<>]{1,500}", re.DOTALL)
-_OPEN_P = re.compile(r"<p>\s*\Z")
-
-
-def strip_footer(body: str) -> str:
-    """``body`` (sanitised HTML) without a trailing "The post X appeared first on Y." footer."""
-    tail_at = max(0, len(body) - _FOOTER_WINDOW)
-    tail = body[tail_at:]
-    for w in _FOOTER_WORDS:
-        if w in tail:
-            break
-    else:
-        return body
-    end = _FOOTER_TAIL.search(tail)
-    if end is None:
-        return body
-    # the rightmost opening whose title part is one link or plain text
-    for head in reversed(list(_FOOTER_HEAD.finditer(tail, 0, end.start()))):
-        if _FOOTER_TITLE.fullmatch(tail, head.end(), end.start()):
-            before = tail[: head.start()]
-            if end.group("close"):
-                p = _OPEN_P.search(before)
-                before = before[: p.start()] if p else before.rstrip() + "</p>"
-            return (body[:tail_at] + before).rstrip()
-    return body
-
-
 def _length(value) -> int | None:
     try:
         n = int(str(value).strip())
@@ -356,35 +321,6 @@ def _short_text_cached(value: str) -> str:
 def _short_text(value: str) -> str:
     """A name (author, category) as plain text; these repeat from item to item, so cached."""
     return _short_text_cached(value) if len(value) <= 200 else plain_text(value, 200)
-
-
-_ARABIC_SCRIPT_LANGS = {"ar", "fa", "ur", "ps", "ckb", "ku", "sd", "ug"}
-_ARABIC_LETTER = re.compile("[\u0620-\u064a\u0671-\u06d3\u0750-\u077f]")
-_LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
-
-
-def script_language(lang: str | None, text: str, hint: str | None) -> str | None:
-    """``lang`` unless the text's script contradicts it. Aggregators re-serialise Arabic feeds with
-    ``<language>en</language>``: Arabic-script text then takes the source's hint (or ``ar``), and
-    Latin text labelled with an Arabic-script language takes the hint (or nothing)."""
-    sample = text[:300]
-    if _ARABIC_LETTER.search(sample) is None:
-        # no Arabic letter: only a Latin text labelled with an Arabic-script language can change
-        if not lang or lang.split("-")[0].lower() not in _ARABIC_SCRIPT_LANGS:
-            return lang
-        arabic = 0
-    else:
-        arabic = len(_ARABIC_LETTER.findall(sample))
-    latin = len(_LATIN_LETTER.findall(sample))
-    if arabic + latin < 12:  # too little text to contradict what the feed says
-        return lang
-    primary = (lang or "").split("-")[0].lower()
-    hint_primary = (hint or "").split("-")[0].lower()
-    if arabic >= 3 * latin and primary not in _ARABIC_SCRIPT_LANGS:
-        return hint if hint_primary in _ARABIC_SCRIPT_LANGS else "ar"
-    if latin >= 3 * arabic and primary in _ARABIC_SCRIPT_LANGS:
-        return hint if hint and hint_primary not in _ARABIC_SCRIPT_LANGS else None
-    return lang
 
 
 def _finish_item(
@@ -438,7 +374,7 @@ def _ttl(value) -> timedelta | None:
 def _finish(
     raw: RawFeed, url: str, hint: str | None, warning: str | None, now: datetime | None
 ) -> ParsedFeed:
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     base = safe_url(url)
     feed_lang = raw.language or norm_lang(hint)
     return ParsedFeed(
@@ -543,7 +479,7 @@ def parse(
         fast = _fast_guarded(data, warning, url, headers, language_hint, now)
     except ParseError:
         raise
-    except Exception:  # noqa: BLE001  a fast-path bug must never cost a feed: feedparser decides
+    except Exception:
         fast = None
     if fast is not None:
         return fast

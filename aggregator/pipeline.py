@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
 from . import fetch as fetch_stage
+from .clock import Clock, utcnow
 from .errors import FeedError
 from .models import FetchResult, ParsedItem, Source, SourceState
 from .settings import Settings
@@ -33,14 +34,11 @@ if TYPE_CHECKING:  # parse, tagging and dedupe (lxml, regexes) load only when a 
 
 log = logging.getLogger("aggregator.pipeline")
 
-Clock = Callable[[], datetime]
 
 #: Prepared feeds waiting to be stored, at most (bounds memory: bodies and prepared items).
 MAX_IN_FLIGHT = 8
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

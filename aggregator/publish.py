@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,9 +30,12 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from .files import write_atomic
 from .models import Story
-from .sanitize import as_uri, clean_chars, plain_text, safe_url, sanitize_html
+from .sanitize import as_uri, safe_url, sanitize_html
 from .settings import OutputSettings
+from .templating import environment
+from .text import clean_chars, excerpt, is_rtl, plain_text
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +45,13 @@ TAG_URI_DATE = "2025"
 #: Tags that always get feeds, even when empty.
 CORE_TAGS = ("ai-africa", "ai", "africa")
 DEFAULT_TAG_NAMES = {"ai": "AI", "africa": "Africa", "ai-africa": "AI & Africa"}
-RTL_LANGUAGES = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ps", "sd", "ug", "ur", "yi"})
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXCERPT_CHARS = 320
-PACKAGED_TEMPLATES = Path(__file__).parent / "templates"
 INDEX_TEMPLATE = "index.html.j2"
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
-_ARABIC = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
-_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
-_BREAKS = re.compile(
-    r"<(?:br|hr|img|/?(?:p|div|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|blockquote|figure|figcaption"
-    r"|section|article|aside|header|footer|pre|table))\b[^>]*>",
-    re.IGNORECASE,
-)
+
 
 
 
@@ -73,14 +67,6 @@ class PublishReport:
     @property
     def files(self) -> tuple[Path, ...]:
         return self.written + self.unchanged
-
-
-def html_to_text(fragment: str) -> str:
-    """Plain text of an HTML fragment (script/style content dropped), whitespace folded."""
-    if not fragment:
-        return ""
-    spaced = _BREAKS.sub(" ", sanitize_html(fragment))  # blocks end words: "end.</p><p>Next"
-    return plain_text(spaced, max_chars=None)
 
 
 # ---- entries: one view of a story shared by every format --------------------------------------
@@ -123,10 +109,6 @@ def _language(code: str | None) -> str | None:
     return code if code and _LANG.match(code) else None
 
 
-def _looks_rtl(text: str) -> bool:
-    return len(_ARABIC.findall(text)) > len(_LATIN.findall(text))
-
-
 def _utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
@@ -136,10 +118,7 @@ def _entry(story: Story, host: str) -> _Entry:
     first_seen = _utc(story.first_seen or item.first_seen)
     lang = _language(item.language)
     raw = item.content or item.summary
-    if lang:
-        rtl = lang.split("-")[0].lower() in RTL_LANGUAGES
-    else:
-        rtl = _looks_rtl(item.title + " " + html_to_text(raw)[:400])
+    rtl = is_rtl(item.title or plain_text(raw, 400), lang)
     link = _uri(item.link)
     source = clean_chars(item.source)  # names are config text, but must still be XML-safe
     also_in = tuple(_Link(clean_chars(o.source), _uri(o.link)) for o in story.also_in)
@@ -158,7 +137,7 @@ def _entry(story: Story, host: str) -> _Entry:
         language=lang,
         rtl=rtl,
         body_html=_body_html(sanitize_html(raw, base_url=link), lang, rtl, source, link, also_in),
-        excerpt=_excerpt(item.summary or item.content),
+        excerpt=excerpt(item.summary or item.content, EXCERPT_CHARS),
         published=published,
         updated=max(updated, published),
         first_seen=first_seen,
@@ -190,17 +169,6 @@ def _body_html(
         footer += " · Also in: " + ", ".join(_a(o.source, o.url) for o in also)
     parts.append(f'<p dir="ltr">{footer}</p>')
     return "".join(parts)
-
-
-def _excerpt(fragment: str) -> str:
-    text = html_to_text(fragment)
-    if len(text) <= EXCERPT_CHARS:
-        return text
-    cut = text[:EXCERPT_CHARS].rsplit(" ", 1)[0]
-    return cut.rstrip(" ,.;:") + "…"
-
-
-# ---- one feed (combined or a tag) -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -352,20 +320,6 @@ def _json(feed: _Feed, tag_names: Mapping[str, str]) -> bytes:
 # ---- HTML pages ----------------------------------------------------------------------------
 
 
-def _environment(templates_dir: Path | None) -> jinja2.Environment:
-    """The operator's folder first, the packaged defaults behind it."""
-    search = [str(templates_dir)] if templates_dir else []
-    search.append(str(PACKAGED_TEMPLATES))
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(search),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def _fmt_time(dt: datetime) -> str:
     return _utc(dt).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -435,43 +389,6 @@ def _html(
 # ---- writing --------------------------------------------------------------------------------
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` unless it already holds exactly these bytes; True if written.
-
-    A temp file in the same folder (so the rename cannot cross file systems), fsynced, then
-    ``os.replace``: readers see the old file or the new one, never a mix.
-    """
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return True
-
-
 # ---- entry point ----------------------------------------------------------------------------
 
 
@@ -539,7 +456,7 @@ def publish(
         feeds.append(make(t, tagged[t]))
     tag_counts = {t: len(tagged[t]) for t in core + others}
 
-    env = _environment(templates_dir)
+    env = environment(templates_dir)
     out = Path(settings.dir)
     written: list[Path] = []
     unchanged: list[Path] = []
@@ -552,7 +469,7 @@ def publish(
         }
         for kind, data in rendered.items():
             rel = Path(feed.path(kind))
-            (written if write_atomic(out / rel, data) else unchanged).append(rel)
+            (written if write_atomic(out / rel, data, skip_same=True) else unchanged).append(rel)
     log.info(
         "publish: %d stories, %d tag feeds, %d files written, %d unchanged (at %s)",
         len(feeds[0].entries), len(feeds) - 1, len(written), len(unchanged), now.isoformat(),

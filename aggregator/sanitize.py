@@ -5,14 +5,10 @@ readers, so every output goes through here. The HTML sanitiser is nh3 (ammonia, 
 parser): it decodes entities and strips tab/control-char obfuscation *before* it checks a URL's
 scheme, which is where regex sanitisers (feedparser's included) let ``java&#x09;script:`` through.
 
-Characters removed from all text: C0/C1 controls (tab, CR, LF kept; removed from URLs), bidi
-embeddings, overrides and isolates (U+202A-E, U+2066-9), zero-width space / word joiner /
-invisible operators (U+200B, U+2060-4), stray BOMs (U+FEFF), and what XML cannot carry (U+FFFE,
-U+FFFF, lone surrogates). Kept on purpose: ZWJ and ZWNJ
-(U+200C/D: emoji sequences, Persian and Arabic shaping) and the weak marks LRM/RLM/ALM, which
-cannot reorder text.
+Invisible and control characters are removed by ``text.clean_chars`` (which owns that rule),
+and plain text (titles) is ``text.plain_text``: both re-exported here for the parsers.
 
-Imports nothing from the package, so publish and digest can use it freely.
+Imports only ``text`` from the package, so publish and digest can use it freely.
 """
 
 from __future__ import annotations
@@ -24,6 +20,9 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
 
+from .text import HIDDEN_ELEMENTS, clean_chars, plain_text
+from .text import INVISIBLE as _INVISIBLE
+
 __all__ = [
     "MAX_HTML", "MAX_TITLE", "SIMPLE_ABSOLUTE_URL", "clean_chars", "plain_text", "safe_url",
     "sanitize_html", "text_to_html",
@@ -32,12 +31,7 @@ __all__ = [
 MAX_HTML = 100_000  # characters of HTML kept per summary/content (input is cut before sanitising)
 MAX_TITLE = 1_000  # characters of plain-text title
 
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
-    "\ufffe\uffff\ud800-\udfff]"  # not XML characters: one in a title would stop every publish
-)
 _URL_JUNK = re.compile("[\t\n\r]")
-_TAG_SHAPED = re.compile(r"<[a-zA-Z/!?]")
 #: An absolute http(s) URL that ``urljoin`` returns unchanged whatever the base, and ``urlsplit``
 #: accepts as is: no character it strips or removes, no user info or IPv6 host it could reject,
 #: no empty ``?``/``#`` and no trailing ``;`` params it would drop when reassembling the parts.
@@ -66,27 +60,13 @@ ALLOWED_ATTRIBUTES = {
     "ol": {"start"},
 }
 #: Elements dropped together with everything inside them (never shown as text either).
-DROPPED_WITH_CONTENT = frozenset(
-    {
-        "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
-        "svg", "math", "noscript", "template", "textarea", "select", "button", "audio", "video",
-        "canvas", "head", "title", "noembed", "noframes", "xmp", "plaintext",
-    }
-)  # fmt: skip
+DROPPED_WITH_CONTENT = HIDDEN_ELEMENTS
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer nofollow"
 
 _base_url: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "sanitize_base", default=None
 )
-
-
-def clean_chars(text: str) -> str:
-    """Drop control (but tab, CR, LF), bidi-override and invisible characters (see the module
-    docstring)."""
-    if not text or text.isprintable():  # every _INVISIBLE character is non-printable
-        return text or ""
-    return _INVISIBLE.sub("", text)
 
 
 def safe_url(url: str | None, base: str | None = None) -> str | None:
@@ -172,10 +152,6 @@ _CLEANER = nh3.Cleaner(
     strip_comments=True,
     url_relative=_resolve_relative,
 )
-_TEXT_CLEANER = nh3.Cleaner(
-    tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT), attributes={}, strip_comments=True
-)
-
 
 def sanitize_html(html: str, base_url: str | None = None, max_chars: int = MAX_HTML) -> str:
     """Untrusted HTML fragment -> HTML safe to embed in a page, feed or email.
@@ -249,24 +225,3 @@ def text_to_html(text: str, max_chars: int = MAX_HTML) -> str:
         return sanitize_html(_html.escape(text, quote=False), max_chars=max_chars)
     text = clean_chars(text).replace("&", "&amp;").replace("<", "&lt;")
     return _text_as_html(text).strip()
-
-
-def plain_text(html_or_text: str, max_chars: int | None = MAX_TITLE) -> str:
-    """Text of an HTML or plain-text fragment: tags stripped, entities decoded once, invisible
-    characters removed, whitespace collapsed, cut at ``max_chars`` (None: no cut)."""
-    if not html_or_text:
-        return ""
-    text = html_or_text
-    if "<" in text or "&" in text:
-        # Invisible characters go before each markup pass, not only at the end: "<\u200b?" must
-        # not become "<?" (markup) in the output, or a second pass would change it again.
-        text = clean_chars(_html.unescape(_TEXT_CLEANER.clean(clean_chars(text))))
-        if _TAG_SHAPED.search(text):
-            # Double-escaped markup ("&amp;lt;script&amp;gt;") decodes to tag-shaped text; RSS
-            # readers that render titles as HTML would run it, so strip tags once more (entities
-            # are protected: "&amp;" stays as typed).
-            text = _html.unescape(_TEXT_CLEANER.clean(text.replace("&", "&amp;")))
-    text = " ".join(clean_chars(text).split())  # = re.sub(r"\s+", " ", ...).strip(), faster
-    if max_chars is not None and len(text) > max_chars:
-        text = text[: max_chars - 1].rstrip() + "…"
-    return text

@@ -41,6 +41,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .clock import Clock, utcnow
 from .errors import AggregatorError, ConfigError
 from .lock import InstanceLock, ServiceLock
 from .settings import DigestSettings, Settings
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aggregator.scheduler")
 
-Clock = Callable[[], datetime]
 
 #: Seconds a stopping service waits for the job in hand before it gives up and exits anyway
 #: (an unfinished source transaction is simply never committed).
@@ -60,8 +60,6 @@ STOP_GRACE = 10.0
 MIN_TICK = 30.0
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---- time arithmetic (pure, tested with fixed clocks) ------------------------------------------

@@ -46,6 +46,8 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from .models import Tagging
+from .text import ARABIC as _ARABIC
+from .text import VARIANTS, drop_marks, fold_keep_case, strip_footer_text
 
 LEXICONS = Path(__file__).with_name("lexicons")
 
@@ -71,72 +73,12 @@ OPEN_MAX = 3  # ... about Africa naming at most this many countries (not a tourn
 ABROAD = 0.15  # title set outside Africa, only adjectives for Africa, a diaspora cue
 BUILTIN = ("ai", "africa")
 
-# --- folding ------------------------------------------------------------------------------------
-
-_ONE_TO_ONE: dict[int, str] = {}
-for _cp in range(0xC0, 0x250):
-    _ch = chr(_cp)
-    _base = unicodedata.normalize("NFD", _ch)[0]
-    if _base != _ch and _base.isascii() and _base.isalpha():
-        _ONE_TO_ONE[_cp] = _base
-for _src, _dst in {
-    "’‘ʼ`´ʹ′＇": "'",
-    "‐‑‒–—―−": "-",
-    "\u00a0\u2007\u202f\u2009\u200a\u2002\u2003\t\n\r\f\v": " ",
-    "أإآٱ": "ا",
-    "ى": "ي",
-    "ة": "ه",
-    "ی": "ي",
-    "ک": "ك",
-    "ؤ": "و",
-}.items():
-    for _c in _src:
-        _ONE_TO_ONE[ord(_c)] = _dst
-_ONE_TO_ONE.update(
-    {ord("ß"): "s", ord("ø"): "o", ord("Ø"): "O", ord("ł"): "l", ord("Ł"): "L", ord("đ"): "d"}
-)
-_FOLD = str.maketrans(_ONE_TO_ONE)
-# Characters dropped altogether: tatweel, Arabic diacritics, combining marks, invisible format marks.
-_DROP = re.compile(
-    "[\u0640\u064b-\u065f\u0670\u06d6-\u06ed\u0300-\u036f\u00ad\u200b-\u200f\u2060\ufeff]"
-)
-
-
-def fold(text: str) -> tuple[str, list[int] | None]:
-    """Fold case-preservingly for matching; return the folded text and, if characters were
-    dropped, the map from folded positions to positions in ``text`` (else None: identity)."""
-    if text.isascii():  # nothing to fold but the odd backquote
-        return (text.replace("`", "'") if "`" in text else text), None
-    return strip_marks(text.translate(_FOLD))
-
-
-def strip_marks(text: str) -> tuple[str, list[int] | None]:
-    """``text`` without the characters of ``_DROP``, and the position map (None: nothing dropped)."""
-    if text.isascii() or not _DROP.search(text):  # _DROP holds no ASCII character
-        return text, None
-    chars: list[str] = []
-    index: list[int] = []
-    for i, ch in enumerate(text):
-        if not _DROP.match(ch):
-            chars.append(ch)
-            index.append(i)
-    index.append(len(text))
-    return "".join(chars), index
-
-
-# The matcher does not fold the text (``str.translate`` costs more than the whole scan): each
-# letter of a term becomes the class of the lower-case letters that fold to it (e -> [eéèêë]).
-_VARIANTS: dict[str, set[str]] = {}
-for _cp, _dst in _ONE_TO_ONE.items():
-    _low = chr(_cp).lower()
-    if len(_low) == 1 and len(_dst) == 1:
-        _VARIANTS.setdefault(_dst.lower(), {_dst.lower()}).add(_low)
-
+# --- folding: the rules are text's; the matcher reads unfolded text through VARIANTS classes ---
 
 @lru_cache(maxsize=65536)
 def _key(text: str) -> str:
     """Lookup key of a term or a matched span: folded, lower case, one space for blanks/hyphens."""
-    text = fold(unicodedata.normalize("NFC", text))[0].lower()
+    text = fold_keep_case(unicodedata.normalize("NFC", text))[0].lower()
     text = re.sub(r"\s*'\s*", "'", text)
     return re.sub(r"[\s\-]+", " ", text).strip()
 
@@ -183,7 +125,7 @@ def _adjective(folded: str, arabic: bool, names: frozenset[str]) -> bool:
 
 
 def _case_rule(term: str) -> str:
-    letters = [c for c in fold(term)[0] if c.isalpha() and c.isascii()]
+    letters = [c for c in fold_keep_case(term)[0] if c.isalpha() and c.isascii()]
     if not any(c.isupper() for c in letters):
         return "any"
     if len(letters) >= 2 and all(c.isupper() for c in letters):
@@ -247,8 +189,8 @@ def _entry(
     section: str, term: str, flags: Mapping[str, str], countries: Mapping[str, str]
 ) -> Entry:
     term = unicodedata.normalize("NFC", term)
-    folded = fold(term)[0]
-    arabic = bool(re.search("[\u0600-\u06ff]", folded))
+    folded = fold_keep_case(term)[0]
+    arabic = bool(_ARABIC.search(folded))
     article = arabic and folded.startswith(_ARTICLE) and len(folded) > 3
     langs = (
         frozenset(x.strip() for x in flags["lang"].split(";") if x.strip())
@@ -365,14 +307,14 @@ def _trie_regex(keys: Iterable[str], spelling: str = "full") -> str:
         node[""] = {}
 
     def variants(ch: str) -> str:
-        return "".join(c for c in sorted(_VARIANTS[ch]) if ord(c) <= top)
+        return "".join(c for c in sorted(VARIANTS[ch]) if ord(c) <= top)
 
     def piece(ch: str) -> str:
         if ch == " ":
             return "[\\s" + re.escape(variants("-")) + "]+"
         if ch == "'":
             return "[\\s" + re.escape(variants("'")) + "]\\s*"
-        if ch not in _VARIANTS:
+        if ch not in VARIANTS:
             return re.escape(ch)
         alts = variants(ch)
         return "[" + re.escape(alts) + "]" if len(alts) > 1 else re.escape(alts or ch)
@@ -390,7 +332,6 @@ def _trie_regex(keys: Iterable[str], spelling: str = "full") -> str:
     return emit(trie)
 
 
-_ARABIC = re.compile("[\u0600-\u06ff]")
 
 
 class _Latin:
@@ -418,7 +359,7 @@ class _Latin:
         used = {c for k in keys for c in k if c != " "} | {"-", "'"}  # " " reads "-" variants
         owners: dict[str, list[str]] = {}
         for d in used:
-            for c in _VARIANTS.get(d, ()):
+            for c in VARIANTS.get(d, ()):
                 if ord(c) > 0xFF:
                     owners.setdefault(c, []).append(d)
         self.replace = {
@@ -472,7 +413,7 @@ def _starts_word(key: str) -> bool:
     first = key[:1]
     if not first or first in " '":
         return False
-    return all(_is_word(c) for c in _VARIANTS.get(first, {first}) | {first})
+    return all(_is_word(c) for c in VARIANTS.get(first, {first}) | {first})
 
 
 def _latin_matcher(keys: list[str]) -> _Latin:
@@ -530,16 +471,6 @@ _AFTER_ORIGIN = re.compile(
 
 # (two substrings every match contains, pattern): the cheap test skips most patterns on most items.
 _BOILERPLATE = [
-    (
-        "The post",
-        " appeared first on ",
-        re.compile(r"\bThe post .{0,300}? appeared first on .*$", re.DOTALL),
-    ),
-    (
-        "Cet article",
-        " est apparu en premier sur ",
-        re.compile(r"\bCet article .{0,300}? est apparu en premier sur .*$", re.DOTALL),
-    ),
     ("Continue reading", "Continue reading", re.compile(r"\bContinue reading\.*\s*$")),
     (
         "BBC Afrique",
@@ -580,6 +511,7 @@ def clean_text(text: str) -> str:
         text = _TAGS.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
+    text = strip_footer_text(text)
     for trigger, also, pattern in _BOILERPLATE:
         if trigger in text and also in text:
             text = pattern.sub(" ", text)
@@ -646,7 +578,7 @@ class Tagger:
     def _entries(self, span: str) -> tuple[Entry, ...]:
         found = self._spans.get(span)
         if found is None:
-            key = re.sub(r"[\s\-]+", " ", re.sub(r"\s*'\s*", "'", fold(span)[0])).strip()
+            key = re.sub(r"[\s\-]+", " ", re.sub(r"\s*'\s*", "'", fold_keep_case(span)[0])).strip()
             found = tuple(self._by_key.get(key, ()))
             if len(self._spans) < 100_000:
                 self._spans[span] = found
@@ -661,7 +593,7 @@ class Tagger:
         if e.case != "any":
             if e.case == "upper" and not all(c.isupper() for c in core if c.isalpha()):
                 return False
-            if e.case == "exact" and fold(core)[0] != fold(e.term)[0]:
+            if e.case == "exact" and fold_keep_case(core)[0] != fold_keep_case(e.term)[0]:
                 return False
             if e.case == "first" and not _capitals_match(e.term, core):
                 return False
@@ -682,8 +614,8 @@ class Tagger:
     @staticmethod
     def _context(low: str, start: int, end: int) -> float:
         """Weaker evidence for origin rather than place: "d'origine malienne", "Nigerian-born"."""
-        before = fold(low[max(0, start - 14) : start])[0]
-        after = fold(low[end : end + 16])[0]
+        before = fold_keep_case(low[max(0, start - 14) : start])[0]
+        after = fold_keep_case(low[end : end + 16])[0]
         if "origin" in before or "descent" in after or after.startswith("-born"):
             return DIASPORA
         if _AFTER_ORIGIN.match(after):
@@ -692,7 +624,7 @@ class Tagger:
 
     def _scan(self, text: str, split: int, language: str | None) -> list[_Hit]:
         """Hits in ``text`` (title, a NUL, the summary); ``split`` is where the summary starts."""
-        folded, index = strip_marks(text)  # "folded": original letters, no diacritics/tatweel
+        folded, index = drop_marks(text)  # "folded": original letters, no diacritics/tatweel
         low = folded.lower()
         if len(low) != len(folded):  # a few letters lower-case to two characters ("İ")
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
@@ -905,7 +837,7 @@ _VENUE = re.compile(
 
 
 def _window(text: str, h: _Hit) -> str:
-    return fold(text[max(0, h.start - 40) : h.start])[0].lower()
+    return fold_keep_case(text[max(0, h.start - 40) : h.start])[0].lower()
 
 
 def _passing(text: str, h: _Hit) -> bool:

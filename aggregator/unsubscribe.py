@@ -20,10 +20,11 @@ import hmac
 import html
 import os
 import secrets
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import parse_qs, quote
+
+from .clock import Clock, utcnow
 
 MAX_TOKEN = 600
 MAX_BODY = 4096  # the web layer should read at most this much of a POST body
@@ -124,7 +125,7 @@ def handle(
     store: UnsubscribeStore,
     secret: bytes,
     *,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Clock = utcnow,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Handle a request to the unsubscribe endpoint: ``query`` is the raw query string and
     ``body`` the (form-encoded, at most ``MAX_BODY`` bytes) POST body. Returns

@@ -7,15 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.models import ParsedItem
-from aggregator.normalize import (
-    _canonical_split,
-    canonical_url,
-    content_hash,
-    fold,
-    item_key,
-    plain_text,
-    words,
-)
+from aggregator.normalize import _canonical_split, canonical_url, content_hash, item_key
+from aggregator.text import fold, words
+from aggregator.text import strip_tags as plain_text
 
 BBC = "https://bbc.co.uk/news/articles/c5yw7vdwjxyo"
 

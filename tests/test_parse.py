@@ -187,7 +187,7 @@ def test_titles_are_plain_text(reader):
 def test_plain_text_rules():
     assert plain_text("a\x01b\u202ec\u200bd \t\n e") == "abcd e"
     assert plain_text("Tom &amp; Jerry <3") == "Tom & Jerry <3"
-    assert plain_text("x" * 5000).endswith("…") and len(plain_text("x" * 5000)) == 1000
+    assert plain_text("x" * 5000, 1000).endswith("…") and len(plain_text("x" * 5000, 1000)) == 1000
     assert plain_text("emoji 👩\u200d💻 keeps ZWJ") == "emoji 👩\u200d💻 keeps ZWJ"
 
 
@@ -709,7 +709,8 @@ def _urllib_safe_url(url, base=None):
     """safe_url as it was before its shortcut: strip, clean, urljoin, urlsplit, scheme check."""
     from urllib.parse import urljoin, urlsplit
 
-    from aggregator.sanitize import _INVISIBLE, _URL_JUNK
+    from aggregator.sanitize import _URL_JUNK
+    from aggregator.text import INVISIBLE as _INVISIBLE
 
     if not url:
         return None
@@ -932,7 +933,7 @@ def test_wordpress_footer_removed_from_real_feeds(reader, name, words):
     ],
 )  # fmt: skip
 def test_strip_footer(body, expected):
-    from aggregator.parse import strip_footer
+    from aggregator.text import strip_footer
 
     assert strip_footer(body) == expected
 
@@ -986,6 +987,6 @@ def test_script_overrides_a_wrong_feed_language():
     ids=["ar-text-en-tag", "ar-text-no-hint", "latin-text-ar-tag", "latin-ar-hint", "fr", "fr-quote"],
 )
 def test_script_language(lang, text, hint, expected):
-    from aggregator.parse import script_language
+    from aggregator.text import script_language
 
     assert script_language(lang, text, hint) == expected

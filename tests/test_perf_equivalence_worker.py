@@ -22,7 +22,10 @@ from aggregator._fastparse import _C1, _CP1252, _fp_text
 from aggregator.errors import ParseError
 from aggregator.parse import parse
 from aggregator.sanitize import _CLEANER, _SIMPLE_HTML, clean_chars, sanitize_html
-from aggregator.tagging import _ARABIC, _NISBA_SUFFIXES, _PREFIX, _VARIANTS, Tagger, strip_marks
+from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger
+from aggregator.text import ARABIC as _ARABIC
+from aggregator.text import VARIANTS as _VARIANTS
+from aggregator.text import drop_marks as strip_marks
 
 CORPUS = Path(__file__).parent / "data" / "corpus" / "real"
 

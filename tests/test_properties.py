@@ -18,17 +18,18 @@ from lxml import etree
 
 from aggregator.errors import ParseError
 from aggregator.models import Item, Story
-from aggregator.normalize import _tracking, canonical_url, fold, words
-from aggregator.normalize import plain_text as fold_plain_text
+from aggregator.normalize import _tracking, canonical_url
+from aggregator.text import fold, words
+from aggregator.text import strip_tags as fold_plain_text
 from aggregator.parse import MAX_ITEMS, parse
 from aggregator.publish import publish
 from aggregator.sanitize import plain_text, safe_url, sanitize_html
 from aggregator.settings import OutputSettings
 
 try:
-    from hostile import DANGEROUS_HTML, DANGEROUS_LINKS, html_problems
+    from support.hostile import DANGEROUS_HTML, DANGEROUS_LINKS, html_problems
 except ImportError:  # pragma: no cover
-    from tests.hostile import DANGEROUS_HTML, DANGEROUS_LINKS, html_problems
+    from tests.support.hostile import DANGEROUS_HTML, DANGEROUS_LINKS, html_problems
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 REAL = Path(__file__).parent / "data" / "corpus" / "real"
