@@ -65,7 +65,7 @@ def run(stdin: IO[str], stdout: IO[str], db_path: str | Path | None = None) -> i
             return 2
         rows.append(row)
     with _store(db_path) as store:
-        deduper = Deduper(store)
+        deduper = Deduper(store.dedupe)
         store.sync_sources(
             (s, f"jsonl:{s}") for s in dict.fromkeys(str(r.get("source") or "-") for r in rows)
         )

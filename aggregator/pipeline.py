@@ -138,7 +138,7 @@ class Pipeline:
         if self._deduper is None:
             from .dedupe import Deduper
 
-            self._deduper = Deduper(self.store)
+            self._deduper = Deduper(self.store.dedupe)
         return self._deduper
 
     # ---- refresh ---------------------------------------------------------------------------
@@ -420,7 +420,7 @@ def publish(settings: Settings, store: Store, now: datetime | None = None):
     for tag in store.tags_in_use():
         for story in store.latest_stories(limit, tag=tag):
             chosen.setdefault(story.cluster_id, story)
-    templates = settings.digest.templates
+    templates = settings.output.templates
     report = publish_stage.publish(
         list(chosen.values()),
         settings.output,

@@ -1,6 +1,6 @@
 """The validated configuration: frozen dataclasses built once by ``config.load()``.
 
-Kept apart from ``config.py`` (which parses and validates YAML) so stages can take the part of the
+Kept apart from ``config/`` (which parses and validates YAML) so stages can take the part of the
 settings they need without importing the loader. Paths are absolute (resolved against the
 directory of config.yaml). Secrets are never stored here, only the name of their variable.
 """
@@ -19,6 +19,7 @@ class OutputSettings:
     base_url: str = "https://news.example.org/"
     title: str = "AI & Africa: diplomacy and tech"
     max_items: int = 200
+    templates: Path = Path("templates")  # index.html.j2, the front page
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class Settings:
     sources: tuple[Source, ...]
     output: OutputSettings = field(default_factory=OutputSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
-    topics: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # key -> lang -> terms
+    # topic key -> language -> terms
+    topics: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     digest: DigestSettings = field(default_factory=DigestSettings)
     tagging: TaggingSettings = field(default_factory=TaggingSettings)
     log_level: str = "INFO"

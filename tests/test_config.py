@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import textwrap
 from pathlib import Path
@@ -9,8 +10,15 @@ from pathlib import Path
 import pytest
 
 from aggregator import config
+from aggregator.config import loader, schema
 from aggregator.errors import ConfigError
-from aggregator.settings import DigestSettings, FetchSettings, OutputSettings, SmtpSettings
+from aggregator.settings import (
+    DigestSettings,
+    FetchSettings,
+    OutputSettings,
+    SmtpSettings,
+    TaggingSettings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "config"
@@ -65,6 +73,7 @@ def test_packaged_default_is_the_same_file_and_resolves_against_cwd(tmp_path, mo
     assert settings.output.dir == tmp_path / "public"
     assert settings.digest.outbox == tmp_path / "outbox"
     assert settings.digest.templates == config.PACKAGE_DIR / "templates"
+    assert settings.output.templates == config.PACKAGE_DIR / "templates"
 
 
 # ------------------------------------------------------------------ one problem of each kind
@@ -90,6 +99,16 @@ CASES = [
         "timeout: 20s\n" + SOURCES,
         "config.yaml:1: timeout: unknown key (did you mean 'fetch.timeout'?)",
         id="key-in-wrong-section",
+    ),
+    pytest.param(
+        SOURCES + "digest:\n  sender: digest@example.org\n",
+        "config.yaml:7: digest.sender: unknown key (did you mean 'from'?)",
+        id="field-name-for-a-renamed-key",
+    ),
+    pytest.param(
+        SOURCES + "path: /etc/config.yaml\n",
+        "config.yaml:6: path: unknown key",
+        id="field-that-is-no-key",
     ),
     pytest.param(
         SOURCES + "colour: blue\n",
@@ -384,7 +403,9 @@ def test_defaults_when_keys_are_absent(write, tmp_path):
     settings = config.load(write(SOURCES))
     assert settings.path == tmp_path / "config.yaml"
     assert settings.database == tmp_path / "aggregator.db"
-    assert settings.output == OutputSettings(dir=tmp_path / "public")
+    assert settings.output == OutputSettings(
+        dir=tmp_path / "public", templates=tmp_path / "templates"
+    )
     assert settings.fetch == FetchSettings()
     assert settings.digest == DigestSettings(
         templates=tmp_path / "templates", outbox=tmp_path / "outbox"
@@ -403,13 +424,14 @@ def test_relative_paths_resolve_against_the_config_directory(tmp_path, monkeypat
     conf = tmp_path / "etc" / "config.yaml"
     conf.parent.mkdir()
     conf.write_text(
-        SOURCES + "database: data/agg.db\noutput:\n  dir: /srv/www\n"
+        SOURCES + "database: data/agg.db\noutput:\n  dir: /srv/www\n  templates: site\n"
         "digest:\n  templates: tpl\n  outbox: ~/outbox\n"
     )
     monkeypatch.chdir(tmp_path)
     settings = config.load("etc/config.yaml")
     assert settings.database == tmp_path / "etc" / "data" / "agg.db"
     assert settings.output.dir == Path("/srv/www")
+    assert settings.output.templates == tmp_path / "etc" / "site"
     assert settings.digest.templates == tmp_path / "etc" / "tpl"
     assert settings.digest.outbox == Path.home() / "outbox"
 
@@ -552,3 +574,59 @@ def test_default_config_path_order(tmp_path, monkeypatch):
     monkeypatch.setenv(config.CONFIG_ENV, "/etc/aggregator.yaml")
     assert config.default_config_path(None) == Path("/etc/aggregator.yaml")
     assert config.default_config_path("given.yaml") == Path("given.yaml")
+
+
+# ------------------------------------------------------------------ keys come from the dataclasses
+
+
+def test_the_keys_of_each_section_are_its_dataclass_fields():
+    renamed = {("digest", "sender"): "from"}
+    not_keys = {("", "path")}
+    for section, cls in schema.SECTIONS.items():
+        expected = {
+            renamed.get((section, f.name), f.name)
+            for f in dataclasses.fields(cls)
+            if (section, f.name) not in not_keys
+        }
+        assert set(schema.keys(section)) == expected, section
+    assert schema.keys("digest")["from"] == "sender"
+
+
+def test_a_field_added_to_a_settings_class_is_a_key_read_by_its_type(write, monkeypatch):
+    path = write(SOURCES + "tagging:\n  threshold: 2\n  bonus: true\n  label: ' hi '\n")
+    assert config.problems(path) == [
+        "config.yaml:8: tagging.bonus: unknown key",
+        "config.yaml:9: tagging.label: unknown key",
+    ]
+    wider = dataclasses.make_dataclass(
+        "WiderTagging",
+        [("bonus", bool, False), ("label", str, "x"), ("limit", int, 3)],
+        bases=(TaggingSettings,),
+        frozen=True,
+    )
+    monkeypatch.setitem(schema.SECTIONS, "tagging", wider)
+    tagging = config.load(path).tagging
+    assert tagging == wider(threshold=2.0, bonus=True, label="hi", limit=3)
+    path = write(SOURCES + "tagging:\n  bonus: maybe\n  limit: -1\n  lable: x\n")
+    assert config.problems(path) == [
+        "config.yaml:7: tagging.bonus: expected true or false, got text 'maybe'",
+        "config.yaml:8: tagging.limit: must be at least 0, got -1",
+        "config.yaml:9: tagging.lable: unknown key (did you mean 'label'?)",
+    ]
+
+
+def test_every_key_has_a_reader_and_a_field_of_another_type_is_refused():
+    for section, cls in schema.SECTIONS.items():
+        assert len(loader._plan(section, cls)) == len(schema.keys(section)), section
+    odd = dataclasses.make_dataclass("Odd", [("ratio", complex, 1j)])
+    with pytest.raises(TypeError, match=r"tagging\.ratio"):
+        loader._plan("tagging", odd)
+
+
+def test_output_templates_is_its_own_key(write, tmp_path):
+    settings = config.load(write(SOURCES + "output:\n  templates: site\n"))
+    assert settings.output.templates == tmp_path / "site"
+    assert settings.digest.templates == tmp_path / "templates"
+    assert config.problems(write(SOURCES + "templates: site\n")) == [
+        "config.yaml:6: templates: unknown key (did you mean 'output.templates'?)"
+    ]

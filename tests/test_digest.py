@@ -7,81 +7,17 @@ import email
 import email.policy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from support.digest import AFTER_W48, W48, add_story, settings_for, week_store
 
 from aggregator import digest as dg
 from aggregator import unsubscribe as un
 from aggregator.digest_run import send_digest
 from aggregator.errors import ConfigError
 from aggregator.mailer import serialise
-from aggregator.models import Item, Outlet, ParsedItem, Story, Tagging
-from aggregator.settings import DigestSettings, Settings, SmtpSettings
+from aggregator.models import Item, Outlet, Story
 from aggregator.store import Store
-
-W48 = datetime(2026, 11, 25, 10, tzinfo=UTC)  # Wednesday of 2026-W48
-AFTER_W48 = datetime(2026, 12, 2, 9, tzinfo=UTC)  # the next Wednesday: W48 is the last complete
-
-
-# ---- helpers (also used by test_mailer.py) -------------------------------------------------
-
-
-def add_story(
-    store: Store,
-    source: str,
-    key: str,
-    title: str,
-    tags: tuple[str, ...] = (),
-    *,
-    when: datetime = W48,
-    lang: str | None = "en",
-    summary: str = "<p>A <b>short</b> summary &amp; context.</p>",
-    also: tuple[str, ...] = (),
-) -> int:
-    """Insert a story (cluster) with a representative from ``source`` and one member per
-    source in ``also``; returns the cluster id."""
-    names = {source, *also}
-    store.sync_sources([(n, f"http://127.0.0.1/{n}") for n in sorted(names)])
-
-    def insert(src: str, k: str) -> int:
-        parsed = ParsedItem(guid=k, link=f"https://news.example.net/{k}", title=title,
-                            summary=summary, language=lang)  # fmt: skip
-        return store.insert_item(src, k, None, parsed, "h" + k, Tagging(tags=tags), when)
-
-    cid = store.new_cluster(insert(source, key), when)
-    for i, src in enumerate(also):
-        store.join_cluster(insert(src, f"{key}-{i}"), cid, when)
-    return cid
-
-
-def settings_for(tmp_path: Path, recipients=("ana@example.org",), **digest_kw) -> Settings:
-    smtp = digest_kw.pop("smtp", SmtpSettings(host=""))
-    return Settings(
-        path=tmp_path / "config.yaml",
-        database=tmp_path / "agg.db",
-        sources=(),
-        topics={"diplomacy": {"en": ("embassy",)}},
-        digest=DigestSettings(
-            recipients=tuple(recipients),
-            templates=tmp_path / "templates",
-            outbox=tmp_path / "outbox",
-            smtp=smtp,
-            **digest_kw,
-        ),
-    )
-
-
-def week_store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "agg.db")
-    add_story(store, "Le Desk", "ia-maroc", "L'IA au Maroc : un plan national", ("ai", "africa"),
-              lang="fr", also=("Hespress", "Medias24"))  # fmt: skip
-    add_story(store, "Hespress", "ar-1", "المغرب يطلق استراتيجية رقمية", ("africa",), lang="ar",
-              summary="<p>نص عربي عن الاستراتيجية الرقمية.</p>")  # fmt: skip
-    add_story(store, "TechCabal", "model", "A new model ships", ("ai",))
-    add_story(store, "TechCabal", "embassy", "Embassy talks in Rabat", ("diplomacy",))
-    add_story(store, "TechCabal", "sport", "Football results", ())
-    return store
 
 
 def _story(cid: int, tags, sources=("A",), seen=W48) -> Story:
@@ -171,9 +107,6 @@ def test_header_text_drops_line_breaks_controls_and_bidi_overrides():
     assert dg.header_text("a\r\nBcc: x@y\x00\x1b\u2028b\u202ec") == "a Bcc: x@y b c"
 
 
-
-
-
 # ---- rendering and the message -------------------------------------------------------------
 
 
@@ -190,8 +123,14 @@ def _render(tmp_path, store, **kw):
 
 def test_html_is_escaped_email_safe_and_rtl(tmp_path):
     store = week_store(tmp_path)
-    add_story(store, "Evil", "x", "<script>alert(1)</script> & <b>bold</b>", ("ai",),
-              summary='<img src=x onerror=alert(1)>text<a href="javascript:alert(1)">l</a>')
+    add_story(
+        store,
+        "Evil",
+        "x",
+        "<script>alert(1)</script> & <b>bold</b>",
+        ("ai",),
+        summary='<img src=x onerror=alert(1)>text<a href="javascript:alert(1)">l</a>',
+    )
     _, text, html = _render(tmp_path, store)
     assert "<script" not in html and "onerror" not in html and "javascript:" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
@@ -209,7 +148,9 @@ def test_html_is_escaped_email_safe_and_rtl(tmp_path):
 def test_operator_templates_override_and_strict_undefined(tmp_path):
     store = week_store(tmp_path)
     (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "digest.txt.j2").write_text("OPERATOR {{ week }} {{ unsubscribe_url }}")
+    (tmp_path / "templates" / "digest.txt.j2").write_text(
+        "OPERATOR {{ week }} {{ unsubscribe_url }}"
+    )
     _, text, html = _render(tmp_path, store)
     assert text == "OPERATOR 2026-W48 https://u.example/unsub?token=T"
     assert "<table" in html  # the packaged HTML template still applies
@@ -381,8 +322,9 @@ def test_message_factory_bytes_match_compose(tmp_path):
     fast = email.message_from_bytes(
         serialise(factory.build("ana@example.org", text, html, **kw)), policy=email.policy.default
     )
-    slow = email.message_from_bytes(serialise(_message(digest, text=text, html=html)),
-                                  policy=email.policy.default)
+    slow = email.message_from_bytes(
+        serialise(_message(digest, text=text, html=html)), policy=email.policy.default
+    )
     assert fast.keys() == slow.keys()
     for name in ("From", "To", "Subject", "Message-ID", "List-Id", "List-Unsubscribe"):
         assert fast[name] == slow[name]
@@ -395,7 +337,9 @@ def test_message_factory_bytes_match_compose(tmp_path):
     assert not isinstance(factory.build('"a b"@example.org', text, html, **kw), bytes)
 
 
-@pytest.mark.parametrize("body", ["", "a", "x\n", "é" * 300 + "\n\n.dot \nend  ", "a=b\r\nc\rd\n" * 3])
+@pytest.mark.parametrize(
+    "body", ["", "a", "x\n", "é" * 300 + "\n\n.dot \nend  ", "a=b\r\nc\rd\n" * 3]
+)
 def test_line_by_line_quoted_printable_equals_whole_body(tmp_path, body):
     digest, _, _ = _render(tmp_path, Store(tmp_path / "agg.db"))
     factory = dg.MessageFactory(digest, sender="d@news.example.org", date=W48)

@@ -320,7 +320,7 @@ def test_repeated_header_lines_are_read_together():
 
 
 def test_trailing_junk_after_a_gzip_body_is_ignored():
-    from aggregator.fetch import _Decoder
+    from aggregator.fetch.decode import _Decoder
 
     body = b"<rss>" + b"y" * 1000 + b"</rss>"
     for junk in (b"\r\n", b"garbage!", b"\x00\x00\r\n"):
@@ -886,7 +886,7 @@ def _deflate(data: bytes, wbits: int) -> bytes:
 def test_decoder_matches_the_original_whatever_the_chunking(text, repeat, coding, cuts):
     """Highly compressible bodies (up to 800 KB from a few bytes of wire) decode exactly in
     pieces of at most CHUNK_SIZE, however the wire bytes are split."""
-    from aggregator.fetch import CHUNK_SIZE, _Decoder
+    from aggregator.fetch.decode import CHUNK_SIZE, _Decoder
 
     body = text * repeat
     if coding in ("gzip", "x-gzip"):
@@ -906,7 +906,7 @@ def test_decoder_matches_the_original_whatever_the_chunking(text, repeat, coding
 def test_decoder_chained_codings_and_corrupt_input():
     import zlib
 
-    from aggregator.fetch import _Decoder
+    from aggregator.fetch.decode import _Decoder
 
     body = b"<rss>" + b"x" * 300_000 + b"</rss>"
     wire = _deflate(_gzip(body), 15)  # gzip applied first, then deflate

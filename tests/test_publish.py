@@ -19,9 +19,12 @@ import feedparser
 import pytest
 from lxml import etree
 
+from aggregator.files import write_atomic
 from aggregator.models import Item, Outlet, Story
-from aggregator.publish import PublishReport, publish, write_atomic
-from aggregator.settings import OutputSettings
+from aggregator.pipeline import publish as pipeline_publish
+from aggregator.publish import PublishReport, publish
+from aggregator.settings import DigestSettings, OutputSettings, Settings
+from aggregator.store import Store
 
 GOLDEN = Path(__file__).parent / "data" / "publish"
 VALIDATE = Path(
@@ -43,10 +46,22 @@ def _dt(day: int, hour: int = 8) -> datetime:
 def make_item(n: int, **kw: object) -> Item:
     day = (n - 1) % 28 + 1
     base = dict(
-        id=n, source="Le360", key=f"guid:{n}", guid=f"https://le360.ma/?p={n}",
-        link=f"https://le360.ma/article/{n}", canonical_url=f"https://le360.ma/article/{n}",
-        title=f"Story {n}", summary="", content="", authors=(), categories=(), language="fr",
-        published=_dt(day), updated=None, first_seen=_dt(day, 9), last_seen=_dt(day, 9),
+        id=n,
+        source="Le360",
+        key=f"guid:{n}",
+        guid=f"https://le360.ma/?p={n}",
+        link=f"https://le360.ma/article/{n}",
+        canonical_url=f"https://le360.ma/article/{n}",
+        title=f"Story {n}",
+        summary="",
+        content="",
+        authors=(),
+        categories=(),
+        language="fr",
+        published=_dt(day),
+        updated=None,
+        first_seen=_dt(day, 9),
+        last_seen=_dt(day, 9),
         content_hash=f"h{n}",
     )
     base.update(kw)
@@ -54,8 +69,9 @@ def make_item(n: int, **kw: object) -> Item:
 
 
 def make_story(item: Item, *, tags: tuple[str, ...] = (), also: tuple[Outlet, ...] = ()) -> Story:
-    return Story(cluster_id=100 + item.id, item=item, also_in=also, tags=tags,
-                 first_seen=item.first_seen)
+    return Story(
+        cluster_id=100 + item.id, item=item, also_in=also, tags=tags, first_seen=item.first_seen
+    )
 
 
 def fixture_stories() -> list[Story]:
@@ -63,18 +79,25 @@ def fixture_stories() -> list[Story]:
     return [
         make_story(
             make_item(
-                6, source="Hespress", language="ar", link="https://hespress.com/ai-6",
+                6,
+                source="Hespress",
+                language="ar",
+                link="https://hespress.com/ai-6",
                 title="المغرب يطلق استراتيجية للذكاء الاصطناعي",
                 summary="<p>أعلنت الحكومة المغربية عن خطة وطنية &amp; شراكات"
                 " مع جامعات أفريقية.</p>",
             ),
             tags=("ai", "africa", "morocco"),
-            also=(Outlet("Le360", "https://le360.ma/ia-maroc"),
-                  Outlet("Médias24", "https://medias24.com/ia")),
+            also=(
+                Outlet("Le360", "https://le360.ma/ia-maroc"),
+                Outlet("Médias24", "https://medias24.com/ia"),
+            ),
         ),
         make_story(
             make_item(
-                5, source="Maroc Diplomatique", language="fr",
+                5,
+                source="Maroc Diplomatique",
+                language="fr",
                 title="Rabat & Pretoria : l’IA au cœur d’un accord <stratégique>",
                 summary=(
                     "<p>Les ministres ont signé un mémorandum « IA &amp; éducation ».</p>"
@@ -90,7 +113,10 @@ def fixture_stories() -> list[Story]:
         ),
         make_story(
             make_item(
-                4, source="TechCabal", language="en", link="https://techcabal.com/4?a=1&b=2",
+                4,
+                source="TechCabal",
+                language="en",
+                link="https://techcabal.com/4?a=1&b=2",
                 title="Use <![CDATA[ tricks ]]> & x < y in titles",
                 content="<p>Body with ]]&gt; and <b>bold</b> &lt;tag&gt; &amp; more.</p>",
                 summary="<p>Short summary.</p>",
@@ -98,21 +124,37 @@ def fixture_stories() -> list[Story]:
             tags=("ai",),
         ),
         make_story(
-            make_item(3, source="Jeune Afrique", language="fr", published=None, updated=None,
-                      title="Sans date : la diplomatie numérique en Afrique de l’Ouest",
-                      summary="Texte <em>sans</em> date de publication."),
+            make_item(
+                3,
+                source="Jeune Afrique",
+                language="fr",
+                published=None,
+                updated=None,
+                title="Sans date : la diplomatie numérique en Afrique de l’Ouest",
+                summary="Texte <em>sans</em> date de publication.",
+            ),
             tags=("africa", "diplomacy"),
         ),
         make_story(
-            make_item(2, source="Ars Technica", language=None, link="https://arstechnica.com/2",
-                      title="A story with no language and no tags", summary=""),
+            make_item(
+                2,
+                source="Ars Technica",
+                language=None,
+                link="https://arstechnica.com/2",
+                title="A story with no language and no tags",
+                summary="",
+            ),
         ),
     ]
 
 
 def settings_for(tmp_path: Path, **kw: object) -> OutputSettings:
-    return OutputSettings(dir=tmp_path / "public", base_url="https://news.example.org/",
-                          title="AI & Africa: diplomacy and tech", **kw)  # type: ignore[arg-type]
+    return OutputSettings(
+        dir=tmp_path / "public",
+        base_url="https://news.example.org/",
+        title="AI & Africa: diplomacy and tech",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +167,16 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PublishRe
 
 # ---- golden files -----------------------------------------------------------------------------
 
-GOLDEN_FILES = ["feed.xml", "atom.xml", "feed.json", "index.html",
-                "tags/ai-africa.xml", "tags/ai-africa.atom", "tags/ai-africa.json",
-                "tags/morocco.html"]
+GOLDEN_FILES = [
+    "feed.xml",
+    "atom.xml",
+    "feed.json",
+    "index.html",
+    "tags/ai-africa.xml",
+    "tags/ai-africa.atom",
+    "tags/ai-africa.json",
+    "tags/morocco.html",
+]
 
 
 @pytest.mark.parametrize("name", GOLDEN_FILES)
@@ -150,8 +199,7 @@ def test_files_and_tags(published: tuple[Path, PublishReport]) -> None:
     for t in ("ai", "africa", "ai-africa", "morocco", "south-africa", "diplomacy"):
         for ext in ("xml", "atom", "json", "html"):
             assert (out / "tags" / f"{t}.{ext}").is_file(), f"{t}.{ext}"
-    assert set(report.tags) == {"ai", "africa", "ai-africa", "morocco", "south-africa",
-                                "diplomacy"}
+    assert set(report.tags) == {"ai", "africa", "ai-africa", "morocco", "south-africa", "diplomacy"}
     assert len(report.written) == 4 * 7 and not report.unchanged
     ai_africa = json.loads((out / "tags/ai-africa.json").read_text("utf-8"))
     assert [i["_aggregator"]["cluster"] for i in ai_africa["items"]] == [106, 105]
@@ -160,8 +208,15 @@ def test_files_and_tags(published: tuple[Path, PublishReport]) -> None:
 def test_core_tags_exist_when_empty(tmp_path: Path) -> None:
     s = settings_for(tmp_path)
     report = publish([], s, NOW)
-    for name in ("feed.xml", "atom.xml", "feed.json", "index.html", "tags/ai.xml",
-                 "tags/africa.atom", "tags/ai-africa.json"):
+    for name in (
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+        "index.html",
+        "tags/ai.xml",
+        "tags/africa.atom",
+        "tags/ai-africa.json",
+    ):
         assert (s.dir / name).is_file(), name
     assert report.stories == 0
     assert json.loads((s.dir / "tags/ai.json").read_text("utf-8"))["items"] == []
@@ -192,8 +247,10 @@ def test_rss_entry_fields(published: tuple[Path, PublishReport]) -> None:
     self_link = root.find(f"channel/{ATOM_NS}link[@rel='self']")
     assert self_link is not None and self_link.get("href") == "https://news.example.org/feed.xml"
     guids = root.findall("channel/item/guid")
-    assert [g.text for g in guids][:2] == ["tag:news.example.org,2025:story/106",
-                                           "tag:news.example.org,2025:story/105"]
+    assert [g.text for g in guids][:2] == [
+        "tag:news.example.org,2025:story/106",
+        "tag:news.example.org,2025:story/105",
+    ]
     assert {g.get("isPermaLink") for g in guids} == {"false"}
     first = d.entries[0]
     assert first.link == "https://hespress.com/ai-6"
@@ -217,8 +274,11 @@ def test_escaped_exactly_once(published: tuple[Path, PublishReport]) -> None:
     assert title in [i["title"] for i in feed["items"]]
     # the HTML a reader gets (one unescape by the XML parser) shows "&" and "<tag>" once
     arabic = "خطة وطنية & شراكات"
-    for html_body in (rss.entries[0].description, atom.entries[0].content[0].value,
-                      feed["items"][0]["content_html"]):
+    for html_body in (
+        rss.entries[0].description,
+        atom.entries[0].content[0].value,
+        feed["items"][0]["content_html"],
+    ):
         text = etree.fromstring(f"<x>{html_body}</x>", etree.HTMLParser()).xpath("string()")
         assert arabic in text and "&amp;" not in text
     raw = (out / "atom.xml").read_text("utf-8")
@@ -231,8 +291,17 @@ def test_escaped_exactly_once(published: tuple[Path, PublishReport]) -> None:
     assert "Médias24" in page and "المغرب يطلق استراتيجية" in page
 
 
-@pytest.mark.parametrize("name", ["feed.xml", "atom.xml", "feed.json", "index.html",
-                                  "tags/diplomacy.xml", "tags/diplomacy.html"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+        "index.html",
+        "tags/diplomacy.xml",
+        "tags/diplomacy.html",
+    ],
+)
 def test_no_active_content(published: tuple[Path, PublishReport], name: str) -> None:
     text = (published[0] / name).read_text("utf-8").lower()
     if name.endswith((".xml", ".atom")):  # look at the HTML as a reader will see it
@@ -259,7 +328,9 @@ def test_atom_lang_and_dates(published: tuple[Path, PublishReport]) -> None:
     arabic = entries["tag:news.example.org,2025:story/106"]
     related = arabic.findall(f"{ATOM_NS}link[@rel='related']")
     assert [(link.get("title"), link.get("href")) for link in related] == [
-        ("Le360", "https://le360.ma/ia-maroc"), ("Médias24", "https://medias24.com/ia")]
+        ("Le360", "https://le360.ma/ia-maroc"),
+        ("Médias24", "https://medias24.com/ia"),
+    ]
 
 
 def test_json_feed_extension(published: tuple[Path, PublishReport]) -> None:
@@ -303,10 +374,34 @@ def test_operator_template_overrides(tmp_path: Path) -> None:
     assert (s.dir / "index.html").read_text() == "<p>AI &amp; Africa: diplomacy and tech 5</p>\n"
 
 
-def test_operator_copy_matches_packaged() -> None:
-    root = Path(__file__).parent.parent
-    assert (root / "templates/index.html.j2").read_bytes() == (
-        root / "aggregator/templates/index.html.j2").read_bytes()
+def test_operator_folder_without_the_page_falls_back_to_the_packaged_one(
+    published: tuple[Path, PublishReport], tmp_path: Path
+) -> None:
+    tdir = tmp_path / "templates"
+    tdir.mkdir()
+    (tdir / "digest.txt.j2").write_text("only the mail's template here\n")
+    s = settings_for(tmp_path)
+    publish(fixture_stories(), s, NOW, templates_dir=tdir, tag_names=TAG_NAMES)
+    default = (published[0] / "index.html").read_bytes()
+    assert b"<html" in default and b"story-106" in default  # the packaged page, not a stub
+    assert (s.dir / "index.html").read_bytes() == default
+
+
+def test_pipeline_takes_the_page_template_from_output_templates(tmp_path: Path) -> None:
+    """The front page has its own key (``output.templates``); the digest's folder is not used."""
+    page_dir, mail_dir = tmp_path / "page", tmp_path / "mail"
+    for folder, word in ((page_dir, "page"), (mail_dir, "mail")):
+        folder.mkdir()
+        (folder / "index.html.j2").write_text(f"<p>{word} {{{{ stories|length }}}}</p>\n")
+    settings = Settings(
+        path=tmp_path / "config.yaml",
+        database=tmp_path / "agg.db",
+        sources=(),
+        output=replace(settings_for(tmp_path), templates=page_dir),
+        digest=DigestSettings(templates=mail_dir),
+    )
+    pipeline_publish(settings, Store(settings.database), NOW)
+    assert (tmp_path / "public" / "index.html").read_text() == "<p>page 0</p>\n"
 
 
 # ---- limits, stability, idempotence, atomicity ------------------------------------------------
@@ -317,7 +412,7 @@ def test_max_items_newest_by_first_seen(tmp_path: Path) -> None:
     # story 2 was first seen last although published earliest: it must be kept
     late = replace(stories[-1], first_seen=_dt(20))
     s = settings_for(tmp_path, max_items=2)
-    publish(stories[:-1] + [late], s, NOW)
+    publish([*stories[:-1], late], s, NOW)
     items = json.loads((s.dir / "feed.json").read_text("utf-8"))["items"]
     assert [i["_aggregator"]["cluster"] for i in items] == [102, 106]
     ai = json.loads((s.dir / "tags/ai.json").read_text("utf-8"))["items"]
@@ -330,8 +425,12 @@ def test_ids_stable_when_representative_changes(tmp_path: Path) -> None:
     publish(stories, s, NOW)
     before = [i["id"] for i in json.loads((s.dir / "feed.json").read_text("utf-8"))["items"]]
     # the cluster's representative becomes another outlet's item: same cluster, same id
-    swapped = replace(stories[0], item=make_item(60, source="Le360", title="Autre titre",
-                                                 published=_dt(6), first_seen=_dt(6, 9)))
+    swapped = replace(
+        stories[0],
+        item=make_item(
+            60, source="Le360", title="Autre titre", published=_dt(6), first_seen=_dt(6, 9)
+        ),
+    )
     publish([swapped, *stories[1:]], s, NOW)
     after = [i["id"] for i in json.loads((s.dir / "feed.json").read_text("utf-8"))["items"]]
     assert before == after
@@ -375,7 +474,10 @@ def test_write_atomic_failure_keeps_old_file(tmp_path: Path) -> None:
         write_atomic(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["feed.xml"]
-    assert write_atomic(target, b"new") is True and write_atomic(target, b"new") is False
+    assert write_atomic(target, b"new", skip_same=True) is True
+    assert (
+        write_atomic(target, b"new", skip_same=True) is False
+    )  # publish's way: same bytes, no write
 
 
 def test_duplicate_cluster_and_unsafe_tag(tmp_path: Path) -> None:
@@ -388,7 +490,11 @@ def test_duplicate_cluster_and_unsafe_tag(tmp_path: Path) -> None:
     assert items[1]["tags"] == ["ai"]
     assert not (tmp_path / "evil.xml").exists()
     assert sorted(p.name for p in (s.dir / "tags").iterdir() if p.suffix == ".json") == [
-        "africa.json", "ai-africa.json", "ai.json", "morocco.json"]
+        "africa.json",
+        "ai-africa.json",
+        "ai.json",
+        "morocco.json",
+    ]
 
 
 # ---- external validators ----------------------------------------------------------------------
@@ -417,8 +523,17 @@ VALIDATORS = {
 EXPECTED_WARNINGS = ("title contains HTML tags (stratégique)",)
 
 
-@pytest.mark.parametrize("name", ["feed.xml", "atom.xml", "feed.json", "tags/ai-africa.xml",
-                                  "tags/ai-africa.atom", "tags/ai-africa.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+        "tags/ai-africa.xml",
+        "tags/ai-africa.atom",
+        "tags/ai-africa.json",
+    ],
+)
 def test_external_validators(published: tuple[Path, PublishReport], name: str) -> None:
     """The shared validators (jing + RFC 4287 schema, RSS 2.0 checks, JSON Feed 1.1 schema).
 
@@ -429,8 +544,9 @@ def test_external_validators(published: tuple[Path, PublishReport], name: str) -
     path = published[0] / name
     suffix = ".atom" if name == "atom.xml" else path.suffix
     cmd, tool = VALIDATORS[suffix]
-    proc = subprocess.run(_validator(cmd, tool) + [str(path)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [*_validator(cmd, tool), str(path)], capture_output=True, text=True, timeout=120
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     warnings = [ln for ln in output.splitlines() if ln.startswith(("WARNING", "ERROR"))]

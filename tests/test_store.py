@@ -12,6 +12,7 @@ from aggregator.errors import StorageError
 from aggregator.models import Enclosure, ParsedItem, Tagging
 from aggregator.normalize import content_hash, item_key
 from aggregator.store import MIGRATIONS, Store
+from aggregator.store.sqlite.schema import statements
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -32,7 +33,9 @@ def parsed(n: int, **kw) -> ParsedItem:
 @pytest.fixture
 def store(tmp_path):
     s = Store(tmp_path / "agg.db")
-    s.sync_sources([("Hespress", "https://fr.hespress.com/feed"), ("Le360", "https://le360.ma/rss")])
+    s.sync_sources(
+        [("Hespress", "https://fr.hespress.com/feed"), ("Le360", "https://le360.ma/rss")]
+    )
     yield s
     s.close()
 
@@ -92,7 +95,9 @@ def test_update_in_place_keeps_id_first_seen_and_cluster(store):
     changed = parsed(2, title="Corrected title")
     later = T0 + timedelta(hours=3)
     with store.transaction():
-        store.update_item(iid, changed.link, changed, content_hash(changed), Tagging(("ai",)), later)
+        store.update_item(
+            iid, changed.link, changed, content_hash(changed), Tagging(("ai",)), later
+        )
     item = store.item(iid)
     assert (item.id, item.first_seen, item.cluster_id) == (iid, T0, cid)
     assert item.title == "Corrected title" and item.last_seen == later and item.tags == ("ai",)
@@ -120,7 +125,9 @@ def test_stories_group_clusters_with_also_in(store):
             "Le360", item_key(b), b.link, b, "h2", Tagging(("africa",)), T0 + timedelta(minutes=5)
         )
         store.join_cluster(ib, cid, T0 + timedelta(minutes=5))
-        ic = store.insert_item("Le360", item_key(c), c.link, c, "h3", Tagging(), T0 + timedelta(hours=1))
+        ic = store.insert_item(
+            "Le360", item_key(c), c.link, c, "h3", Tagging(), T0 + timedelta(hours=1)
+        )
         cid2 = store.new_cluster(ic, T0 + timedelta(hours=1))
     stories = store.latest_stories(10)
     assert [s.cluster_id for s in stories] == [cid2, cid]
@@ -164,14 +171,13 @@ def test_v1_store_migrates_url_identity_to_the_key_table(tmp_path):
     """A store written by schema v1 (text index on items.canonical_url) opens as v2: the index
     is gone, the URL keys of its clustered items are filled in, and a new item with the same
     canonical URL still joins the old cluster (rule 1 has no age limit)."""
-    from aggregator import store as store_mod
     from aggregator.dedupe import Deduper
     from aggregator.normalize import canonical_url
 
     path = tmp_path / "v1.db"
     db = sqlite3.connect(path, isolation_level=None)
-    for ddl in store_mod.MIGRATIONS[0]:
-        for statement in store_mod._statements(ddl):
+    for ddl in MIGRATIONS[0]:
+        for statement in statements(ddl):
             db.execute(statement)
     db.execute("PRAGMA user_version=1")
     db.execute("INSERT INTO sources(id, name, url, fetch_url) VALUES (1, 'Hespress', 'u', 'u')")
@@ -202,15 +208,14 @@ def test_v2_store_migrates_text_keys_to_one_row_per_item(tmp_path):
     """A v2 store (one index row per text key) opens as v3: the key index is dropped, the items
     a dedupe window can reach get their keys and record again from their text, and a copy of a
     recent story arriving afterwards joins its cluster."""
-    from aggregator import store as store_mod
     from aggregator.dedupe import Deduper
     from aggregator.normalize import canonical_url
 
     path = tmp_path / "v2.db"
     db = sqlite3.connect(path, isolation_level=None)
     for step in (0, 1):
-        for ddl in store_mod.MIGRATIONS[step]:
-            for statement in store_mod._statements(ddl):
+        for ddl in MIGRATIONS[step]:
+            for statement in statements(ddl):
                 db.execute(statement)
     db.execute("PRAGMA user_version=2")
     db.execute("INSERT INTO sources(id, name, url, fetch_url) VALUES (1, 'Reuters', 'u', 'u')")
@@ -255,7 +260,7 @@ def test_bulk_checkpoints_committed_frames_in_the_background(tmp_path):
 
     path = tmp_path / "agg.db"
     store = Store(path)
-    store.checkpoint_every = 0.05
+    store.conn.checkpoint_every = 0.05
     store.sync_sources([("s", "https://s.example/feed")])
     with store.bulk(commit_every=1e-6):
         before = path.stat().st_size
@@ -271,3 +276,61 @@ def test_bulk_checkpoints_committed_frames_in_the_background(tmp_path):
     assert grown > 0
     assert store.count_items() == 300 and store.integrity_check() == "ok"
     store.close()
+
+
+def test_each_table_family_round_trips_through_its_own_object(store):
+    """The store is one object per table family over one connection: each family works alone
+    (a caller may hold only the part it needs) and sees what the others wrote."""
+    from aggregator.dedupe import Deduper
+    from aggregator.models import Digest, DigestSection
+    from aggregator.normalize import canonical_url
+    from aggregator.store import Catalog, DedupeIndex, Ledger, Meta, Sources
+
+    assert isinstance(store.sources, Sources) and isinstance(store.catalog, Catalog)
+    assert isinstance(store.dedupe, DedupeIndex) and isinstance(store.ledger, Ledger)
+    assert isinstance(store.meta, Meta)
+
+    # sources
+    store.sources.save_source_state(
+        dataclasses.replace(store.sources.source_state("Le360"), etag='"e"')
+    )
+    assert store.source_state("Le360").etag == '"e"'
+
+    # items and stories, clustered by the deduper over the dedupe family alone
+    a, b = parsed(30), parsed(31, link="https://example.org/30?utm_source=x", title="Other words")
+    with store.transaction():
+        ia = store.catalog.insert_item(
+            "Hespress", item_key(a), canonical_url(a.link), a, "h", Tagging(("ai",)), T0
+        )
+        ca = Deduper(store.dedupe).assign(ia, "Hespress", a, canonical_url(a.link), T0)
+        ib = store.catalog.insert_item(
+            "Le360", item_key(b), canonical_url(b.link), b, "h", Tagging(), T0
+        )
+        cb = Deduper(store.dedupe).assign(ib, "Le360", b, canonical_url(b.link), T0)
+    assert ca == cb and store.catalog.unclustered_items() == []
+    [story] = store.catalog.latest_stories(5)
+    assert story.item.id == ia and story.sources == ("Hespress", "Le360") and story.tags == ("ai",)
+    assert store.dedupe.next_cluster_id() == ca + 1
+    assert store.dedupe.dedupe_prune(T0 + timedelta(days=1)) == 2
+
+    # the digest ledger
+    digest = Digest(
+        "2026-W48", T0, T0 + timedelta(days=7), "Issue", (DigestSection("ai", "AI", (story,)),)
+    )
+    assert store.ledger.freeze_digest(digest, T0) == digest
+    assert store.frozen_digest("2026-W48") == digest
+    store.ledger.begin_delivery("2026-W48", "A@example.org", "<m@x>", T0)
+    store.ledger.delivery_committing("2026-W48", "A@example.org", T0)
+    assert store.ledger.delivery_flags("2026-W48") == {"a@example.org": (False, True)}
+    store.ledger.finish_delivery("2026-W48", "A@example.org", "sent", T0)
+    assert store.deliveries("2026-W48")["a@example.org"].status == "sent"
+    assert store.ledger.unsubscribe(" A@Example.org ", T0) and not store.unsubscribe(
+        "a@example.org", T0
+    )
+    assert store.ledger.unsubscribed() == {"a@example.org"}
+
+    # meta
+    assert store.meta.meta_get("k") is None
+    assert (
+        store.meta.meta_setdefault("k", "v1") == "v1" and store.meta_setdefault("k", "v2") == "v1"
+    )

@@ -1,0 +1,310 @@
+"""Build ``Settings`` from config.yaml section by section, reporting every problem at once.
+
+The keys of each section come from ``schema`` (the settings dataclasses); each key present is read
+by its field's reader (``_READERS``, else the reader of the field's plain type), and the
+section is the dataclass defaults with those values replaced.
+
+Relative paths resolve against the directory of the config file, except for the packaged default
+(``aggregator/data/config.yaml``) whose paths resolve against the current working directory and
+whose ``templates`` (output and digest) resolve against the package, where the defaults ship.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import typing
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+import yaml
+
+from ..errors import ConfigError
+from ..models import Source
+from ..settings import Settings
+from . import schema
+from .environment import PACKAGE_DIR, PACKAGED_CONFIG
+from .kinds import KindReader
+from .reader import BAD, Bad, Field, Reader, Unreadable, compose, line_of
+from .recipients import read_recipients
+from .values import unique_addresses, url_key
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SECURITY_MODES = ("none", "starttls", "ssl")
+DEFAULT_DATABASE = "aggregator.db"
+#: Path fields that the packaged default config resolves against the package, not the CWD.
+_SHIPPED = frozenset({"templates"})
+_D = TypeVar("_D", bound="DataclassInstance")
+
+
+def load(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    problems, settings = _check(path)
+    if problems or settings is None:
+        raise ConfigError(problems or [f"{os.fspath(path)}: unreadable configuration"])
+    return settings
+
+
+def problems(path: str | os.PathLike[str]) -> list[str]:
+    """Every problem of a config file as ``PATH:LINE: key: message`` (empty when valid)."""
+    return _check(path)[0]
+
+
+def _check(path: str | os.PathLike[str]) -> tuple[list[str], Settings | None]:
+    display = os.fspath(path)
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        return [f"{display}: cannot read: {exc.strerror or exc}"], None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return [f"{display}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x})"], None
+    try:
+        yaml_loader, root = compose(text, display)
+    except Unreadable as exc:
+        return [str(exc)], None
+    packaged = _same_file(p, PACKAGED_CONFIG)
+    base = Path.cwd() if packaged else p.resolve().parent
+    loader = _Loader(display, yaml_loader, base, packaged)
+    settings = loader.settings(root, p.resolve())
+    return loader.problems(), settings
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _build(cls: type[_D], values: Mapping[str, object]) -> _D:
+    """A settings object from the values read (each of its field's type: the readers are typed)."""
+    return cls(**values)
+
+
+class _Loader(KindReader):
+    """The readers of each field of config.yaml, and the assembly of sections."""
+
+    def __init__(self, display: str, loader: yaml.SafeLoader, base: Path, packaged: bool):
+        super().__init__(display, loader, base)
+        self.packaged = packaged
+
+    # ---- assembly
+
+    def settings(self, root: yaml.Node | None, path: Path) -> Settings | None:
+        if root is None:
+            self.add(None, "sources", "missing: the file is empty; list at least one feed")
+            return None
+        top = self.keys_of(root, "", "")
+        if top is None:
+            return None
+        kw = self.fields(top, "")
+        if "sources" not in top:
+            message = "missing: list at least one feed (name, url, language)"
+            self.add(root, "sources", message, line=1, order=0)
+            return None
+        if self.failed or BAD in kw.values():
+            return None
+        return _build(Settings, {"path": path, "database": self.resolve(DEFAULT_DATABASE), **kw})
+
+    def keys_of(self, node: yaml.Node, key: str, section: str) -> dict[str, Field] | None:
+        """The keys of a mapping node that ``section`` accepts (the others are problems)."""
+        return self.mapping(
+            node, key, schema.keys(section), lambda name: schema.suggestion(name, section)
+        )
+
+    def fields(self, m: dict[str, Field], section: str) -> dict[str, object]:
+        """Field name -> value for each key of ``section`` in ``m``, plus the defaults that need
+        the config: subsections (their own defaults) and relative paths (resolved)."""
+        kw: dict[str, object] = {}
+        for step in _plan(section, schema.SECTIONS[section]):
+            f = m.get(step.key)
+            if f is not None:
+                kw[step.name] = step.read(self, f)
+            elif step.subsection is not None:
+                kw[step.name] = self.section(None, step.subsection)
+            elif step.default is not None:
+                kw[step.name] = self.resolve(step.default, self.path_base(step.name))
+        return kw
+
+    def section(self, f: Field | None, section: str) -> object:
+        """The settings of a section (its defaults when ``f`` is None), or BAD."""
+        m = self.keys_of(f.vnode, f.key, section) if f is not None else {}
+        if m is None:
+            return BAD
+        kw = self.fields(m, section)
+        if section == "digest":  # the list and the file are one field
+            kw["recipients"] = self.all_recipients(m, kw)
+        if BAD in kw.values():
+            return BAD
+        return _build(schema.SECTIONS[section], kw)
+
+    def path_base(self, name: str) -> Path | None:
+        """Where a relative path of field ``name`` resolves (None: the config's base)."""
+        return PACKAGE_DIR if self.packaged and name in _SHIPPED else None
+
+    # ---- sources and recipients
+
+    def sources(self, f: Field) -> tuple[Source, ...] | Bad:
+        nodes = self.sequence(f, "feeds")
+        if nodes is None:
+            return BAD
+        if not nodes:
+            self.add(f.vnode, "sources", "no sources: list at least one feed")
+            return BAD
+        out: list[Source] = []
+        firsts: dict[tuple[str, str], tuple[int, yaml.Node]] = {}  # (field, folded) -> first
+        ok = True
+        for i, node in enumerate(nodes):
+            key = f"sources[{i}]"
+            m = self.keys_of(node, key, "sources[]")
+            if m is None:
+                ok = False
+                continue
+            for required in ("name", "url"):
+                if required not in m:
+                    self.add(
+                        node, f"{key}.{required}", "missing (every source needs a name and a url)"
+                    )
+                    ok = False
+            kw = self.fields(m, "sources[]")
+            for field, label in (("name", "name"), ("url", "URL")):
+                value = kw.get(field)
+                if not isinstance(value, str):
+                    continue
+                vnode = m[field].vnode
+                ident = value.casefold() if field == "name" else url_key(value)
+                first_index, first = firsts.setdefault((field, ident), (i, vnode))
+                if first_index != i:
+                    self.add(
+                        vnode,
+                        f"{key}.{field}",
+                        f"duplicate source {label} {value!r} (first at line {line_of(first)})",
+                    )
+                    ok = False
+            if BAD in kw.values():
+                ok = False
+            if ok:
+                out.append(_build(Source, kw))
+        return tuple(out) if ok else BAD
+
+    def all_recipients(self, m: dict[str, Field], kw: dict[str, object]) -> tuple[str, ...]:
+        """``recipients`` then the addresses of ``recipients_file``, without duplicates."""
+        listed = kw.get("recipients")
+        out = list(listed) if isinstance(listed, list) else []
+        path = kw.get("recipients_file")
+        if isinstance(path, Path):
+            out += self.recipients_file(m["recipients_file"], path)
+        return unique_addresses(out)
+
+    def recipients_file(self, f: Field, path: Path) -> list[str]:
+        """The addresses in the file; its problems point into it (sorted at the key's line)."""
+        written = str(f.vnode.value).strip()
+        display = (
+            written
+            if Path(written).expanduser().is_absolute() or self.packaged
+            else os.path.join(os.path.dirname(self.display), written)
+        )
+        try:
+            good, bad = read_recipients(path)
+        except OSError as exc:
+            self.add(f.vnode, f.key, f"cannot read {written!r}: {exc.strerror or exc}")
+            return []
+        except UnicodeDecodeError:
+            self.add(f.vnode, f.key, f"{written!r} is not UTF-8 text")
+            return []
+        for n, value in bad:
+            message = f"invalid email address {value!r}"
+            self.add(f.vnode, f.key, message, file=display, line=n, order=line_of(f.vnode))
+        return good
+
+
+_Read = Callable[["_Loader", Field], object]
+#: ``section.field`` -> how to read it, where the field's type alone does not say
+#: (bounds, formats, lists). Sections and paths need no entry: see ``_reader()``.
+_READERS: dict[str, _Read] = {
+    "sources": _Loader.sources,
+    "topics": _Loader.topics,
+    "log_level": partial(Reader.choice, choices=LOG_LEVELS, upper=True),
+    "secret_env": Reader.env_name,
+    "output.base_url": Reader.url,
+    "output.max_items": partial(Reader.integer, lo=1),
+    "fetch.interval": Reader.duration,
+    "fetch.timeout": Reader.duration,
+    "fetch.max_bytes": Reader.size,
+    "fetch.workers": partial(Reader.integer, lo=1, hi=1000),
+    "fetch.per_host": partial(Reader.integer, lo=1, hi=1000),
+    "fetch.allow_private": _Loader.cidrs,
+    "sources[].name": partial(Reader.text, what="a name"),
+    "sources[].url": Reader.url,
+    "sources[].language": _Loader.language,
+    "sources[].tags": _Loader.slugs,
+    "digest.schedule": _Loader.schedule,
+    "digest.timezone": _Loader.timezone,
+    "digest.subject": _Loader.subject,
+    "digest.sender": _Loader.address,
+    "digest.recipients": _Loader.addresses,
+    "digest.unsubscribe_url": Reader.url,
+    "digest.per_section": partial(Reader.integer, lo=1),
+    "digest.smtp.host": partial(Reader.text, empty=True),
+    "digest.smtp.port": partial(Reader.integer, lo=1, hi=65535),
+    "digest.smtp.security": partial(Reader.choice, choices=SECURITY_MODES),
+    "digest.smtp.username": partial(Reader.text, empty=True),
+    "digest.smtp.password_env": Reader.env_name,
+    "digest.smtp.timeout": Reader.duration,
+    "tagging.threshold": Reader.number,
+}
+
+
+class _Step(NamedTuple):
+    """How ``fields()`` fills one field of a section."""
+
+    key: str  # in the file
+    name: str  # of the field
+    read: _Read
+    subsection: str | None  # the field is this section: its defaults when the key is absent
+    default: Path | None  # a relative default path, resolved when the key is absent
+
+
+@functools.cache
+def _plan(section: str, cls: type) -> tuple[_Step, ...]:
+    """The steps to read ``section`` (of class ``cls``), worked out once per section."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if isinstance(f.default, Path)}
+    steps = []
+    for key, name in schema.class_keys(section, cls).items():
+        dotted = f"{section}.{name}" if section else name
+        subsection = dotted if dotted in schema.SECTIONS else None
+        steps.append(_Step(key, name, _reader(dotted, cls, name), subsection, defaults.get(name)))
+    return tuple(steps)
+
+
+def _reader(dotted: str, cls: type, name: str) -> _Read:
+    """How to read field ``name`` of ``cls``: its entry in _READERS, else by its type."""
+    read = _READERS.get(dotted)
+    if read is not None:
+        return read
+    if dotted in schema.SECTIONS:
+        return lambda s, f: s.section(f, dotted)
+    kind = typing.get_type_hints(cls)[name]
+    if kind in (Path, Path | None):
+        return lambda s, f: s.path(f, base=s.path_base(name))
+    if kind not in _BY_TYPE:
+        raise TypeError(f"no reader for {dotted} ({kind}): add one to _READERS in {__name__}")
+    return _BY_TYPE[kind]
+
+
+_BY_TYPE: dict[object, _Read] = {
+    str: Reader.text,
+    bool: Reader.boolean,
+    int: partial(Reader.integer, lo=0),
+    float: Reader.number,
+}

@@ -1,0 +1,14 @@
+"""Republish stories as RSS 2.0, Atom 1.0, JSON Feed 1.1 and HTML pages, combined and per tag.
+
+Subscribers poll these files with conditional GETs, so every output is a pure function of the
+stories and a file whose bytes did not change is not rewritten. ``entries`` builds the one view
+of a story every format shares, ``feeds`` writes RSS/Atom/JSON Feed, ``page`` the HTML pages,
+and ``run`` holds ``publish()``, which picks each feed's stories and writes the files.
+"""
+
+from ..files import write_atomic as write_atomic  # imported from here by older callers
+from .entries import _entry as _entry
+from .entries import _uri as _uri
+from .run import CORE_TAGS, PublishReport, publish
+
+__all__ = ["CORE_TAGS", "PublishReport", "publish"]

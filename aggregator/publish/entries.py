@@ -1,0 +1,180 @@
+"""One view of a story and of a feed, shared by every format (RSS, Atom, JSON Feed, HTML).
+
+Built once per publish so the formats cannot disagree: titles are folded plain text, links are
+safe http(s) URIs, entry ids come from the cluster id (``tag:HOST,2025:story/ID``, stable when
+the representative item changes), and the body is sanitised again (nh3) whatever the parser
+did, then wrapped in our own language, direction and outlet markup built from escaped values.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin
+
+from ..models import Story
+from ..sanitize import as_uri, safe_url, sanitize_html
+from ..text import clean_chars, excerpt, is_rtl, plain_text
+
+log = logging.getLogger("aggregator.publish")
+
+GENERATOR = "aggregator"
+#: Date part of the ``tag:`` URIs used as entry ids (RFC 4151). Never change it: ids would change.
+TAG_URI_DATE = "2025"
+DEFAULT_TAG_NAMES = {"ai": "AI", "africa": "Africa", "ai-africa": "AI & Africa"}
+EXCERPT_CHARS = 320
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_LANG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+@dataclass(frozen=True)
+class _Link:
+    source: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    cluster_id: int
+    id: str
+    title: str
+    link: str | None
+    source: str
+    also_in: tuple[_Link, ...]
+    tags: tuple[str, ...]
+    language: str | None
+    rtl: bool
+    body_html: str  # sanitised, with the source / also-in footer
+    excerpt: str  # plain text
+    published: datetime  # item published, else first seen
+    updated: datetime  # item updated, else published, else first seen
+    first_seen: datetime
+    has_date: bool  # the item carried its own date
+
+
+def _safe_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """Tags become file names: keep slugs only (``../x`` or ``Bad Tag`` never reach the disk)."""
+    bad = [t for t in tags if not _SLUG.match(t)]
+    if bad:
+        log.warning("publish: tags %r are not slugs; left out", bad)
+    return tuple(dict.fromkeys(t for t in tags if _SLUG.match(t)))
+
+
+def _language(code: str | None) -> str | None:
+    return code if code and _LANG.match(code) else None
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _rfc3339(dt: datetime) -> str:
+    return _utc(dt).isoformat().replace("+00:00", "Z")
+
+
+def _entry(story: Story, host: str) -> _Entry:
+    item = story.item
+    first_seen = _utc(story.first_seen or item.first_seen)
+    lang = _language(item.language)
+    raw = item.content or item.summary
+    rtl = is_rtl(item.title or plain_text(raw, 400), lang)
+    link = _uri(item.link)
+    source = clean_chars(item.source)  # names are config text, but must still be XML-safe
+    also_in = tuple(_Link(clean_chars(o.source), _uri(o.link)) for o in story.also_in)
+    # Item.title is plain text already: fold it, never unescape it again ("AT&amp;T" stays).
+    title = " ".join(clean_chars(item.title).split()) or link or f"Story {story.cluster_id}"
+    published = _utc(item.published) if item.published else first_seen
+    updated = _utc(item.updated) if item.updated else published
+    return _Entry(
+        cluster_id=story.cluster_id,
+        id=f"tag:{host},{TAG_URI_DATE}:story/{story.cluster_id}",
+        title=title,
+        link=link,
+        source=source,
+        also_in=also_in,
+        tags=_safe_tags(story.tags),
+        language=lang,
+        rtl=rtl,
+        body_html=_body_html(sanitize_html(raw, base_url=link), lang, rtl, source, link, also_in),
+        excerpt=excerpt(item.summary or item.content, EXCERPT_CHARS),
+        published=published,
+        updated=max(updated, published),
+        first_seen=first_seen,
+        has_date=item.published is not None or item.updated is not None,
+    )
+
+
+def _uri(url: str | None) -> str | None:
+    """A safe http(s) link written as a strict URI (JSON Feed's ``uri`` format, RFC 3986)."""
+    safe = safe_url(url)
+    return as_uri(safe) if safe else None
+
+
+def _a(text: str, url: str | None) -> str:
+    label = html.escape(text, quote=False)
+    return f'<a href="{html.escape(url)}">{label}</a>' if url else label
+
+
+def _body_html(
+    clean: str,
+    lang: str | None,
+    rtl: bool,
+    source: str,
+    link: str | None,
+    also: tuple[_Link, ...],
+) -> str:
+    """The (already sanitised) entry text in a ``div`` carrying its language and direction, then
+    its outlets. ``lang`` matched ``_LANG`` and every other value is escaped here."""
+    attrs = (f' lang="{lang}"' if lang else "") + (' dir="rtl"' if rtl else "")
+    parts = [f"<div{attrs}>{clean}</div>"] if clean.strip() else []
+    footer = f"Source: {_a(source, link)}"
+    if also:
+        footer += " · Also in: " + ", ".join(_a(o.source, o.url) for o in also)
+    parts.append(f'<p dir="ltr">{footer}</p>')
+    return "".join(parts)
+
+
+def _tag_name(tag: str, tag_names: Mapping[str, str]) -> str:
+    if tag in tag_names:
+        return tag_names[tag]
+    if tag in DEFAULT_TAG_NAMES:
+        return DEFAULT_TAG_NAMES[tag]
+    return tag.replace("-", " ").title()
+
+
+#: File names of the combined feed, and suffixes of a tag's files under ``tags/``, by kind.
+_COMBINED = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json", "html": "index.html"}
+_TAG_SUFFIX = {"rss": "xml", "atom": "atom", "json": "json", "html": "html"}
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """One output feed (the combined one when ``tag`` is None): its entries, title and paths."""
+
+    tag: str | None
+    title: str
+    entries: tuple[_Entry, ...]
+    updated: datetime
+    base_url: str
+    site_title: str
+
+    def path(self, kind: str) -> str:
+        if self.tag:
+            return f"tags/{self.tag}.{_TAG_SUFFIX[kind]}"
+        return _COMBINED[kind]
+
+    def url(self, kind: str) -> str:
+        if kind == "html" and not self.tag:
+            return self.base_url
+        return urljoin(self.base_url, self.path(kind))
+
+    @property
+    def description(self) -> str:
+        if self.tag:
+            return f"{self.title}: stories tagged {self.tag}, merged across outlets"
+        return f"{self.title}: stories merged across outlets"

@@ -1,0 +1,258 @@
+"""``Store``: the one object the service layer holds, over one object per table family.
+
+Each public method forwards to its family (``sources``, ``catalog``, ``dedupe``, ``ledger``,
+``meta``); a caller that needs one part depends on that family or on a stage's Protocol
+(``dedupe.ClusterIndex``, ``unsubscribe.UnsubscribeStore``) instead. Today the families are
+SQLite's; the constructor is where a second backend would be chosen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..models import Delivery, Digest, Item, ParsedItem, SourceState, Story, Tagging
+from .sqlite import Catalog, Connection, DedupeIndex, Ledger, Meta, Sources
+
+if TYPE_CHECKING:
+    from ..dedupe import ClusterIndex
+    from ..unsubscribe import UnsubscribeStore
+
+
+class Store:
+    """The aggregator's store. Thread-safe for the pipeline's use: one connection, serialised
+    by a lock. Callers get models back, never rows."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0):
+        self.conn = Connection(path, timeout=timeout)
+        self.sources = Sources(self.conn)
+        self.catalog = Catalog(self.conn, self.sources)
+        self.dedupe = DedupeIndex(self.conn)
+        self.ledger = Ledger(self.conn)
+        self.meta = Meta(self.conn)
+
+    @property
+    def path(self) -> Path:
+        return self.conn.path
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The SQLite connection, for tests and benches that look at the tables themselves."""
+        return self.conn.db
+
+    # ---- lifecycle and transactions -------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One atomic unit of work (one source's update); nested uses join the outer one."""
+        return self.conn.transaction()
+
+    def bulk(self, commit_every: float = 0.5) -> AbstractContextManager[None]:
+        """Many transactions in a row (a refresh), committed in groups of ``commit_every``
+        seconds; a failed unit still rolls back alone."""
+        return self.conn.bulk(commit_every)
+
+    def commit_group(self) -> None:
+        self.conn.commit_group()
+
+    def integrity_check(self) -> str:
+        return self.conn.integrity_check()
+
+    # ---- sources --------------------------------------------------------------------------------
+
+    def sync_sources(self, sources: Iterable[tuple[str, str]]) -> None:
+        self.sources.sync_sources(sources)
+
+    def source_states(self, names: Iterable[str] | None = None) -> list[SourceState]:
+        return self.sources.source_states(names)
+
+    def source_state(self, name: str) -> SourceState:
+        return self.sources.source_state(name)
+
+    def save_source_state(self, state: SourceState) -> None:
+        self.sources.save_source_state(state)
+
+    def save_source_states(self, states: Sequence[SourceState]) -> None:
+        self.sources.save_source_states(states)
+
+    # ---- items, clusters, stories ---------------------------------------------------------------
+
+    def known_items(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        return self.catalog.known_items(source, keys)
+
+    def touch_items(self, ids: Sequence[int], now: datetime) -> None:
+        self.catalog.touch_items(ids, now)
+
+    def item_hashes(self, source: str) -> dict[str, str]:
+        return self.catalog.item_hashes(source)
+
+    def next_item_id(self) -> int:
+        return self.catalog.next_item_id()
+
+    def insert_items(
+        self,
+        source: str,
+        rows: Sequence[tuple[str, str | None, ParsedItem, str, Tagging]],
+        now: datetime,
+        *,
+        ids: Sequence[int] | None = None,
+        clusters: Sequence[int | None] | None = None,
+    ) -> list[int]:
+        return self.catalog.insert_items(source, rows, now, ids=ids, clusters=clusters)
+
+    def insert_item(
+        self,
+        source: str,
+        key: str,
+        canonical_url: str | None,
+        parsed: ParsedItem,
+        content_hash: str,
+        tagging: Tagging,
+        now: datetime,
+    ) -> int:
+        return self.catalog.insert_item(
+            source, key, canonical_url, parsed, content_hash, tagging, now
+        )
+
+    def update_item(
+        self,
+        item_id: int,
+        canonical_url: str | None,
+        parsed: ParsedItem,
+        content_hash: str,
+        tagging: Tagging,
+        now: datetime,
+    ) -> None:
+        self.catalog.update_item(item_id, canonical_url, parsed, content_hash, tagging, now)
+
+    def item(self, item_id: int) -> Item:
+        return self.catalog.item(item_id)
+
+    def items(self, source: str | None = None) -> list[Item]:
+        return self.catalog.items(source)
+
+    def count_items(self) -> int:
+        return self.catalog.count_items()
+
+    def unclustered_items(self) -> list[int]:
+        return self.catalog.unclustered_items()
+
+    def tags_in_use(self) -> list[str]:
+        return self.catalog.tags_in_use()
+
+    def new_cluster(self, item_id: int, first_seen: datetime) -> int:
+        return self.catalog.new_cluster(item_id, first_seen)
+
+    def join_cluster(self, item_id: int, cluster_id: int, now: datetime) -> None:
+        self.catalog.join_cluster(item_id, cluster_id, now)
+
+    def latest_stories(self, limit: int, tag: str | None = None) -> list[Story]:
+        return self.catalog.latest_stories(limit, tag)
+
+    def stories_between(self, start: datetime, end: datetime) -> list[Story]:
+        return self.catalog.stories_between(start, end)
+
+    def stories(self, cluster_ids: Sequence[int]) -> list[Story]:
+        return self.catalog.stories(cluster_ids)
+
+    # ---- dedupe index (dedupe.ClusterIndex) -----------------------------------------------------
+
+    def next_cluster_id(self) -> int:
+        return self.dedupe.next_cluster_id()
+
+    def dedupe_guid_cluster(self, source: str, guid: str, exclude_item: int) -> int | None:
+        return self.dedupe.dedupe_guid_cluster(source, guid, exclude_item)
+
+    def dedupe_url_matches(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, float]]]:
+        return self.dedupe.dedupe_url_matches(keys)
+
+    def dedupe_window(self, since: datetime) -> Iterator[tuple[int, str, int, float, bytes]]:
+        return self.dedupe.dedupe_window(since)
+
+    def dedupe_records(self, item_ids: Sequence[int]) -> dict[int, str]:
+        return self.dedupe.dedupe_records(item_ids)
+
+    def dedupe_representatives(self, cluster_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
+        return self.dedupe.dedupe_representatives(cluster_ids)
+
+    def dedupe_write(
+        self,
+        new: Sequence[tuple[int, int]],
+        joined: Sequence[int],
+        reps: Sequence[tuple[int, int]],
+        keys: Sequence[tuple[int, Sequence[int], bytes, str]],
+        first_seen: datetime,
+    ) -> None:
+        self.dedupe.dedupe_write(new, joined, reps, keys, first_seen)
+
+    def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None:
+        self.dedupe.set_item_clusters(pairs)
+
+    def dedupe_prune(self, before: datetime) -> int:
+        return self.dedupe.dedupe_prune(before)
+
+    # ---- digest ledger and meta -----------------------------------------------------------------
+
+    def frozen_digest(self, issue: str) -> Digest | None:
+        return self.ledger.frozen_digest(issue)
+
+    def freeze_digest(self, digest: Digest, now: datetime) -> Digest:
+        return self.ledger.freeze_digest(digest, now)
+
+    def deliveries(self, issue: str) -> dict[str, Delivery]:
+        return self.ledger.deliveries(issue)
+
+    def delivery_flags(self, issue: str) -> dict[str, tuple[bool, bool]]:
+        return self.ledger.delivery_flags(issue)
+
+    def begin_delivery(self, issue: str, recipient: str, message_id: str, now: datetime) -> None:
+        self.ledger.begin_delivery(issue, recipient, message_id, now)
+
+    def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
+        self.ledger.delivery_committing(issue, recipient, now)
+
+    def finish_delivery(
+        self,
+        issue: str,
+        recipient: str,
+        status: str,
+        now: datetime,
+        *,
+        message_id: str = "",
+        error: str | None = None,
+        permanent: bool = False,
+    ) -> None:
+        self.ledger.finish_delivery(
+            issue, recipient, status, now, message_id=message_id, error=error, permanent=permanent
+        )
+
+    def unsubscribe(self, recipient: str, now: datetime) -> bool:
+        return self.ledger.unsubscribe(recipient, now)
+
+    def unsubscribed(self) -> set[str]:
+        return self.ledger.unsubscribed()
+
+    def meta_get(self, key: str) -> str | None:
+        return self.meta.meta_get(key)
+
+    def meta_setdefault(self, key: str, value: str) -> str:
+        return self.meta.meta_setdefault(key, value)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(s: Store) -> tuple[ClusterIndex, ClusterIndex, UnsubscribeStore]:
+        """Checked by mypy: the store and its dedupe family satisfy the stages' Protocols."""
+        return s, s.dedupe, s

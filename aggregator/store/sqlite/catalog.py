@@ -1,0 +1,290 @@
+"""The ``items``, ``item_tags`` and ``clusters`` tables: stored items and the stories they make.
+
+Items are written in batches (two executemany per source) with explicit ids and their cluster,
+updated in place when their content changes, and read back as models: single items, or stories
+(a cluster's representative, its other outlets, the union of its members' tags).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from ...errors import StorageError
+from ...models import Enclosure, Item, ParsedItem, Story, Tagging
+from ..codecs import dt, enclosures_json, jlist, story, tagging_json, ts
+from .connection import Connection, chunks
+from .sources import Sources
+
+_ITEM_COLS = (
+    "items.id, sources.name, key, guid, link, canonical_url, title, summary, content, authors,"
+    " categories, language, published, updated, enclosures, items.first_seen, items.last_seen,"
+    " content_hash, cluster_id, tags, countries, why"
+)
+
+
+class Catalog:
+    """Items, their tags, their clusters, and the stories read from them."""
+
+    def __init__(self, conn: Connection, sources: Sources):
+        self._conn = conn
+        self._db = conn.db
+        self._sources = sources
+
+    # ---- items ----------------------------------------------------------------------------------
+
+    def known_items(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """key -> (item id, content hash) for the keys of ``source`` already stored."""
+        sid = self._sources.source_id(source)
+        out: dict[str, tuple[int, str]] = {}
+        for chunk in chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for key, iid, h in self._db.execute(
+                f"SELECT key, id, content_hash FROM items WHERE source_id=? AND key IN ({marks})",
+                (sid, *chunk),
+            ):
+                out[key] = (iid, h)
+        return out
+
+    def touch_items(self, ids: Sequence[int], now: datetime) -> None:
+        self._db.executemany("UPDATE items SET last_seen=? WHERE id=?", [(ts(now), i) for i in ids])
+
+    def item_hashes(self, source: str) -> dict[str, str]:
+        """key -> content hash of every stored item of ``source`` (lets a worker skip the
+        items it would only find unchanged)."""
+        sid = self._sources.source_id(source)
+        return dict(
+            self._db.execute("SELECT key, content_hash FROM items WHERE source_id=?", (sid,))
+        )
+
+    def next_item_id(self) -> int:
+        """The next item id: callers inside ``transaction()`` (which holds the write lock) give
+        new rows explicit ids, so items can be written with their cluster."""
+        return (self._db.execute("SELECT max(id) FROM items").fetchone()[0] or 0) + 1
+
+    def insert_items(
+        self,
+        source: str,
+        rows: Sequence[tuple[str, str | None, ParsedItem, str, Tagging]],
+        now: datetime,
+        *,
+        ids: Sequence[int] | None = None,
+        clusters: Sequence[int | None] | None = None,
+    ) -> list[int]:
+        """Store new items ``(key, canonical_url, parsed, content_hash, tagging)`` of one source
+        with two executemany; returns their ids in order. ``ids`` (from ``next_item_id``) and
+        ``clusters`` (from ``Deduper.assign_many``) let items be written once, clustered;
+        without ``ids`` they are max(id) + 1... Call inside ``transaction()`` (which holds the
+        write lock, so the ids are free)."""
+        if not rows:
+            return []
+        sid = self._sources.source_id(source)
+        if ids is None:
+            first = self.next_item_id()
+            ids = range(first, first + len(rows))
+        ids = list(ids)
+        cids = list(clusters) if clusters is not None else [None] * len(rows)
+        if not len(ids) == len(cids) == len(rows):
+            raise ValueError("insert_items: rows, ids and clusters differ in length")
+        t = ts(now)
+        self._db.executemany(
+            "INSERT INTO items(id, source_id, key, guid, link, canonical_url, title, summary,"
+            " content, authors, categories, language, published, updated, enclosures, first_seen,"
+            " last_seen, content_hash, cluster_id, tags, countries, why)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    iid, sid, key, p.guid, p.link, canon, p.title, p.summary, p.content,
+                    jlist(p.authors), jlist(p.categories), p.language,
+                    ts(p.published), ts(p.updated), enclosures_json(p.enclosures), t, t,
+                    chash, cid, *tagging_json(tagging),
+                )
+                for iid, cid, (key, canon, p, chash, tagging) in zip(ids, cids, rows, strict=True)
+            ],
+        )  # fmt: skip
+        self._db.executemany(
+            "INSERT OR IGNORE INTO item_tags(item_id, tag) VALUES (?,?)",
+            [(iid, tag) for iid, row in zip(ids, rows, strict=True) for tag in row[4].tags],
+        )
+        return ids
+
+    def insert_item(
+        self,
+        source: str,
+        key: str,
+        canonical_url: str | None,
+        parsed: ParsedItem,
+        content_hash: str,
+        tagging: Tagging,
+        now: datetime,
+    ) -> int:
+        """Store a new item (no cluster yet) and return its id."""
+        sid = self._sources.source_id(source)
+        cur = self._db.execute(
+            "INSERT INTO items(source_id, key, guid, link, canonical_url, title, summary, content,"
+            " authors, categories, language, published, updated, enclosures, first_seen, last_seen,"
+            " content_hash, tags, countries, why) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                sid, key, parsed.guid, parsed.link, canonical_url, parsed.title, parsed.summary,
+                parsed.content, jlist(parsed.authors),
+                jlist(parsed.categories), parsed.language, ts(parsed.published),
+                ts(parsed.updated), enclosures_json(parsed.enclosures), ts(now), ts(now),
+                content_hash, *tagging_json(tagging),
+            ),
+        )  # fmt: skip
+        item_id = int(cur.lastrowid or 0)
+        self._set_item_tags(item_id, tagging.tags)
+        return item_id
+
+    def update_item(
+        self,
+        item_id: int,
+        canonical_url: str | None,
+        parsed: ParsedItem,
+        content_hash: str,
+        tagging: Tagging,
+        now: datetime,
+    ) -> None:
+        """A changed item is updated in place: same id, same first_seen, same cluster."""
+        self._db.execute(
+            "UPDATE items SET guid=?, link=?, canonical_url=?, title=?, summary=?, content=?,"
+            " authors=?, categories=?, language=?, published=?, updated=?, enclosures=?,"
+            " last_seen=?, content_hash=?, tags=?, countries=?, why=? WHERE id=?",
+            (
+                parsed.guid, parsed.link, canonical_url, parsed.title, parsed.summary,
+                parsed.content, jlist(parsed.authors),
+                jlist(parsed.categories), parsed.language, ts(parsed.published),
+                ts(parsed.updated), enclosures_json(parsed.enclosures), ts(now), content_hash,
+                *tagging_json(tagging), item_id,
+            ),
+        )  # fmt: skip
+        self._db.execute("DELETE FROM item_tags WHERE item_id=?", (item_id,))
+        self._set_item_tags(item_id, tagging.tags)
+
+    def _set_item_tags(self, item_id: int, tags: Sequence[str]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO item_tags(item_id, tag) VALUES (?,?)",
+            [(item_id, t) for t in tags],
+        )
+
+    def item(self, item_id: int) -> Item:
+        row = self._db.execute(
+            f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
+            " WHERE items.id=?",
+            (item_id,),
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"no item {item_id}")
+        return _item(row)
+
+    def items(self, source: str | None = None) -> list[Item]:
+        sql = f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
+        args: tuple = ()
+        if source is not None:
+            sql += " WHERE sources.name=?"
+            args = (source,)
+        return [_item(r) for r in self._db.execute(sql + " ORDER BY items.id", args)]
+
+    def count_items(self) -> int:
+        return self._db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def unclustered_items(self) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT id FROM items WHERE cluster_id IS NULL")]
+
+    def tags_in_use(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT tag FROM item_tags ORDER BY tag")]
+
+    # ---- clusters and stories -------------------------------------------------------------------
+
+    def new_cluster(self, item_id: int, first_seen: datetime) -> int:
+        cur = self._db.execute(
+            "INSERT INTO clusters(rep_item_id, first_seen, last_seen) VALUES (?,?,?)",
+            (item_id, ts(first_seen), ts(first_seen)),
+        )
+        cid = int(cur.lastrowid or 0)
+        self._db.execute("UPDATE items SET cluster_id=? WHERE id=?", (cid, item_id))
+        return cid
+
+    def join_cluster(self, item_id: int, cluster_id: int, now: datetime) -> None:
+        self._db.execute("UPDATE items SET cluster_id=? WHERE id=?", (cluster_id, item_id))
+        self._db.execute(
+            "UPDATE clusters SET last_seen=max(last_seen, ?) WHERE id=?", (ts(now), cluster_id)
+        )
+
+    def latest_stories(self, limit: int, tag: str | None = None) -> list[Story]:
+        """The newest ``limit`` stories (by cluster first-seen), optionally those carrying ``tag``
+        on any member."""
+        if tag is None:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM clusters ORDER BY first_seen DESC, id DESC LIMIT ?", (limit,)
+                )
+            ]
+        else:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT DISTINCT clusters.id, clusters.first_seen FROM item_tags"
+                    " JOIN items ON items.id=item_tags.item_id"
+                    " JOIN clusters ON clusters.id=items.cluster_id WHERE item_tags.tag=?"
+                    " ORDER BY clusters.first_seen DESC, clusters.id DESC LIMIT ?",
+                    (tag, limit),
+                )
+            ]
+        return self.stories(ids)
+
+    def stories_between(self, start: datetime, end: datetime) -> list[Story]:
+        """Stories whose cluster was first seen in [start, end), newest first."""
+        ids = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT id FROM clusters WHERE first_seen>=? AND first_seen<?"
+                " ORDER BY first_seen DESC, id DESC",
+                (ts(start), ts(end)),
+            )
+        ]
+        return self.stories(ids)
+
+    def stories(self, cluster_ids: Sequence[int]) -> list[Story]:
+        """Assemble stories in the order of ``cluster_ids``."""
+        if not cluster_ids:
+            return []
+        members: dict[int, list[Item]] = {c: [] for c in cluster_ids}
+        reps: dict[int, int | None] = {}
+        for chunk in chunks(list(cluster_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for cid, rep in self._db.execute(
+                f"SELECT id, rep_item_id FROM clusters WHERE id IN ({marks})", chunk
+            ):
+                reps[cid] = rep
+            for row in self._db.execute(
+                f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
+                f" WHERE cluster_id IN ({marks}) ORDER BY items.first_seen, items.id",
+                chunk,
+            ):
+                it = _item(row)
+                members[it.cluster_id or 0].append(it)
+        out = []
+        for cid in cluster_ids:
+            items = members.get(cid) or []
+            if not items:
+                continue
+            rep = next((i for i in items if i.id == reps.get(cid)), items[0])
+            out.append(story(cid, rep, items))
+        return out
+
+
+def _item(row: Sequence) -> Item:
+    return Item(
+        id=row[0], source=row[1], key=row[2], guid=row[3], link=row[4], canonical_url=row[5],
+        title=row[6], summary=row[7], content=row[8], authors=tuple(json.loads(row[9])),
+        categories=tuple(json.loads(row[10])), language=row[11], published=dt(row[12]),
+        updated=dt(row[13]),
+        enclosures=tuple(Enclosure(u, t, n) for u, t, n in json.loads(row[14])),
+        first_seen=dt(row[15]), last_seen=dt(row[16]),  # type: ignore[arg-type]
+        content_hash=row[17], cluster_id=row[18], tags=tuple(json.loads(row[19])),
+        countries=tuple(json.loads(row[20])),
+        why={k: tuple(v) for k, v in json.loads(row[21]).items()},
+    )  # fmt: skip

@@ -1,0 +1,129 @@
+"""The dedupe index: ``dedupe_urls`` and ``dedupe_text``, and the cluster writes of dedupe.
+
+Implements ``dedupe.ClusterIndex``: URL keys of any age, one row per recent item with its packed
+text keys and fingerprint record (read once per refresh into memory by ``dedupe.Deduper``), and
+the batch write of what the deduper decided. A source's new items cost a few statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from ..codecs import ts
+from .connection import Connection
+
+
+class DedupeIndex:
+    """What ``dedupe.Deduper`` reads and writes (``dedupe.ClusterIndex``)."""
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self._db = conn.db
+
+    def next_cluster_id(self) -> int:
+        return (self._db.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0) + 1
+
+    def dedupe_guid_cluster(self, source: str, guid: str, exclude_item: int) -> int | None:
+        """Cluster of another item of ``source`` with the same guid (its key is ``guid:...``)."""
+        row = self._db.execute(
+            "SELECT items.cluster_id FROM sources CROSS JOIN items ON items.source_id=sources.id"
+            " AND items.key=? WHERE sources.name=? AND items.id<>?"
+            " AND items.cluster_id IS NOT NULL LIMIT 1",
+            ("guid:" + guid, source, exclude_item),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def dedupe_url_matches(self, keys: Sequence[int]) -> dict[int, list[tuple[int, int, float]]]:
+        """URL key -> ``(item id, cluster id, first seen)`` of the clustered items that have it
+        (any source, any age)."""
+        out: dict[int, list[tuple[int, int, float]]] = {}
+        for key, iid, cid, seen in self._conn.select_in(
+            "SELECT u.key, items.id, items.cluster_id, items.first_seen FROM dedupe_urls u"
+            " CROSS JOIN items ON items.id=u.item_id"
+            " WHERE u.key IN ({in}) AND items.cluster_id IS NOT NULL",
+            keys,
+        ):
+            out.setdefault(key, []).append((iid, cid, float(seen)))
+        return out
+
+    def dedupe_window(self, since: datetime) -> Iterator[tuple[int, str, int, float, bytes]]:
+        """``(item id, source, cluster id, first seen, packed text keys)`` of the clustered items
+        first seen from ``since`` on: one range scan, read once per refresh into memory."""
+        yield from self._db.execute(
+            "SELECT d.item_id, sources.name, items.cluster_id, d.first_seen, d.keys"
+            " FROM dedupe_text d CROSS JOIN items ON items.id=d.item_id"
+            " CROSS JOIN sources ON sources.id=items.source_id"
+            " WHERE d.first_seen >= ? AND items.cluster_id IS NOT NULL",
+            (ts(since),),
+        )
+
+    def dedupe_records(self, item_ids: Sequence[int]) -> dict[int, str]:
+        """The fingerprint records of the given items (those that have one)."""
+        return dict(
+            self._conn.select_in(
+                "SELECT item_id, record FROM dedupe_text WHERE item_id IN ({in})", item_ids
+            )
+        )
+
+    def dedupe_representatives(self, cluster_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
+        """cluster id -> ``(representative item id, its summary, its content lead)``."""
+        return {
+            cid: (iid, summary, content)
+            for cid, iid, summary, content in self._conn.select_in(
+                "SELECT clusters.id, items.id, items.summary, substr(items.content, 1, 20000)"
+                " FROM clusters CROSS JOIN items ON items.id=clusters.rep_item_id"
+                " WHERE clusters.id IN ({in})",
+                cluster_ids,
+            )
+        }
+
+    def dedupe_write(
+        self,
+        new: Sequence[tuple[int, int]],
+        joined: Sequence[int],
+        reps: Sequence[tuple[int, int]],
+        keys: Sequence[tuple[int, Sequence[int], bytes, str]],
+        first_seen: datetime,
+    ) -> None:
+        """What ``Deduper.assign_many`` decided, for items first seen at ``first_seen``: new
+        clusters ``(cluster id, representative item id)``, clusters ``joined`` (their
+        last-seen moves), representative changes ``(cluster id, item id)``, and per item
+        ``(item id, URL keys, packed text keys, record)``. A few executemany, sorted URL keys
+        (neighbouring inserts share index pages)."""
+        t = ts(first_seen)
+        if new:
+            self._db.executemany(
+                "INSERT INTO clusters(id, rep_item_id, first_seen, last_seen) VALUES (?,?,?,?)",
+                [(cid, iid, t, t) for cid, iid in new],
+            )
+        if joined:
+            self._db.executemany(
+                "UPDATE clusters SET last_seen=max(last_seen, ?) WHERE id=?",
+                [(t, cid) for cid in dict.fromkeys(joined)],
+            )
+        if reps:
+            self._db.executemany(
+                "UPDATE clusters SET rep_item_id=? WHERE id=?", [(iid, cid) for cid, iid in reps]
+            )
+        urls = sorted({(k, iid) for iid, uk, _, _ in keys for k in uk})
+        if urls:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO dedupe_urls(key, item_id) VALUES (?,?)", urls
+            )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO dedupe_text(item_id, first_seen, keys, record)"
+            " VALUES (?,?,?,?)",
+            [(iid, t, packed, rec) for iid, _, packed, rec in keys],
+        )
+
+    def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """``(item id, cluster id)`` for items stored before they were clustered."""
+        self._db.executemany("UPDATE items SET cluster_id=? WHERE id=?", [(c, i) for i, c in pairs])
+
+    def dedupe_prune(self, before: datetime) -> int:
+        """Drop the text keys and records of items first seen before ``before`` (older than
+        any window)."""
+        with self._conn.transaction():
+            cur = self._db.execute("DELETE FROM dedupe_text WHERE first_seen<?", (ts(before),))
+        return cur.rowcount

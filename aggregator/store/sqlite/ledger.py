@@ -1,0 +1,113 @@
+"""The digest ledger: ``digest_issues``, ``deliveries`` and ``unsubscribes``.
+
+An issue is frozen (stored as JSON) the first time it is sent, so every recipient and every
+retry gets the same content. A delivery row is written "pending" before the SMTP transaction,
+stamped "committing" just before the message and the end of DATA are written, and "sent" after
+the reply: a pending row with a committing stamp is the only state whose outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from ...models import DELIVERY_STATES, Delivery, Digest
+from ..codecs import digest_from_json, digest_json, dt, ts
+from .connection import Connection
+
+
+class Ledger:
+    """Frozen digests, per-recipient deliveries, unsubscribes."""
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self._db = conn.db
+
+    def frozen_digest(self, issue: str) -> Digest | None:
+        row = self._db.execute(
+            "SELECT payload FROM digest_issues WHERE issue=?", (issue,)
+        ).fetchone()
+        return None if row is None else digest_from_json(json.loads(row[0]))
+
+    def freeze_digest(self, digest: Digest, now: datetime) -> Digest:
+        """Store ``digest`` unless its issue is already frozen; return the frozen one."""
+        with self._conn.lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO digest_issues(issue, payload, created) VALUES (?,?,?)",
+                (digest.issue, json.dumps(digest_json(digest), ensure_ascii=False), ts(now)),
+            )
+            frozen = self.frozen_digest(digest.issue)
+        assert frozen is not None
+        return frozen
+
+    def deliveries(self, issue: str) -> dict[str, Delivery]:
+        """Ledger rows of ``issue`` keyed by lower-cased recipient."""
+        rows = self._db.execute(
+            "SELECT recipient, status, message_id, attempts, last_error, updated FROM deliveries"
+            " WHERE issue=?",
+            (issue,),
+        )
+        return {r[0].lower(): Delivery(issue, r[0], r[1], r[2], r[3], r[4], dt(r[5])) for r in rows}
+
+    def delivery_flags(self, issue: str) -> dict[str, tuple[bool, bool]]:
+        """recipient (lower-cased) -> (failed permanently, outcome unknown: DATA was ending)."""
+        rows = self._db.execute(
+            "SELECT recipient, permanent, committing IS NOT NULL AND status='pending'"
+            " FROM deliveries WHERE issue=?",
+            (issue,),
+        )
+        return {r[0].lower(): (bool(r[1]), bool(r[2])) for r in rows}
+
+    def begin_delivery(self, issue: str, recipient: str, message_id: str, now: datetime) -> None:
+        """Record the attempt as pending before any SMTP command is sent."""
+        with self._conn.lock:
+            self._db.execute(
+                "INSERT INTO deliveries(issue, recipient, status, message_id, attempts, updated)"
+                " VALUES (?,?,'pending',?,1,?) ON CONFLICT(issue, recipient) DO UPDATE SET"
+                " status='pending', message_id=excluded.message_id, attempts=attempts+1,"
+                " committing=NULL, updated=excluded.updated",
+                (issue, recipient, message_id, ts(now)),
+            )
+
+    def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
+        """The end of DATA is about to be written: from here a crash leaves the outcome unknown."""
+        with self._conn.lock:
+            self._db.execute(
+                "UPDATE deliveries SET committing=? WHERE issue=? AND recipient=?",
+                (ts(now), issue, recipient),
+            )
+
+    def finish_delivery(
+        self,
+        issue: str,
+        recipient: str,
+        status: str,
+        now: datetime,
+        *,
+        message_id: str = "",
+        error: str | None = None,
+        permanent: bool = False,
+    ) -> None:
+        """Record the outcome (sent, failed or skipped); creates the row when there is none."""
+        if status not in DELIVERY_STATES:
+            raise ValueError(f"unknown delivery status {status!r}")
+        with self._conn.lock:
+            self._db.execute(
+                "INSERT INTO deliveries(issue, recipient, status, message_id, last_error,"
+                " permanent, updated) VALUES (?,?,?,?,?,?,?) ON CONFLICT(issue, recipient)"
+                " DO UPDATE SET status=excluded.status, last_error=excluded.last_error,"
+                " permanent=excluded.permanent, committing=NULL, updated=excluded.updated",
+                (issue, recipient, status, message_id, error, int(permanent), ts(now)),
+            )
+
+    def unsubscribe(self, recipient: str, now: datetime) -> bool:
+        """Record an unsubscribe; False when it was already recorded."""
+        with self._conn.lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO unsubscribes(recipient, at) VALUES (?,?)",
+                (recipient.strip().lower(), ts(now)),
+            )
+        return cur.rowcount > 0
+
+    def unsubscribed(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT recipient FROM unsubscribes")}

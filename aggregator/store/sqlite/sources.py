@@ -1,0 +1,100 @@
+"""The ``sources`` table: the configured feeds and their fetch state.
+
+``config.yaml`` decides which sources exist (``sync_sources``); the pipeline reads and saves
+each one's conditional-GET validators, error count, redirects and schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ...errors import StorageError
+from ...models import SourceState
+from ..codecs import dt, ts
+from .connection import Connection
+
+_SOURCE_COLS = (
+    "name, url, fetch_url, state, etag, last_modified, http_status, error_count, last_error,"
+    " last_fetch, next_attempt, moved_to, moved_count, gone, body_hash, warning"
+)
+
+
+class Sources:
+    """Sources and their fetch state."""
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self._db = conn.db
+
+    def sync_sources(self, sources: Iterable[tuple[str, str]]) -> None:
+        """Make the sources table follow config.yaml: add new ones; a changed configured URL
+        resets the source (a config change revives a gone or moved source)."""
+        with self._conn.transaction():
+            for name, url in sources:
+                row = self._db.execute("SELECT url FROM sources WHERE name=?", (name,)).fetchone()
+                if row is None:
+                    self._db.execute(
+                        "INSERT INTO sources(name, url, fetch_url) VALUES (?,?,?)", (name, url, url)
+                    )
+                elif row[0] != url:
+                    self._db.execute(
+                        "UPDATE sources SET url=?, fetch_url=?, state='new', gone=0, error_count=0,"
+                        " moved_to=NULL, moved_count=0, etag=NULL, last_modified=NULL,"
+                        " next_attempt=NULL, body_hash=NULL, last_error=NULL WHERE name=?",
+                        (url, url, name),
+                    )
+
+    def source_states(self, names: Iterable[str] | None = None) -> list[SourceState]:
+        counts = dict(
+            self._db.execute("SELECT source_id, count(*) FROM items GROUP BY source_id").fetchall()
+        )
+        rows = self._db.execute(f"SELECT id, {_SOURCE_COLS} FROM sources ORDER BY id").fetchall()
+        wanted = None if names is None else set(names)
+        out = []
+        for row in rows:
+            if wanted is not None and row[1] not in wanted:
+                continue
+            out.append(_source_state(row[1:], counts.get(row[0], 0)))
+        return out
+
+    def source_state(self, name: str) -> SourceState:
+        states = self.source_states([name])
+        if not states:
+            raise StorageError(f"unknown source {name!r}")
+        return states[0]
+
+    def save_source_state(self, state: SourceState) -> None:
+        with self._conn.transaction():
+            self._db.execute(
+                "UPDATE sources SET fetch_url=?, state=?, etag=?, last_modified=?, http_status=?,"
+                " error_count=?, last_error=?, last_fetch=?, next_attempt=?, moved_to=?,"
+                " moved_count=?, gone=?, body_hash=?, warning=? WHERE name=?",
+                (
+                    state.fetch_url, state.state, state.etag, state.last_modified,
+                    state.http_status, state.error_count, state.last_error,
+                    ts(state.last_fetch), ts(state.next_attempt), state.moved_to,
+                    state.moved_count, int(state.gone), state.body_hash, state.warning, state.name,
+                ),
+            )  # fmt: skip
+
+    def save_source_states(self, states: Sequence[SourceState]) -> None:
+        """``save_source_state`` for many sources in one transaction (304s, errors: a state
+        change that touches no item, so batching keeps every source consistent)."""
+        with self._conn.transaction():
+            for state in states:
+                self.save_source_state(state)
+
+    def source_id(self, name: str) -> int:
+        row = self._db.execute("SELECT id FROM sources WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise StorageError(f"unknown source {name!r}")
+        return row[0]
+
+
+def _source_state(row: Sequence, items: int) -> SourceState:
+    return SourceState(
+        name=row[0], url=row[1], fetch_url=row[2], state=row[3], etag=row[4],
+        last_modified=row[5], http_status=row[6], error_count=row[7], last_error=row[8],
+        last_fetch=dt(row[9]), next_attempt=dt(row[10]), moved_to=row[11],
+        moved_count=row[12], gone=bool(row[13]), body_hash=row[14], warning=row[15], items=items,
+    )  # fmt: skip
