@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator import tagging
-from aggregator._fastparse import _C1, _CP1252, _fp_text
+from aggregator.parse.fast import _C1, _CP1252, _fp_text
 from aggregator.errors import ParseError
 from aggregator.parse import parse
 from aggregator.sanitize import _CLEANER, _SIMPLE_HTML, clean_chars, sanitize_html
@@ -26,6 +26,7 @@ from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger
 from aggregator.text import ARABIC as _ARABIC
 from aggregator.text import VARIANTS as _VARIANTS
 from aggregator.text import drop_marks as strip_marks
+from aggregator.text import strip_footer_text
 
 CORPUS = Path(__file__).parent / "data" / "corpus" / "real"
 
@@ -86,6 +87,7 @@ def ref_clean_text(text: str) -> str:
         text = tagging._TAGS.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
+    text = strip_footer_text(text)  # the syndication footer rule is text's (one owner)
     for trigger, _also, pattern in tagging._BOILERPLATE:
         if trigger in text:
             text = pattern.sub(" ", text)
@@ -341,7 +343,7 @@ def test_shortcut_character_classes() -> None:
     """clean_chars skips printable text, strip_marks skips ASCII text: sound only while no
     invisible character is printable and no dropped mark is ASCII."""
     from aggregator.sanitize import _INVISIBLE
-    from aggregator.tagging import _DROP
+    from aggregator.text import _POSITION_WORK as _DROP
 
     chars = [chr(i) for i in range(0x110000)]
     assert not [c for c in chars if _INVISIBLE.match(c) and c.isprintable()]

@@ -1,16 +1,13 @@
 """The fast path: well-formed RSS 2.0/0.9x, RSS 1.0 and Atom 1.0 read with lxml.
 
-feedparser is the reference (and the fallback): this module reproduces what feedparser would
-have put in the fields ParsedItem uses, and gives up (returns None) whenever a document holds
-something whose feedparser reading it does not reproduce exactly: odd encodings, xml:base,
+feedparser is the reference (and the fallback): ``read_fast`` reproduces what feedparser would
+have put in the fields ParsedItem uses, and gives up (raises ``Unsure``) whenever a document
+holds something whose feedparser reading it does not reproduce exactly: odd encodings, xml:base,
 XHTML or base64 content, elements feedparser treats specially that we do not. Giving up is
 always safe; ``tests/test_parse_equivalence.py`` holds both paths to the same output.
 
 lxml runs with no DTD, no entity expansion, no network and huge_tree off (the DOCTYPE is already
-gone by the time bytes get here; see parse.guard).
-
-Also home of the raw, pre-sanitising item shape both paths produce (``RawItem``), so the two
-paths share one finishing step in parse.py.
+gone by the time bytes get here; see ``xmlguard.guard``).
 """
 
 from __future__ import annotations
@@ -20,15 +17,16 @@ import html.entities
 import re
 import threading
 import urllib.parse
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from feedparser.datetimes import _parse_date  # the reference date parser, shared by both paths
-from feedparser.datetimes.rfc822 import timezone_names as _RFC822_ZONES
 from feedparser.sanitizer import _HTMLSanitizer
 from lxml import etree
 
-from .sanitize import SIMPLE_ABSOLUTE_URL
+from ..sanitize import SIMPLE_ABSOLUTE_URL
+from .dates import newest, parse_date
+from .raw import RawFeed, RawItem, add_tag, author_name, norm_lang, tag_names
+
+__all__ = ["Unsure", "fp_urljoin", "read_fast", "split_author"]
 
 NS_ATOM = "http://www.w3.org/2005/Atom"
 NS_RSS10 = "http://purl.org/rss/1.0/"
@@ -56,7 +54,6 @@ _PREFIX = {
     "http://www.w3.org/1999/xhtml": "xhtml",
     "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
 }
-_KNOWN_GROUPS = frozenset({"", "dc", "dcterms", "content", "media", "itunes", "xhtml"})
 
 _TITLE = frozenset({"title", "dc_title"})
 _SUMMARY = frozenset({"description", "dc_description", "summary"})
@@ -125,35 +122,7 @@ class Unsure(Exception):
     """The fast path cannot promise feedparser's reading of this document."""
 
 
-@dataclass
-class RawItem:
-    """One entry as read, before sanitising: the fields both paths must agree on."""
-
-    guid: str | None = None
-    link: str | None = None
-    title: str = ""
-    summary: str = ""
-    summary_type: str = "text/html"
-    content: str = ""
-    content_type: str = "text/html"
-    authors: list[str] = field(default_factory=list)
-    categories: list[str] = field(default_factory=list)
-    language: str | None = None
-    published: datetime | None = None
-    updated: datetime | None = None
-    enclosures: list[tuple[str, str | None, str | None]] = field(default_factory=list)
-
-
-@dataclass
-class RawFeed:
-    title: str = ""
-    link: str | None = None
-    language: str | None = None
-    ttl: str | None = None
-    items: list[RawItem] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- helpers shared with parse.py
+# ---------------------------------------------------------------- feedparser's field rules
 
 
 def fp_urljoin(base: str, uri: str) -> str:
@@ -166,11 +135,6 @@ def fp_urljoin(base: str, uri: str) -> str:
         return urllib.parse.urljoin(base, uri)
     except ValueError:
         return ""
-
-
-def author_name(detail: dict) -> str:
-    """What we keep of an author: the name, else the e-mail address."""
-    return (detail.get("name") or detail.get("email") or "").strip()
 
 
 def split_author(text: str) -> dict:
@@ -198,90 +162,6 @@ def split_author(text: str) -> dict:
     return detail
 
 
-def struct_to_datetime(value) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime(*value[:6], tzinfo=UTC)
-    except (TypeError, ValueError):
-        return None
-
-
-# The two date shapes nearly every feed uses, read without feedparser's chain of handlers. For
-# these exact shapes its first handlers (W3C-DTF, then RFC 822) give the same instant; anything
-# else, or a value out of range, goes through ``_parse_date`` itself.
-_RFC822_DATE = re.compile(
-    r"(?:(?:mon|tue|wed|thu|fri|sat|sun), )?([0-9]{1,2}) "
-    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) ([0-9]{4}) "
-    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) (gmt|utc|ut|z|[+-][0-9]{4}|[ecmp][sd]t)",
-    re.IGNORECASE,
-)
-_W3C_DATE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})t([0-9]{2}):([0-9]{2}):([0-9]{2})(z|[+-][0-9]{2}:[0-9]{2})",
-    re.IGNORECASE,
-)
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
-    )
-}
-
-
-def parse_date(text: str) -> datetime | None:
-    """feedparser's reading of a date (``_parse_date``) as a UTC datetime, or None."""
-    if not text:
-        return None
-    try:
-        m = _W3C_DATE.fullmatch(text)
-        if m:
-            y, mo, d, hh, mm, ss, tz = m.groups()
-            stamp = datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss), tzinfo=UTC)
-            if tz in "zZ":
-                return stamp
-            sign = -1 if tz[0] == "-" else 1
-            return stamp - timedelta(hours=sign * int(tz[1:3]), minutes=sign * int(tz[4:]))
-        m = _RFC822_DATE.fullmatch(text)
-        if m:
-            d, mon, y, hh, mm, ss, tz = m.groups()
-            stamp = datetime(
-                int(y), _MONTHS[mon.lower()], int(d), int(hh), int(mm), int(ss), tzinfo=UTC
-            )
-            tz = tz.lower()
-            if tz[0] in "+-":
-                sign = -1 if tz[0] == "-" else 1
-                return stamp - timedelta(hours=sign * int(tz[1:3]), minutes=sign * int(tz[3:]))
-            return stamp - timedelta(hours=_RFC822_ZONES.get(tz, 0))
-    except (ValueError, OverflowError):
-        pass  # out of range: feedparser's later handlers may still read something
-    return struct_to_datetime(_parse_date(text))
-
-
-def add_tag(tags: list[tuple], term, scheme, label) -> None:
-    if not term and not scheme and not label:
-        return
-    value = (term, scheme, label)
-    if value not in tags:
-        tags.append(value)
-
-
-def tag_names(tags) -> list[str]:
-    """Category names from feedparser-style (term, scheme, label) triples: term, else label."""
-    out: list[str] = []
-    for term, _scheme, label in tags:
-        name = (term or label or "").strip()
-        if name and name not in out:
-            out.append(name)
-    return out
-
-
-def norm_lang(lang: str | None) -> str | None:
-    if not lang:
-        return None
-    lang = lang.strip().replace("_", "-").lower()
-    return lang or None
-
-
 # ---------------------------------------------------------------- the fast path
 
 
@@ -295,7 +175,7 @@ def _fp_text(s: str) -> str:
     if s.isascii() or _LATIN1_HIGH.search(s) is None:
         return s
     if _WIDE.search(s) is None:
-        try:
+        try:  # noqa: SIM105  (a hot path: contextlib.suppress costs a call per text value)
             s = s.encode("iso-8859-1").decode("utf-8")
         except UnicodeDecodeError:
             pass
@@ -687,19 +567,7 @@ def _raw_dates(item) -> tuple[datetime | None, datetime | None]:
     return published, updated
 
 
-def newest(dates: list[tuple[datetime | None, datetime | None]], limit: int) -> list[int]:
-    """Indices of the ``limit`` newest entries (published, else updated; undated ones last, in
-    document order), in document order."""
-    if len(dates) <= limit:
-        return list(range(len(dates)))
-    floor = datetime.min.replace(tzinfo=UTC)
-    order = sorted(
-        range(len(dates)), key=lambda i: dates[i][0] or dates[i][1] or floor, reverse=True
-    )
-    return sorted(order[:limit])
-
-
-def parse_fast(
+def read_fast(
     data: bytes,
     url: str,
     content_type: str,
