@@ -1,0 +1,52 @@
+"""Words around a mention that change what it means, in French, English and Arabic.
+
+A country name followed by a capitalised word may be a person's first name ("Chad Smith");
+"d'origine malienne" or "Nigerian-born" says origin, not place; "via la Libye", "sommet tenu à
+Dakar", "comme le Sénégal" name a route, a venue or an example, not the subject. The scorer
+reads these patterns on the folded, lower-cased text before or after a mention.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Words that may follow a country name without making it a person's first name ("Chad President").
+_AFTER_NAME_OK = frozenset(
+    re.split(
+        r"\s+",
+        "president presidential government army basin republic national armed ministry "
+        "minister forces police border capital coup military junta on in and or the to as "
+        "at for with after is has says said was will could would",
+    )
+)
+_NEXT_WORD = re.compile(r"[\s']+([A-Z][a-z]+)")
+_AFTER_ORIGIN = re.compile(
+    r"\s*,?\s*(?:vivant|living|installee?s?|basee?s?|based|residant|resident)\b"
+    r"|\s*(?:-|\s)?(?:american|americain|britannique|british|francais|french)"
+)
+
+_SENTENCE_END = re.compile(r"[.!?؟](?:\s|$)")
+# Between "Rabat" and "au Maroc", "Goma" and "(DR Congo)": one mention, not two.
+_ADJACENT = re.compile(
+    r"[\s,()\-]*(?:(?:au|aux|en|in|du|de|des|la|le|les|l'|l’|the|ال)\s*)*[\s,()]*"
+)
+_PASSING_BEFORE = re.compile(
+    r"(?:\bvia|en passant par|proche d|pres d|non loin d|a destination d|destinee?s? a"
+    r"|en provenance d|(?:ont |a |avaient |avait )?fui|fuyant|fuient|refugiee?s? (?:au|en|a)"
+    r"|se rend(?:ra|ait)? |en route (?:vers|pour|to)|en transit|transit(?:ing)? through"
+    r"|\bnear|\bneighbou?ring|bound for|fled|fleeing|flee to|visits?\b|visit(?:ed|ing) "
+    r"|travel(?:s|led)? to|on (?:his|her|their) way to"
+    r"|\bعبر|بالقرب من|قرب|متجه\w* (?:الى|نحو)|فر\w* (?:الى|نحو)|لج\w* (?:الى)|مرورا ب)"
+    r"[^.;:!?]{0,28}$"
+)
+# Examples in a list: "des sélections fortes, comme le Sénégal, l'Egypte ou encore l'Algérie".
+_EXAMPLE = re.compile(
+    r"(?:\bcomme|notamment|\btel(?:le)?s? que|such as|including|\blike|مثل)\b[^.;:!?]{0,30}$"
+)
+_PASSING_AFTER = re.compile(r"\s*(?:voisin|neighbou?r|المجاور)")
+
+_VENUE = re.compile(
+    r"(?:reunion|sommet|conference|forum|congres|assemblee|ceremonie|summit|meeting|congress"
+    r"|\bheld|tenue?s?|organisee?s?|hosted|اجتماع|قمة|مؤتمر|منتدى)\b[^.;:!?]{0,24}"
+    r"(?:\b(?:a|au|en|in|at)|\bب|في)\s*\S{0,12}\s*$"
+)

@@ -1,0 +1,180 @@
+"""The term matcher: every lexicon key compiled into one trie-shaped regex (Latin script), plus
+one for Arabic terms with their proclitics and nisba endings, run only on text with Arabic.
+
+The text is not folded (``str.translate`` cost more than the scan): each letter of a term is the
+class of the letters folding to it (``text.VARIANTS``: accents, Arabic hamza forms, apostrophes,
+dashes), so an item costs one scan of its lower-cased text and reasons quote the original.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..text import ARABIC as _ARABIC
+from ..text import VARIANTS
+
+# Arabic proclitics (wa-, fa-, bi-, ka-, li-, the article) and nisba endings around a term.
+_NISBA_SUFFIXES = "[هة]|ين|ون|ات"
+_PREFIX = "[وف]?(?:[بك]?ال|لل|[بكل])?"
+
+
+def _trie_regex(keys: Iterable[str], spelling: str = "full") -> str:
+    """Alternation of ``keys`` factored as a trie; longer alternatives are tried first.
+    ``spelling`` "ascii" / "latin1": each letter class keeps only its members up to U+007F /
+    U+00FF (the same matches on text without the others; single letters compile to literals,
+    which the matcher tests faster, and Latin-1 classes to a small bitmap)."""
+    top = {"ascii": 0x7F, "latin1": 0xFF}.get(spelling, 0x10FFFF)
+    trie: dict = {}
+    for k in keys:
+        node = trie
+        for ch in k:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def variants(ch: str) -> str:
+        return "".join(c for c in sorted(VARIANTS[ch]) if ord(c) <= top)
+
+    def piece(ch: str) -> str:
+        if ch == " ":
+            return "[\\s" + re.escape(variants("-")) + "]+"
+        if ch == "'":
+            return "[\\s" + re.escape(variants("'")) + "]\\s*"
+        if ch not in VARIANTS:
+            return re.escape(ch)
+        alts = variants(ch)
+        return "[" + re.escape(alts) + "]" if len(alts) > 1 else re.escape(alts or ch)
+
+    def emit(node: dict) -> str:
+        end = "" in node
+        alts = [piece(ch) + emit(child) for ch, child in sorted(node.items(), reverse=True) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if end:
+            return "(?:" + body + ")?"
+        return body
+
+    return emit(trie)
+
+
+class _Latin:
+    r"""The Latin-script matcher: one trie in three spellings. ``ascii`` (letter classes cut to
+    their ASCII members) reads ASCII text; ``latin1`` (cut to Latin-1) reads other text once
+    the few characters above U+00FF that the classes hold and texts use (’ – — ā...) are
+    replaced by their class's base (same class, same ``\w``-ness, same length: the same
+    matches); ``full`` (every member) reads the rare text holding a class member that cannot
+    be replaced so (ʼ is a letter, ' is not), and is compiled only then: its classes above
+    Latin-1 cost the regex compiler ~0.4 s, in every worker process.
+
+    With ``shift`` 1 they read ``"\x00" + text``: ``\W(trie)(?!\w)`` starts with a character
+    class, so the regex engine skips from separator to separator in C instead of trying a
+    ``(?<!\w)`` lookbehind at every position. Same matches as ``(?<!\w)trie(?!\w)`` on the
+    text (the sentinel stands for the start), because every term starts with a word character:
+    a match never starts where the previous one ended, so consuming its separator costs nothing.
+    ``shift`` 0 (an operator term starting with punctuation): the lookbehind form, on the text."""
+
+    def __init__(self, keys: list[str], shift: int):
+        self.keys = keys
+        self.shift = shift
+        self.ascii = self._compile("ascii")
+        self.latin1 = self._compile("latin1")
+        self._full: re.Pattern[str] | None = None
+        used = {c for k in keys for c in k if c != " "} | {"-", "'"}  # " " reads "-" variants
+        owners: dict[str, list[str]] = {}
+        for d in used:
+            for c in VARIANTS.get(d, ()):
+                if ord(c) > 0xFF:
+                    owners.setdefault(c, []).append(d)
+        self.replace = {
+            c: ds[0]
+            for c, ds in owners.items()
+            if len(ds) == 1 and ord(ds[0]) <= 0xFF and _is_word(c) == _is_word(ds[0])
+        }
+        self.big = (
+            re.compile("[" + re.escape("".join(sorted(owners))) + "]").findall if owners else None
+        )
+
+    def _compile(self, spelling: str) -> re.Pattern[str]:
+        head = r"\W" if self.shift else r"(?<!\w)"
+        return re.compile(rf"{head}({_trie_regex(self.keys, spelling)})(?!\w)")
+
+    @property
+    def full(self) -> re.Pattern[str]:
+        if self._full is None:
+            self._full = self._compile("full")
+        return self._full
+
+    def finditer(self, low: str) -> list[tuple[int, int, str, str, str]]:
+        r"""(start, end, span, "", "") of each match in ``low``, as ``(?<!\w)trie(?!\w)`` with
+        every class member finds them (the empty proclitics and ending of ``_Arabic``)."""
+        text = low
+        if low.isascii():
+            pattern = self.ascii
+        else:
+            found = set(self.big(low)) if self.big is not None else ()
+            if not found:
+                pattern = self.latin1
+            elif all(c in self.replace for c in found):
+                pattern = self.latin1
+                for c in found:
+                    text = text.replace(c, self.replace[c])
+            else:
+                pattern = self.full
+        d = self.shift
+        return [
+            (m.start(1) - d, m.end(1) - d, low[m.start(1) - d : m.end(1) - d], "", "")
+            for m in pattern.finditer("\x00" + text if d else text)
+        ]
+
+
+def _is_word(c: str) -> bool:
+    return re.match(r"\w", c) is not None
+
+
+def _starts_word(key: str) -> bool:
+    """Does every text character the trie accepts as the first letter of ``key`` match ``\\w``?"""
+    first = key[:1]
+    if not first or first in " '":
+        return False
+    return all(_is_word(c) for c in VARIANTS.get(first, {first}) | {first})
+
+
+def _latin_matcher(keys: list[str]) -> _Latin:
+    return _Latin(keys, 1 if all(_starts_word(k) for k in keys) else 0)
+
+
+def _compile(keys: Iterable[str]) -> tuple[_Latin | None, _Arabic | None]:
+    """Two case-sensitive matchers over lower-cased folded text: Latin-script terms, and Arabic
+    terms with proclitics and nisba endings (only run on text that contains Arabic)."""
+    keys = sorted(set(keys))
+    latin = [k for k in keys if not _ARABIC.search(k)]
+    arabic = [k for k in keys if _ARABIC.search(k)]
+    lat = _latin_matcher(latin) if latin else None
+    ara = _arabic_matcher(arabic) if arabic else None
+    return lat, ara
+
+
+def _arabic_matcher(keys: list[str]) -> _Arabic:
+    """Groups ``p`` (proclitics), ``t`` (the term), ``s`` (nisba ending); the ``\\W`` form as in
+    ``_Latin`` when every term starts with a word character (proclitics are Arabic letters)."""
+    shift = 1 if all(_starts_word(k) for k in keys) else 0
+    head = r"\W" if shift else r"(?<!\w)"
+    body = rf"(?P<p>{_PREFIX})(?P<t>{_trie_regex(keys)})(?P<s>{_NISBA_SUFFIXES})?(?!\w)"
+    return _Arabic(re.compile(head + body), shift)
+
+
+@dataclass(frozen=True)
+class _Arabic:
+    pattern: re.Pattern[str]
+    shift: int
+
+    def finditer(self, low: str) -> list[tuple[int, int, str, str, str]]:
+        """(start, end, term, proclitics, ending) of each match, as the lookbehind form finds
+        them."""
+        d = self.shift
+        return [
+            (m.start("p") - d, m.end() - d, m.group("t"), m.group("p") or "", m.group("s") or "")
+            for m in self.pattern.finditer("\x00" + low if d else low)
+        ]

@@ -1,0 +1,385 @@
+"""``Tagger``: one scan of an item's title and summary, each accepted match scored by where it
+is and what surrounds it, and the tags whose score reaches the threshold, with their reasons.
+
+Scoring (the constants below are the knobs; ``threshold`` comes from settings, default 1.0):
+every match adds its lexicon weight (``w=``, default 1.0) times a factor for where it is:
+
+- title: ``TITLE`` (1.0), so one strong title mention is enough;
+- summary, topics (ai, africa, operator topics): ``LEDE_TOPIC`` for a first mention in the
+  opening sentence, else ``SUMMARY_FIRST``; ``SUMMARY_MORE`` for each further mention. One
+  passing mention never reaches the threshold; two or three do;
+- summary, countries: when the title names no African country the summary says what the story
+  is about (``OPEN_*``); when it names one, other countries are usually context (``ANCHORED_*``);
+- open story (no country in the title): the only country named, or the place names of a title
+  about Africa naming at most ``OPEN_MAX`` countries, are its subjects (``OPEN_SUBJECT``);
+- anchored story: another country named as a route, neighbour, destination, refuge, venue or
+  example ("via la Libye", "proche du Nigeria", "fled to Rwanda", "visits Kenya", "sommet tenu à
+  Dakar", "comme le Sénégal") is multiplied by ``PASSING`` (venues and examples also in open
+  stories); a city next to its own country ("à Rabat, au Maroc") counts once;
+- a title set abroad with only adjectives for Africa, in an item with a diaspora cue, is a
+  diaspora story (lexicon ``cues.*.txt``): its Africa evidence is multiplied by ``ABROAD``;
+- summary mentions are damped by ``sqrt(LONG_TEXT / len(summary))`` in long texts, and origin
+  rather than place ("d'origine malienne", "Nigerian-born", "Ivoirienne vivant en Suède") is
+  multiplied by ``DIASPORA``; lists of related episodes at the end of a summary are dropped.
+
+``africa`` adds ``COUNTRY_AFRICA`` times the countries' scores and is set whenever a country is.
+A source prior (``Source.tags``, a topic key or a country slug) adds ``PRIOR`` only to a tag the
+item already has some evidence for: a prior alone never tags (all-Africa outlets also publish
+world news); the reason then includes ``source:<tag>``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..models import Tagging
+from ..text import ARABIC as _ARABIC
+from ..text import drop_marks, fold_keep_case
+from .clean import clean_text
+from .context import (
+    _ADJACENT,
+    _AFTER_NAME_OK,
+    _AFTER_ORIGIN,
+    _EXAMPLE,
+    _NEXT_WORD,
+    _PASSING_AFTER,
+    _PASSING_BEFORE,
+    _SENTENCE_END,
+    _VENUE,
+)
+from .lexicon import (
+    _ARTICLE,
+    COUNTRY_CODES,
+    COUNTRY_SLUGS,
+    Entry,
+    _capitals_match,
+    _entry,
+    _expand,
+    _fix_lang_flags,
+    _key,
+    builtin_entries,
+    countries,
+)
+from .matcher import _compile
+
+TITLE = 1.0
+SUMMARY_FIRST = 0.6
+SUMMARY_MORE = 0.5
+LEDE_TOPIC = 0.75  # first summary mention of a topic within the opening sentence
+# When the title names no African country, the summary says what the story is about, so its
+# country mentions count more; when the title names one, other countries are usually context.
+OPEN_FIRST = 0.75
+OPEN_LEDE = 1.0
+ANCHORED_FIRST = 0.6
+ANCHORED_LEDE = 1.0
+RELATIVE = 0.0  # a country also needs this fraction of the best country's score
+COUNTRY_AFRICA = 1.34  # how much a country's score counts towards africa
+LEDE_CHARS = 300  # the opening sentence ends at the first full stop, or here
+DIASPORA = 0.3  # factor for "d'origine malienne", "Nigerian-born", "of Ghanaian descent"
+LONG_TEXT = 600  # characters of summary before mentions start to weigh less
+PRIOR = 0.5
+OPEN_SUBJECT = 1.0  # open story about Africa, or naming a single country: summary countries
+PASSING = 0.4  # anchored story: another country named as a route, neighbour, destination
+OPEN_MAX = 3  # ... about Africa naming at most this many countries (not a tournament roster)
+ABROAD = 0.15  # title set outside Africa, only adjectives for Africa, a diaspora cue
+BUILTIN = ("ai", "africa")
+
+
+@dataclass(frozen=True)
+class _Hit:
+    entry: Entry
+    field: str  # "title" | "summary"
+    text: str  # as written in the item
+    start: int = 0  # position in the field
+    factor: float = 1.0  # e.g. DIASPORA
+
+
+class Tagger:
+    """Built once (lexicons + operator topics compiled), then ``tag()`` thousands of items/s."""
+
+    def __init__(self, entries: Iterable[Entry], threshold: float = 1.0) -> None:
+        self.threshold = float(threshold)
+        self._by_key: dict[str, list[Entry]] = {}
+        for e in entries:
+            k = _key(e.term)
+            if e.article:
+                k = k[len(_ARTICLE) :]
+            bucket = self._by_key.setdefault(k, [])
+            if e not in bucket:
+                bucket.append(e)
+        self.topics = tuple(dict.fromkeys(e.tag for b in self._by_key.values() for e in b if e.tag))
+        self._latin, self._arabic = _compile(self._by_key)
+        # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
+        self._spans: dict[str, tuple[Entry, ...]] = {}
+
+    @classmethod
+    def from_settings(
+        cls, topics: Mapping[str, Mapping[str, Iterable[str]]] | None = None, threshold: float = 1.0
+    ) -> Tagger:
+        """Built-in lexicons plus ``Settings.topics`` ({key: {lang: terms}}; terms apply to every
+        item, and a key equal to ``ai``/``africa`` extends that built-in topic)."""
+        entries = list(builtin_entries())
+        known = countries()
+        for key, by_lang in (topics or {}).items():
+            for terms in by_lang.values():
+                for term in terms:
+                    for t in _expand(_fix_lang_flags(term)):
+                        entries.append(_entry(key, " ".join(t.split()), {}, known))
+        return cls(entries, threshold)
+
+    # matching -------------------------------------------------------------------------------
+
+    def _entries(self, span: str) -> tuple[Entry, ...]:
+        found = self._spans.get(span)
+        if found is None:
+            key = re.sub(r"[\s\-]+", " ", re.sub(r"\s*'\s*", "'", fold_keep_case(span)[0])).strip()
+            found = tuple(self._by_key.get(key, ()))
+            if len(self._spans) < 100_000:
+                self._spans[span] = found
+        return found
+
+    @staticmethod
+    def _accept(
+        e: Entry, core: str, prefix: str, suffix: str, folded: str, end: int, lang: str | None
+    ) -> bool:
+        if e.langs is not None and lang and lang not in e.langs:
+            return False
+        if e.case != "any":
+            if e.case == "upper" and not all(c.isupper() for c in core if c.isalpha()):
+                return False
+            if e.case == "exact" and fold_keep_case(core)[0] != fold_keep_case(e.term)[0]:
+                return False
+            if e.case == "first" and not _capitals_match(e.term, core):
+                return False
+        if prefix or e.article:
+            has_article = prefix.endswith((_ARTICLE, "لل"))
+            if e.article and not has_article:
+                return False
+            if e.noarticle and has_article:
+                return False
+        if suffix and not e.nisba:
+            return False
+        if e.name:
+            nxt = _NEXT_WORD.match(folded, end)
+            if nxt and nxt.group(1).lower() not in _AFTER_NAME_OK:
+                return False
+        return True
+
+    @staticmethod
+    def _context(low: str, start: int, end: int) -> float:
+        """Weaker evidence for origin rather than place: "d'origine malienne", "Nigerian-born"."""
+        before = fold_keep_case(low[max(0, start - 14) : start])[0]
+        after = fold_keep_case(low[end : end + 16])[0]
+        if "origin" in before or "descent" in after or after.startswith("-born"):
+            return DIASPORA
+        if _AFTER_ORIGIN.match(after):
+            return DIASPORA
+        return 1.0
+
+    def _scan(self, text: str, split: int, language: str | None) -> list[_Hit]:
+        """Hits in ``text`` (title, a NUL, the summary); ``split`` is where the summary starts."""
+        folded, index = drop_marks(text)  # "folded": original letters, no diacritics/tatweel
+        low = folded.lower()
+        if len(low) != len(folded):  # a few letters lower-case to two characters ("İ")
+            low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
+        lang = language.split("-")[0].lower() if language else None
+        matches: list[tuple[int, int, str, str, str]] = []
+        if self._latin is not None:
+            matches = self._latin.finditer(low)
+        if self._arabic is not None and _ARABIC.search(low):
+            matches.extend(self._arabic.finditer(low))
+            matches.sort()
+        hits = []
+        for start, end, span, prefix, suffix in matches:
+            entries = self._entries(span)
+            if not entries:
+                continue
+            cs = start + len(prefix)
+            core = folded[cs : cs + len(span)]
+            accepted = [
+                e for e in entries if self._accept(e, core, prefix, suffix, folded, end, lang)
+            ]
+            if not accepted or any(e.blocker for e in accepted):
+                continue
+            factor = self._context(low, start, end)
+            ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
+            field = "title" if ostart < split else "summary"
+            where = ostart if field == "title" else ostart - split
+            seen = set()
+            for e in accepted:
+                target = (e.tag, e.codes, e.alt)
+                if target not in seen:
+                    seen.add(target)
+                    hits.append(_Hit(e, field, text[ostart:oend], where, factor))
+        return hits
+
+    # scoring --------------------------------------------------------------------------------
+
+    def tag(
+        self,
+        title: str,
+        summary: str = "",
+        language: str | None = None,
+        source_tags: Iterable[str] = (),
+    ) -> Tagging:
+        """Tags, ISO codes and reasons for one item (``source_tags``: its source's prior tags)."""
+        scores, why = self.scores(title, summary, language, source_tags)
+        if not scores:  # no evidence at all (most items): no tag, whatever the threshold
+            return Tagging(tags=(), countries=(), why={})
+        code_scores = {c: v for c, v in scores.items() if c in COUNTRY_SLUGS}
+        floor = max(self.threshold, RELATIVE * max(code_scores.values(), default=0.0))
+        chosen_codes = sorted(
+            (c for c, v in code_scores.items() if v >= floor), key=lambda c: (-scores[c], c)
+        )
+        tags = [  # a tag needs evidence: a threshold of 0 does not tag every topic
+            t
+            for t in self.topics
+            if t not in COUNTRY_SLUGS and t in scores and scores[t] >= self.threshold
+        ]
+        if chosen_codes and "africa" not in tags:
+            tags.append("africa")
+        ordered = [t for t in BUILTIN if t in tags] + [t for t in tags if t not in BUILTIN]
+        reasons = {t: tuple(why[t]) for t in ordered}
+        for c in chosen_codes:
+            ordered.append(COUNTRY_SLUGS[c])
+            reasons[COUNTRY_SLUGS[c]] = tuple(why[c])
+        return Tagging(tags=tuple(ordered), countries=tuple(chosen_codes), why=reasons)
+
+    def scores(
+        self,
+        title: str,
+        summary: str = "",
+        language: str | None = None,
+        source_tags: Iterable[str] = (),
+    ) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Score per topic key and ISO code, and the reasons behind each (before the threshold)."""
+        summary = unicodedata.normalize("NFC", clean_text(summary or ""))
+        title = unicodedata.normalize("NFC", clean_text(title or ""))
+        hits = self._scan(title + "\x00" + summary, len(title) + 1, language)
+        scores: dict[str, float] = {}
+        why: dict[str, list[str]] = {}
+        if not hits:
+            return scores, why
+        damp = min(1.0, math.sqrt(LONG_TEXT / len(summary))) if summary else 1.0
+        stop = _SENTENCE_END.search(summary)
+        lede = min(stop.end() if stop else len(summary), LEDE_CHARS)
+
+        # Ambiguous names (bare "Congo"): the second reading only when it alone has evidence.
+        plain_codes = {c for h in hits for c in h.entry.codes if h.entry.alt is None}
+
+        def codes_of(e: Entry) -> tuple[str, ...]:
+            if e.alt and e.alt in plain_codes and e.codes[0] not in plain_codes:
+                return (e.alt,)
+            return e.codes
+
+        in_title = [h for h in hits if h.field == "title"]
+        african_title = [h for h in in_title if h.entry.codes or h.entry.tag == "africa"]
+        anchored = any(h.entry.codes and h.factor == 1.0 for h in in_title)
+        # A title set outside Africa whose African evidence is only adjectives, with a diaspora
+        # cue ("l'Angolaise ... d'origine africaine en Uruguay", "esclaves ... en Amérique").
+        abroad = (
+            bool(african_title)
+            and any(h.entry.marker == "abroad" for h in in_title)
+            and all(h.entry.adjective for h in african_title)
+            and any(h.entry.marker == "diaspora" for h in hits)
+        )
+        # Open story (no country in the title): the countries of the summary are its subjects
+        # when the title is about Africa or when only one country is named at all.
+        # (Several countries: only place names, as demonyms there tend to describe a speaker.)
+        named = len({c for h in hits for c in codes_of(h.entry)})
+        anchor = next((codes_of(h.entry) for h in in_title if h.entry.codes), ())
+        sole = named == 1
+        africa_title = named <= OPEN_MAX and any(h.entry.tag == "africa" for h in in_title)
+
+        seen_in_summary: dict[str, int] = {}
+        last_end: dict[tuple[str, str], int] = {}
+
+        def add(target: str, h: _Hit, passing: bool) -> None:
+            text = title if h.field == "title" else summary
+            end = h.start + len(h.text)
+            prev = last_end.get((h.field, target))
+            last_end[(h.field, target)] = end
+            adjacent = prev is not None and _ADJACENT.fullmatch(text, prev, h.start) is not None
+            if h.field == "title":
+                value = 0.0 if adjacent else TITLE * h.entry.weight
+            else:
+                n = seen_in_summary.get(target, 0)
+                if not adjacent:
+                    seen_in_summary[target] = n + 1
+                if h.entry.tag:
+                    first = LEDE_TOPIC if h.start < lede else SUMMARY_FIRST
+                elif anchored:
+                    first = ANCHORED_LEDE if h.start < lede else ANCHORED_FIRST
+                elif sole or (africa_title and not h.entry.adjective):
+                    first = OPEN_SUBJECT
+                else:
+                    first = OPEN_LEDE if h.start < lede else OPEN_FIRST
+                value = 0.0 if adjacent else (first if n == 0 else SUMMARY_MORE)
+                value *= h.entry.weight * damp
+            value *= h.factor * (PASSING if passing else 1.0) * (ABROAD if abroad else 1.0)
+            scores[target] = scores.get(target, 0.0) + value
+            reason = f"{h.field}:{h.text}"
+            if reason not in why.setdefault(target, []):
+                why[target].append(reason)
+
+        for h in hits:
+            e = h.entry
+            if e.tag:
+                add(e.tag, h, False)
+                continue
+            for code in codes_of(e):
+                # Another country named as a route, neighbour, destination or refuge.
+                text = title if h.field == "title" else summary
+                if h.field == "title":  # only after another country named earlier in the title
+                    passing = any(
+                        g.start < h.start and code not in g.entry.codes and g.entry.codes
+                        for g in in_title
+                    ) and _passing(text, h)
+                elif anchored:
+                    passing = code not in anchor and _passing(text, h)
+                else:
+                    window = _window(text, h)
+                    passing = bool(_VENUE.search(window) or (not sole and _EXAMPLE.search(window)))
+                add(code, h, passing)
+
+        code_set = COUNTRY_SLUGS
+        country_total = sum(v for k, v in scores.items() if k in code_set)
+        africa = scores.get("africa", 0.0) + COUNTRY_AFRICA * country_total
+        if africa > 0:
+            scores["africa"] = africa
+            for k in list(why):
+                if k in code_set:
+                    for r in why[k]:
+                        if r not in why.setdefault("africa", []):
+                            why["africa"].append(r)
+
+        for prior in dict.fromkeys(source_tags):
+            target = COUNTRY_CODES.get(prior, prior)
+            if scores.get(target, 0.0) > 0:
+                scores[target] += PRIOR
+                why[target].append(f"source:{prior}")
+
+        return scores, why
+
+
+def _window(text: str, h: _Hit) -> str:
+    return fold_keep_case(text[max(0, h.start - 40) : h.start])[0].lower()
+
+
+def _passing(text: str, h: _Hit) -> bool:
+    """A country named as a route, a neighbour, a destination, a refuge or a venue."""
+    window = _window(text, h)
+    if _PASSING_BEFORE.search(window) or _VENUE.search(window) or _EXAMPLE.search(window):
+        return True
+    return _PASSING_AFTER.match(text, h.start + len(h.text)) is not None
+
+
+@lru_cache(maxsize=1)
+def default_tagger() -> Tagger:
+    """A Tagger with the bundled lexicons only and the default threshold."""
+    return Tagger.from_settings({}, 1.0)
