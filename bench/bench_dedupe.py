@@ -42,13 +42,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aggregator import dedupe_cli
+from aggregator.cli import dedupe_jsonl as dedupe_cli
 from aggregator.dedupe import Deduper, pack_keys, prepare, text_record, url_keys
 from aggregator.models import ParsedItem, Tagging
 from aggregator.normalize import canonical_url, content_hash, item_key
-from aggregator.pipeline import store_new_items
+from aggregator.service.pipeline import store_new_items
 from aggregator.store import Store
-from aggregator.workers import Prep
+from aggregator.service.workers import Prep
 
 WORK = Path(__file__).resolve().parent / "work"
 EVAL = ROOT.parent / "shared" / "eval"

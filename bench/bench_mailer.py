@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from aggregator.digest_run import send_digest
+from aggregator.service.sending import send_digest
 from aggregator.models import ParsedItem, Tagging
 from aggregator.settings import DigestSettings, Settings, SmtpSettings
 from aggregator.store import Store

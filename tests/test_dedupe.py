@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import dedupe_cli
+from aggregator.cli import dedupe_jsonl as dedupe_cli
 from aggregator.dedupe import (
     Deduper,
     fingerprint,
@@ -374,7 +374,7 @@ def test_cli_runs_as_a_module_and_rejects_bad_input() -> None:
         {"id": "x3", "title": WIRE_TITLE, "summary": WIRE_BODY, "link": "https://r.example/a", "source": "r"},
     ]  # fmt: skip
     feed = "".join(json.dumps(r) + "\n" for r in rows)
-    proc = subprocess.run([sys.executable, "-m", "aggregator.dedupe_cli"], input=feed, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "aggregator.cli.dedupe_jsonl"], input=feed, cwd=ROOT,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(x) for x in proc.stdout.splitlines()] == [

@@ -11,7 +11,8 @@ import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from aggregator import config, demo
+from aggregator import config
+from aggregator.cli import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / "aggregator" / "data" / "demo"

@@ -13,7 +13,7 @@ from support.digest import AFTER_W48, W48, add_story, settings_for, week_store
 
 from aggregator import digest as dg
 from aggregator import unsubscribe as un
-from aggregator.digest_run import send_digest
+from aggregator.service.sending import send_digest
 from aggregator.errors import ConfigError
 from aggregator.mailer import serialise
 from aggregator.models import Item, Outlet, Story

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.lock import AlreadyRunning, InstanceLock, ServiceLock
+from aggregator.service.lock import AlreadyRunning, InstanceLock, ServiceLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
 HOLDER = """
 import sys, subprocess
-from aggregator.lock import InstanceLock, ServiceLock
+from aggregator.service.lock import InstanceLock, ServiceLock
 cls = ServiceLock if sys.argv[2] == "service" else InstanceLock
 lock = cls(sys.argv[1]); lock.acquire()
 if sys.argv[3] == "spawn":  # a long-lived child must not inherit the lock

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator import config, opml
-from aggregator.cli import main
+from aggregator import config
+from aggregator.cli import opml
+from aggregator.cli.main import main
 from aggregator.errors import ConfigError
 from aggregator.models import Source
 

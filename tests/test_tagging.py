@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator import tagging
-from aggregator.tag_cli import run
+from aggregator.cli.tag_jsonl import run
 from aggregator.tagging import COUNTRY_NAMES, Tagger, country_slug, default_tagger
 
 DATA = Path(__file__).parent / "data" / "tagging"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.web import MAX_BODY, RequestHandler, make_server, simple_route
+from aggregator.service.web import MAX_BODY, RequestHandler, make_server, simple_route
 
 RSS = (b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
        + b"x" * 600 + b"</channel></rss>")

@@ -20,16 +20,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
-from . import fetch as fetch_stage
-from .clock import Clock, utcnow
-from .errors import FeedError
-from .models import FetchResult, ParsedItem, Source, SourceState
-from .settings import Settings
-from .store import Store
+from .. import fetch as fetch_stage
+from ..clock import Clock, utcnow
+from ..errors import FeedError
+from ..models import FetchResult, ParsedItem, Source, SourceState
+from ..settings import Settings
+from ..store import Store
 
 if TYPE_CHECKING:  # parse, tagging and dedupe (lxml, regexes) load only when a body changed
-    from .dedupe import Deduper
-    from .tagging import Tagger
+    from ..dedupe import Deduper
+    from ..tagging import Tagger
     from .workers import Prep, Prepared, PrepPool
 
 log = logging.getLogger("aggregator.pipeline")
@@ -126,7 +126,7 @@ class Pipeline:
     def tagger(self) -> Tagger:
         """Built on first use: compiling the lexicons costs ~0.2 s, wasted on an all-304 run."""
         if self._tagger is None:
-            from .tagging import Tagger
+            from ..tagging import Tagger
 
             self._tagger = Tagger.from_settings(
                 self.settings.topics, self.settings.tagging.threshold
@@ -136,7 +136,7 @@ class Pipeline:
     @property
     def deduper(self) -> Deduper:
         if self._deduper is None:
-            from .dedupe import Deduper
+            from ..dedupe import Deduper
 
             self._deduper = Deduper(self.store.dedupe)
         return self._deduper
@@ -412,8 +412,8 @@ def _elapsed(result: object) -> float:
 def publish(settings: Settings, store: Store, now: datetime | None = None):
     """store ─► stories ─► feeds + HTML page. Per-tag feeds get their own newest stories, so a
     rare tag's feed is full even when the combined feed has moved on."""
-    from . import publish as publish_stage
-    from .tagging import COUNTRY_NAMES
+    from .. import publish as publish_stage
+    from ..tagging import COUNTRY_NAMES
 
     limit = settings.output.max_items
     chosen = {s.cluster_id: s for s in store.latest_stories(limit)}

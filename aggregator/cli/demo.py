@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import ClassVar, TextIO
 from zoneinfo import ZoneInfo
 
-from .clock import utcnow
+from ..clock import utcnow
 
 #: (file in data/demo, source name, language, prior tags)
 DEMO_FEEDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -108,10 +108,10 @@ def current_week(now: datetime, timezone: str = TIMEZONE) -> str:
 
 def run_demo(workdir: Path | None = None, out: TextIO | None = None) -> int:
     """Run the demo in ``workdir`` (default: a new temporary folder); 0 when it all worked."""
-    from .config import load
-    from .digest_run import send_digest
-    from .pipeline import Pipeline, publish
-    from .store import Store
+    from ..config import load
+    from ..service.pipeline import Pipeline, publish
+    from ..service.sending import send_digest
+    from ..store import Store
 
     out = out or sys.stdout
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="aggregator-demo-"))

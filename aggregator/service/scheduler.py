@@ -41,14 +41,14 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .clock import Clock, utcnow
-from .errors import AggregatorError, ConfigError
+from ..clock import Clock, utcnow
+from ..errors import AggregatorError, ConfigError
+from ..settings import DigestSettings, Settings
 from .lock import InstanceLock, ServiceLock
-from .settings import DigestSettings, Settings
 
 if TYPE_CHECKING:
+    from ..store import Store
     from .pipeline import Pipeline
-    from .store import Store
 
 log = logging.getLogger("aggregator.scheduler")
 
@@ -75,7 +75,7 @@ def refresh_period(interval: float) -> float:
 
 def digest_trigger(digest: DigestSettings) -> CronTrigger:
     """``"mon 07:00"`` in ``digest.timezone`` as a cron trigger."""
-    from .config import parse_schedule
+    from ..config import parse_schedule
 
     day, hour, minute = parse_schedule(digest.schedule)
     return CronTrigger(
@@ -183,7 +183,7 @@ class Service:
         with self._job("digest"):
             if self.stopping:
                 return
-            from .digest_run import send_digest
+            from .sending import send_digest
 
             now = self.clock()
             week = week or issue_week(now, self.settings.digest.timezone)
@@ -292,7 +292,7 @@ def run_forever(
     """Run until SIGTERM/SIGINT; 0 on a clean stop. Raises ``AlreadyRunning`` (exit 3) at once
     when another ``run`` holds the database. After a stop signal the job in hand gets
     ``stop_grace`` seconds to finish; past that the process exits anyway."""
-    from .store import Store
+    from ..store import Store
 
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # job adds/removes are noise
         logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
@@ -338,7 +338,7 @@ def _main_loop(scheduler: BaseScheduler, service: Service) -> None:
 
 
 def _reload(scheduler: BaseScheduler, service: Service) -> None:
-    from .config import load
+    from ..config import load
 
     try:
         new = load(service.settings.path)

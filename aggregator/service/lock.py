@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Self
 
-from .errors import AggregatorError
+from ..errors import AggregatorError
 
 log = logging.getLogger("aggregator.lock")
 

@@ -15,7 +15,7 @@ class Progress:
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.started = time.monotonic()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def update(self, outcome) -> None:

@@ -22,12 +22,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import dedupe
-from . import parse as parse_stage
-from .errors import ParseError
-from .models import ParsedItem, Tagging
-from .normalize import canonical_url, content_hash, item_key
-from .tagging import Tagger
+from .. import dedupe
+from .. import parse as parse_stage
+from ..errors import ParseError
+from ..models import ParsedItem, Tagging
+from ..normalize import canonical_url, content_hash, item_key
+from ..tagging import Tagger
 
 #: Fewer bodies than this to parse in one run: parse in-process (forking costs ~50 ms).
 POOL_MIN = 12
@@ -215,7 +215,7 @@ class PrepPool:
         def relay(f: Future) -> None:
             try:
                 r = f.result()
-            except Exception as exc:  # noqa: BLE001  (a dead worker: BrokenProcessPool)
+            except Exception as exc:
                 outer.set_exception(exc)
                 return
             outer.set_result(ParseError(*r) if isinstance(r, tuple) else r)

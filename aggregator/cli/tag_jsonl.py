@@ -11,7 +11,7 @@ import json
 import sys
 from typing import IO
 
-from .tagging import Tagger, default_tagger
+from ..tagging import Tagger, default_tagger
 
 
 def run(stdin: IO[str], stdout: IO[str], tagger: Tagger) -> int:

@@ -29,18 +29,18 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from . import digest as dg
-from .clock import utcnow
-from .errors import DeliveryError
-from .files import write_atomic
+from .. import digest as dg
+from ..clock import utcnow
+from ..errors import DeliveryError
+from ..files import write_atomic
+from ..mailer import ConnectionFailed, Outbox, SmtpMailer, Transport, prepare
+from ..models import Digest
+from ..settings import Settings
+from ..store import Store
+from ..unsubscribe import make_token, secret_for, unsubscribe_link
 from .lock import InstanceLock
-from .mailer import ConnectionFailed, Outbox, SmtpMailer, Transport, prepare
-from .models import Digest
-from .settings import Settings
-from .store import Store
-from .unsubscribe import make_token, secret_for, unsubscribe_link
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("aggregator.digest")
 
 Mode = Literal["send", "dry-run", "preview"]
 PREVIEW_RECIPIENT = "reader@example.org"

@@ -25,10 +25,10 @@ from xml.etree import ElementTree as ET
 import yaml
 from lxml import etree
 
-from .clock import utcnow
-from .errors import ConfigError
-from .files import staged
-from .models import Source
+from ..clock import utcnow
+from ..errors import ConfigError
+from ..files import staged
+from ..models import Source
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _LANG = re.compile(r"([a-z]{2})(?:[-_][A-Za-z0-9]+)*")
@@ -340,7 +340,7 @@ def _scalar(value: str) -> str:
 
 def _replace_validated(config_path: Path, new_text: str) -> None:
     """Write beside the file, validate with ``config``, then rename over it (atomic)."""
-    from .config import problems
+    from ..config import problems
 
     with staged(config_path, mode=None) as tmp:
         tmp.write_text(new_text, encoding="utf-8")

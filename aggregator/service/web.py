@@ -17,8 +17,8 @@ import logging
 import mimetypes
 import os
 import posixpath
-import threading
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("aggregator.web")
 
 #: A dynamic endpoint. It reads ``handler.command``, ``handler.path``, ``handler.headers`` and
 #: ``handler.rfile``, and answers with ``handler.send_bytes(status, body, content_type)``.
@@ -208,7 +208,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             return False
         return int(mtime) <= since
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
 
@@ -297,8 +297,8 @@ def serve_forever(
     code."""
     from urllib.parse import urlsplit as _split
 
-    from . import unsubscribe
-    from .store import Store
+    from .. import unsubscribe
+    from ..store import Store
 
     store = Store(settings.database)
     secret = unsubscribe.secret_for(settings.secret_env, store)

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from .dedupe import Deduper
-from .errors import AggregatorError
-from .models import ParsedItem, Tagging
-from .normalize import canonical_url, content_hash, item_key
-from .store import Store
+from ..dedupe import Deduper
+from ..errors import AggregatorError
+from ..models import ParsedItem, Tagging
+from ..normalize import canonical_url, content_hash, item_key
+from ..store import Store
 
 _BATCH = 200
 
