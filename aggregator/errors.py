@@ -57,7 +57,9 @@ class StorageError(AggregatorError):
 class DeliveryError(AggregatorError):
     """A message could not be delivered to a recipient."""
 
-    def __init__(self, recipient: str, message: str, permanent: bool = False, code: int | None = None):
+    def __init__(
+        self, recipient: str, message: str, permanent: bool = False, code: int | None = None
+    ):
         self.recipient = recipient
         self.permanent = permanent
         self.code = code

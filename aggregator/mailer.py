@@ -1,6 +1,6 @@
 """Deliver built messages: SMTP (one reused connection) or an outbox folder of .eml files.
 
-Render, then send: ``digest.py`` builds an ``EmailMessage``; this module only turns it into bytes
+Render, then send: ``digest`` builds an ``EmailMessage``; this module only turns it into bytes
 (checking the serialised headers) and hands it over. Both transports call ``on_commit`` just
 before the point of no return (writing the message and the final dot of DATA, in one write; the
 rename of the .eml file) so the caller's ledger can tell "certainly not delivered" from "outcome
@@ -9,6 +9,7 @@ unknown" after a crash.
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
 import logging
 import re
@@ -172,10 +173,13 @@ class SmtpMailer:
                 s.host, s.port, local_hostname=self.local_hostname, timeout=s.timeout, context=ctx
             )
         else:
-            conn = smtplib.SMTP(s.host, s.port, local_hostname=self.local_hostname, timeout=s.timeout)
+            conn = smtplib.SMTP(
+                s.host, s.port, local_hostname=self.local_hostname, timeout=s.timeout
+            )
         try:
             # The end of DATA is a small write after a large one: without NODELAY, Nagle's
             # algorithm and delayed ACKs add ~40 ms to every message.
+            assert conn.sock is not None  # the constructor connected (or raised)
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.ehlo()
             if s.security == "starttls":
@@ -249,8 +253,11 @@ class SmtpMailer:
                 attempt += 1
                 if attempt > self.retries:
                     cls = ConnectionFailed if exc.connect else DeliveryError
-                    raise cls(recipient, f"gave up after {attempt} attempts: "
-                              f"{exc.code or ''} {exc.text}".strip(), code=exc.code) from exc  # fmt: skip
+                    raise cls(
+                        recipient,
+                        f"gave up after {attempt} attempts: {exc.code or ''} {exc.text}".strip(),
+                        code=exc.code,
+                    ) from exc
                 delay = self.backoff * 2 ** (attempt - 1)
                 log.warning("%s: temporary failure (%s), retry %d in %.0f s",
                             recipient, exc.text, attempt, delay)  # fmt: skip
@@ -330,10 +337,8 @@ def _reply(text: bytes | str) -> str:
 
 
 def _quietly(fn: Callable[[], object]) -> None:
-    try:
+    with contextlib.suppress(OSError, smtplib.SMTPException):
         fn()
-    except (OSError, smtplib.SMTPException):
-        pass
 
 
 __all__ = ["ConnectionFailed", "Outbox", "SmtpMailer", "Transport", "Wire", "prepare", "serialise"]

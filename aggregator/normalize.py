@@ -29,7 +29,8 @@ _AMP_VALUES = {"", "1", "true", "amp", "yes"}
 _AMP_PARAMS = {"amp", "output", "outputtype"}
 _WRAPPER_PARAMS = ("url", "u", "q", "to", "dest", "target")
 _WRAPPER_HOSTS = {"l.facebook.com", "lm.facebook.com", "www.google.com", "google.com",
-                  "out.reddit.com", "l.instagram.com", "t.umblr.com", "href.li", "r.jina.ai"}  # fmt: skip
+                  "out.reddit.com", "l.instagram.com", "t.umblr.com", "href.li",
+                  "r.jina.ai"}  # fmt: skip
 _MOBILE_LABELS = {"m", "mobile", "amp", "www"}
 _AMP_CACHE = re.compile(r"^[^/]+\.cdn\.ampproject\.org$")
 _AMP_CACHE_PATH = re.compile(r"^/(?:[a-z]/)*(?:s/)?(?P<rest>[^/].*)$")

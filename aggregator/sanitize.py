@@ -153,6 +153,7 @@ _CLEANER = nh3.Cleaner(
     url_relative=_resolve_relative,
 )
 
+
 def sanitize_html(html: str, base_url: str | None = None, max_chars: int = MAX_HTML) -> str:
     """Untrusted HTML fragment -> HTML safe to embed in a page, feed or email.
 

@@ -62,7 +62,7 @@ class DigestSettings:
 
 @dataclass(frozen=True)
 class TaggingSettings:
-    threshold: float = 1.0  # score needed for a tag; see tagging.py
+    threshold: float = 1.0  # score needed for a tag; see tagging/scorer.py
 
 
 @dataclass(frozen=True)

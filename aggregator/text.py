@@ -292,7 +292,7 @@ ARABIC_SCRIPT_LANGUAGES = frozenset({"ar", "fa", "ur", "ps", "ckb", "ku", "sd", 
 
 
 def primary_language(code: str | None) -> str:
-    """"fr" of "fr-MA"; "" for None."""
+    """The primary subtag, lower case: "fr" of "fr-MA"; "" for None."""
     return (code or "").split("-")[0].lower()
 
 

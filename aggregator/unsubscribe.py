@@ -101,7 +101,8 @@ _PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><meta name="robots" content="noindex">
 <title>{title}</title></head>
-<body style="font-family:Arial,Helvetica,sans-serif;max-width:560px;margin:40px auto;padding:0 16px;">
+<body style="font-family:Arial,Helvetica,sans-serif;\
+max-width:560px;margin:40px auto;padding:0 16px;">
 <h1 style="font-size:22px;">{title}</h1>
 {body}
 </body></html>
@@ -158,8 +159,9 @@ def handle(
         )
         return (status, headers, b"") if method == "HEAD" else (status, headers, page)
     store.unsubscribe(recipient, now())
-    return _page(200, "Unsubscribed",
-                 f"<p><strong>{who}</strong> will not receive the digest any more.</p>")  # fmt: skip
+    return _page(
+        200, "Unsubscribed", f"<p><strong>{who}</strong> will not receive the digest any more.</p>"
+    )
 
 
 __all__ = ["handle", "make_token", "secret_for", "unsubscribe_link", "verify_token"]

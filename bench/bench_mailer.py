@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from aggregator.service.sending import send_digest
 from aggregator.models import ParsedItem, Tagging
+from aggregator.service.sending import send_digest
 from aggregator.settings import DigestSettings, Settings, SmtpSettings
 from aggregator.store import Store
 
@@ -66,9 +66,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--recipients", type=int, default=10_000)
     ap.add_argument("--stories", type=int, default=40)
-    ap.add_argument("--sink", choices=("fast", "aiosmtpd"), default="fast",
-                    help="fast: a minimal asyncio sink (like a real MTA, cheap per message); "
-                    "aiosmtpd: the test server, which spends ~2 ms of CPU per message itself")
+    ap.add_argument(
+        "--sink",
+        choices=("fast", "aiosmtpd"),
+        default="fast",
+        help="fast: a minimal asyncio sink (like a real MTA, cheap per message); "
+        "aiosmtpd: the test server, which spends ~2 ms of CPU per message itself",
+    )
     args = ap.parse_args()
 
     flags = ["--fast"] if args.sink == "fast" else []

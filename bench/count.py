@@ -6,6 +6,8 @@ import sys
 
 out = subprocess.run(
     [sys.executable, "-m", "aggregator", "--config", sys.argv[1], "status", "--json"],
-    check=True, capture_output=True, text=True,
+    check=True,
+    capture_output=True,
+    text=True,
 ).stdout
 print(sum(row["items"] for row in json.loads(out)))

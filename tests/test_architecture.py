@@ -210,3 +210,17 @@ def test_no_test_module_imports_another() -> None:
             if any(n.split(".")[-1].startswith("test_") for n in names):
                 offenders.append(path.name)
     assert not offenders, f"test modules importing others: {offenders} (use tests/support/)"
+
+
+def test_the_packaged_list_matches_the_packages_on_disk() -> None:
+    """pyproject.toml lists the packages by hand (templates/ is mapped into the package): a
+    package added on disk but not listed would be missing from every install."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    listed = set(config["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts) for init in PKG.rglob("__init__.py")
+    }
+    assert listed - {"aggregator.templates"} == on_disk
+    assert config["setuptools"]["package-dir"]["aggregator.templates"] == "templates"

@@ -20,7 +20,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import ClassVar, TextIO
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from ..clock import utcnow
@@ -38,7 +38,9 @@ TIMEZONE = "Africa/Casablanca"
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {
+    # The base declares extensions_map an instance attribute (so no ClassVar); a class-level
+    # override is how http.server handlers are customised.
+    extensions_map = {  # noqa: RUF012
         **SimpleHTTPRequestHandler.extensions_map,
         ".xml": "application/rss+xml",
     }

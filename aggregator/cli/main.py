@@ -239,9 +239,9 @@ def status_row(s) -> dict:
 
 
 def _cmd_digest(settings, store, args) -> int:
-    from ..service.sending import send_digest
+    from ..service.sending import Mode, send_digest
 
-    mode = "preview" if args.preview else "dry-run" if args.dry_run else "send"
+    mode: Mode = "preview" if args.preview else "dry-run" if args.dry_run else "send"
     report = send_digest(
         settings, store, week=args.week, mode=mode,
         preview_path=Path(args.preview) if args.preview else None,

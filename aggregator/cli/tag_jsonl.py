@@ -1,4 +1,5 @@
-"""``aggregator tag --jsonl``: tag JSON lines from stdin, one answer line per input line, same order.
+"""``aggregator tag --jsonl``: tag JSON lines from stdin, one answer line per input line, in
+the same order.
 
 Input rows: ``{"id", "title", "summary", "language"?, "source_tags"?}``; output rows:
 ``{"id", "tags": [...], "countries": ["MA", ...], "why": {tag: [...]}}``. A line that is not

@@ -1,6 +1,6 @@
 """The weekly digest: pick the week's stories, rank them, render them, build the email.
 
-Pure functions over models: no store, no SMTP; ``digest_run`` wires this to the store and the
+Pure functions over models: no store, no SMTP; ``service.sending`` wires this to the store and the
 mailer. ``issue`` chooses the week and its sections, ``render`` turns them into text and HTML,
 ``message`` into MIME bytes per recipient; ``hygiene`` keeps header text and links safe.
 """

@@ -19,7 +19,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Self
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -280,7 +280,7 @@ class Fetcher:
 
     def fetch_many(
         self, states: Iterable[SourceState]
-    ) -> Iterator[tuple[SourceState, FetchResult | FetchError]]:
+    ) -> Generator[tuple[SourceState, FetchResult | FetchError], None, None]:
         """Fetch concurrently (at most ``workers`` downloads in flight, ``per_host`` per host);
         yield each outcome as it completes.
 

@@ -100,7 +100,10 @@ class InstanceLock:
 
     def _message(self, holder: str, waited: float) -> str:
         after = f" (waited {waited:.0f} s)" if self.wait else ""
-        return f"another aggregator (pid {holder}) is {self.what} {self.database}{after}; try again later"
+        return (
+            f"another aggregator (pid {holder}) is {self.what} {self.database}{after}; "
+            "try again later"
+        )
 
     def __enter__(self) -> Self:
         self.acquire()

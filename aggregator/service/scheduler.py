@@ -60,8 +60,6 @@ STOP_GRACE = 10.0
 MIN_TICK = 30.0
 
 
-
-
 # ---- time arithmetic (pure, tested with fixed clocks) ------------------------------------------
 
 
@@ -380,7 +378,10 @@ def _signals(service: Service) -> Iterator[None]:
     def reload(_signum: int, _frame: object) -> None:
         service.reload_requested = True
 
-    wanted = {signal.SIGTERM: stop, signal.SIGINT: stop}
+    wanted: dict[signal.Signals, Callable[[int, object], None]] = {
+        signal.SIGTERM: stop,
+        signal.SIGINT: stop,
+    }
     if hasattr(signal, "SIGHUP"):
         wanted[signal.SIGHUP] = reload
     old = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}

@@ -273,5 +273,3 @@ def _committer(store: Store, issue: str, rcpt: str):
 
 
 __all__ = ["DigestLock", "DigestReport", "send_digest"]
-
-

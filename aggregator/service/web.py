@@ -50,8 +50,14 @@ CONTENT_TYPES = {
 }
 #: ``atom.xml`` is Atom although it ends in .xml.
 NAMED_TYPES = {"atom.xml": "application/atom+xml; charset=utf-8"}
-COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json",
-                "application/json", "image/svg+xml")
+COMPRESSIBLE = (
+    "text/",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/feed+json",
+    "application/json",
+    "image/svg+xml",
+)
 GZIP_MIN_BYTES = 256
 CACHE_CONTROL = "public, max-age=300"
 
@@ -112,8 +118,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._static()
         else:
             self.close_connection = True  # an unread body must not be read as the next request
-            self.send_bytes(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n",
-                            "text/plain; charset=utf-8", extra={"Allow": "GET, HEAD"})
+            self.send_bytes(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                b"method not allowed\n",
+                "text/plain; charset=utf-8",
+                extra={"Allow": "GET, HEAD"},
+            )
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
 
@@ -173,8 +183,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         ctype = content_type(path)
         compress = ctype.startswith(COMPRESSIBLE)
         etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
-        gz = compress and len(body) >= GZIP_MIN_BYTES and _accepts_gzip(
-            self.headers.get("Accept-Encoding"))
+        gz = (
+            compress
+            and len(body) >= GZIP_MIN_BYTES
+            and _accepts_gzip(self.headers.get("Accept-Encoding"))
+        )
         if gz:
             etag = etag[:-1] + '-gz"'
         headers = {
@@ -229,8 +242,11 @@ def simple_route(endpoint: SimpleEndpoint) -> RouteHandler:
             length = -1
         if length < 0 or length > MAX_BODY:
             req.close_connection = True
-            req.send_bytes(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"request too large\n",
-                           "text/plain; charset=utf-8")
+            req.send_bytes(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                b"request too large\n",
+                "text/plain; charset=utf-8",
+            )
             return
         body = req.rfile.read(length) if length else b""
         status, headers, payload = endpoint(req.command, urlsplit(req.path).query, body)
@@ -276,10 +292,14 @@ def serve(
     os.makedirs(directory, exist_ok=True)
     server = make_server(directory, host, port, routes)
     shown_host, shown_port = server.server_address[:2]
+    assert isinstance(shown_host, str)  # an AF_INET server: the host is a str, never bytes
     log.info("serving %s on http://%s:%s/", directory, shown_host, shown_port)
     if announce:
-        print(f"serving {directory} on http://{shown_host}:{shown_port}/ (Ctrl-C to stop)",
-              file=sys.stderr, flush=True)
+        print(
+            f"serving {directory} on http://{shown_host}:{shown_port}/ (Ctrl-C to stop)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -289,7 +309,9 @@ def serve(
 
 
 def serve_forever(
-    settings: Settings, host: str = "127.0.0.1", port: int = 8080,
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8080,
     routes: Mapping[str, RouteHandler] | None = None,
 ) -> int:
     """``aggregator serve``: the output folder, plus ``routes`` (the unsubscribe endpoint is
@@ -304,7 +326,7 @@ def serve_forever(
     secret = unsubscribe.secret_for(settings.secret_env, store)
     lock = threading.Lock()
 
-    def endpoint(method: str, query: str, body: bytes):  # type: ignore[no-untyped-def]
+    def endpoint(method: str, query: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         with lock:  # one SQLite connection shared by the server's threads
             return unsubscribe.handle(method, query, body[: unsubscribe.MAX_BODY], store, secret)
 

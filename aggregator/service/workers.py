@@ -15,6 +15,7 @@ which consumes their results and does all SQL.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -76,10 +77,8 @@ _tagger: Tagger | None = None
 def _init(make_tagger: Callable[[], Tagger], parent: int) -> None:
     global _tagger
     _die_with_parent(parent)
-    try:
+    with contextlib.suppress(OSError):  # not permitted: run at the same priority
         os.nice(WORKER_NICE)
-    except OSError:  # pragma: no cover  (not permitted: run at the same priority)
-        pass
     _tagger = make_tagger()  # each child compiles its own (in parallel, off the main process)
 
 
@@ -150,9 +149,8 @@ def _widen_pipes(pool: ProcessPoolExecutor) -> None:
     """A prepared feed is a ~95 KB pickle (95 MB for the farm's 66 MB of feeds): through a 64 KiB
     pipe a worker blocks on each result until the main process, busy with SQL, reads it. With
     1 MiB it goes on with its next job. ProcessPoolExecutor does not expose its pipes: this
-    reaches in, and does nothing where the attributes or F_SETPIPE_SZ are missing.
-    Cold refresh of 1,000 feeds, 6 interleaved runs each: medians 8.32 s -> 8.17 s (8.11 s with
-    ``WORKER_NICE``)."""
+    reaches in, and does nothing where the attributes or F_SETPIPE_SZ are missing (figures in
+    bench/README.md)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover  (not POSIX)
@@ -162,10 +160,8 @@ def _widen_pipes(pool: ProcessPoolExecutor) -> None:
         return
     for q in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
         for end in ("_reader", "_writer"):
-            try:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
                 fcntl.fcntl(getattr(q, end).fileno(), op, PIPE_BYTES)
-            except (AttributeError, OSError, ValueError):
-                pass
 
 
 class PrepPool:
@@ -197,7 +193,9 @@ class PrepPool:
                 self.before_fork()
             ctx = multiprocessing.get_context("fork")  # the initializer is inherited, not pickled
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=ctx, initializer=_init,
+                self.workers,
+                mp_context=ctx,
+                initializer=_init,
                 initargs=(self.make_tagger, os.getpid()),
             )
             _widen_pipes(self._pool)

@@ -35,7 +35,7 @@ CREATE TABLE sources (
 );
 CREATE TABLE clusters (
     id            INTEGER PRIMARY KEY,
-    rep_item_id   INTEGER,            -- representative item (see dedupe.py for the rule)
+    rep_item_id   INTEGER,            -- representative item (see dedupe/cluster.py for the rule)
     first_seen    REAL NOT NULL,
     last_seen     REAL NOT NULL
 );
@@ -81,7 +81,7 @@ CREATE INDEX item_tags_item ON item_tags(item_id);
 _DEDUPE_DDL = """
 CREATE TABLE dedupe_keys (
     bucket        INTEGER NOT NULL,   -- floor(first_seen / 604800)
-    key           INTEGER NOT NULL,   -- 63-bit key from dedupe.py
+    key           INTEGER NOT NULL,   -- 63-bit key from dedupe/keys.py
     item_id       INTEGER NOT NULL,
     PRIMARY KEY (bucket, key, item_id)
 ) WITHOUT ROWID;
