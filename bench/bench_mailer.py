@@ -1,6 +1,6 @@
 """Benchmark: one digest issue to N recipients (default 10,000) through a loopback SMTP sink.
 
-The sink (tests/smtpserver.py, aiosmtpd) runs in its own process so it does not share the
+The sink (tests/support/smtpserver.py, aiosmtpd) runs in its own process so it does not share the
 sender's GIL. Everything else is real: the store and its ledger (three writes per message), the
 templates, the message factory, the SMTP client over one reused connection (reconnecting every
 ``max_per_connection`` messages). Reports wall time, messages per second and peak RSS.
@@ -76,8 +76,10 @@ def main() -> int:
     args = ap.parse_args()
 
     flags = ["--fast"] if args.sink == "fast" else []
-    sink = subprocess.Popen([sys.executable, str(ROOT / "tests" / "smtpserver.py"), *flags],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server = ROOT / "tests" / "support" / "smtpserver.py"
+    sink = subprocess.Popen(
+        [sys.executable, str(server), *flags], stdout=subprocess.PIPE, text=True
+    )
     try:
         port = int(sink.stdout.readline())
         with tempfile.TemporaryDirectory() as tmp:

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import pytest
 
-try:  # pytest puts tests/ on sys.path (no __init__.py); `python -m` runs may use the package path
-    from feedserver import FeedServer
-except ImportError:  # pragma: no cover
-    from tests.feedserver import FeedServer
+from support.feedserver import FeedServer  # tests/ is on sys.path: pyproject's pythonpath
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,7 +18,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     """A started FeedServer on 127.0.0.1 serving tests/data/ (files, ETag/304, gzip, misbehaving
-    endpoints; see tests/feedserver.py). Stopped at teardown."""
+    endpoints; see tests/support/feedserver.py). Stopped at teardown."""
     with FeedServer(root=DATA) as server:
         yield server
 

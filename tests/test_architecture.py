@@ -128,9 +128,7 @@ OWNED_PATTERNS = {
 
 def _defined_functions(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {
-        n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
+    return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
 
 
 @pytest.mark.parametrize("owner", sorted(OWNED_FUNCTIONS))
@@ -207,6 +205,8 @@ def test_no_test_module_imports_another() -> None:
                 names = [node.module]
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names = re.findall(r"(?:from|import)\s+([\w.]+)", node.value)
             if any(n.split(".")[-1].startswith("test_") for n in names):
                 offenders.append(path.name)
     assert not offenders, f"test modules importing others: {offenders} (use tests/support/)"
@@ -219,8 +219,6 @@ def test_the_packaged_list_matches_the_packages_on_disk() -> None:
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
     listed = set(config["setuptools"]["packages"])
-    on_disk = {
-        ".".join(init.parent.relative_to(ROOT).parts) for init in PKG.rglob("__init__.py")
-    }
+    on_disk = {".".join(init.parent.relative_to(ROOT).parts) for init in PKG.rglob("__init__.py")}
     assert listed - {"aggregator.templates"} == on_disk
     assert config["setuptools"]["package-dir"]["aggregator.templates"] == "templates"

@@ -9,15 +9,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support.digest import AFTER_W48, W48, add_story, settings_for, week_store
 
 from aggregator import digest as dg
 from aggregator import unsubscribe as un
-from aggregator.service.sending import send_digest
 from aggregator.errors import ConfigError
 from aggregator.mailer import serialise
 from aggregator.models import Item, Outlet, Story
+from aggregator.service.sending import send_digest
 from aggregator.store import Store
+
+from support.digest import AFTER_W48, W48, add_story, settings_for, week_store
 
 
 def _story(cid: int, tags, sources=("A",), seen=W48) -> Story:

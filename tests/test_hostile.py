@@ -26,14 +26,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from aggregator.cli import main
+from aggregator.cli.main import main
 from aggregator.config import load
-from aggregator.pipeline import Pipeline
+from aggregator.service.pipeline import Pipeline
 from aggregator.store import Store
 
 try:
-    from feedserver import FeedServer
-    from hostile import (
+    from support.feedserver import FeedServer
+    from support.hostile import (
         CANARY_PATHS,
         LAUGH,
         SECRET,
@@ -45,8 +45,8 @@ try:
         string_problems,
     )  # fmt: skip
 except ImportError:  # pragma: no cover
-    from tests.feedserver import FeedServer
-    from tests.hostile import (
+    from tests.support.feedserver import FeedServer
+    from tests.support.hostile import (
         CANARY_PATHS,
         LAUGH,
         SECRET,
@@ -170,6 +170,7 @@ def eml(hostile: Run, published: Path) -> Path:
     return files[0]
 
 
+@pytest.mark.slow  # the hostile run (module fixture) takes ~10 s
 def test_hostile_fetch_finishes_in_bounded_time_and_memory(hostile: Run):
     assert hostile.rc == 0, hostile.output[-3000:]
     assert hostile.seconds < TIME_BOUND, hostile.output[-3000:]
@@ -177,6 +178,7 @@ def test_hostile_fetch_finishes_in_bounded_time_and_memory(hostile: Run):
     assert f"{len(hostile.attacks)} sources:" in hostile.output
 
 
+@pytest.mark.slow  # the hostile run (module fixture) takes ~10 s
 def test_every_source_is_ingested_or_recorded_with_a_clear_error(hostile: Run):
     wrong = []
     for attack in hostile.attacks:
@@ -195,6 +197,7 @@ def test_every_source_is_ingested_or_recorded_with_a_clear_error(hostile: Run):
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.slow  # the hostile run (module fixture) takes ~10 s
 def test_entities_are_never_expanded_nor_fetched(hostile: Run):
     assert hostile.canary_hits == []
     settings = load(hostile.config)
@@ -208,6 +211,7 @@ def test_entities_are_never_expanded_nor_fetched(hostile: Run):
     assert all(len(it.title) <= 1000 for it in items if it.source == "quadratic-blowup")
 
 
+@pytest.mark.slow  # the hostile run (module fixture) takes ~10 s
 def test_caps_duplicates_and_bad_dates(hostile: Run):
     settings = load(hostile.config)
     with Store(settings.database) as store:
@@ -267,6 +271,7 @@ def file_problems(path: Path) -> list[str]:
     raise AssertionError(f"unexpected output {path}")
 
 
+@pytest.mark.slow  # the hostile run (module fixture) takes ~10 s
 def test_outputs_carry_no_active_content_nor_disguise(published: Path):
     files = sorted(p for p in published.rglob("*") if p.is_file())
     names = {p.relative_to(published).as_posix() for p in files}
@@ -282,6 +287,7 @@ def test_outputs_carry_no_active_content_nor_disguise(published: Path):
     assert any(t.startswith("Subject line Bcc:") for t in titles)
 
 
+@pytest.mark.slow  # the hostile run (module fixture) takes ~10 s
 def test_feeds_are_valid_xml_and_json_with_plain_titles(published: Path):
     atom = etree.parse(str(published / "atom.xml")).getroot()
     ns = {"a": "http://www.w3.org/2005/Atom"}
@@ -299,6 +305,7 @@ def test_feeds_are_valid_xml_and_json_with_plain_titles(published: Path):
 _HEADER_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u0085\u2028\u2029\u202a-\u202e]")
 
 
+@pytest.mark.slow  # the hostile run (module fixture) takes ~10 s
 def test_digest_email_has_clean_headers_and_no_active_content(eml: Path):
     raw = eml.read_bytes()
     head, sep, _ = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.partition(b"\n\n")
@@ -396,7 +403,6 @@ def _drip_body_without_length(req) -> None:  # type: ignore[no-untyped-def]
     req.close_connection = True
 
 
-
 def test_deadline_bounds_a_body_drip_without_content_length(tmp_path):
     with FeedServer() as server:
         drip = server.route("drip", _drip_body_without_length)
@@ -407,7 +413,6 @@ def test_deadline_bounds_a_body_drip_without_content_length(tmp_path):
     row = json.loads(cli("--config", str(config), "status", "--json")[1])[0]
     assert row["last_error"] == f"timed out after {DRIP_TIMEOUT} s"
     assert seconds < DRIP_TIMEOUT + 1.5
-
 
 
 def test_deadline_while_headers_drip_is_a_timeout(tmp_path):
@@ -422,6 +427,7 @@ def test_deadline_while_headers_drip_is_a_timeout(tmp_path):
 # --------------------------------------------------------------------------- the wild corpus
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not WILD.is_dir(), reason=f"shared corpus not found at {WILD}")
 def test_every_wild_file_goes_through_one_fetch_without_a_crash(tmp_path):
     files = sorted(p for p in WILD.rglob("*") if p.is_file())

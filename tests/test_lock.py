@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -56,10 +57,8 @@ class Holder:
         if self.proc.poll() is None:
             self.kill()
         if self.child:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture

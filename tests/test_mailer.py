@@ -1,4 +1,4 @@
-"""Delivery against a real SMTP server on loopback (aiosmtpd, see smtpserver.py): one message
+"""Delivery against a real SMTP server on loopback (aiosmtpd, see support/smtpserver.py): one message
 per recipient over one connection, retries, permanent failures, resume, SIGKILL, the outbox."""
 
 from __future__ import annotations
@@ -14,33 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.digest_run import send_digest
 from aggregator.errors import DeliveryError
 from aggregator.mailer import ConnectionFailed, Outbox, SmtpMailer
-from aggregator.settings import SmtpSettings
+from aggregator.service.sending import send_digest
 from aggregator.store import Store
 
-try:
-    from smtpserver import DROP, Sink
-    from test_digest import AFTER_W48, settings_for, week_store
-except ImportError:  # pragma: no cover
-    from tests.smtpserver import DROP, Sink
-    from tests.test_digest import AFTER_W48, settings_for, week_store
+from support.digest import AFTER_W48, PEOPLE, settings_for, smtp_settings, week_store
+from support.smtpserver import DROP, Sink
 
 ROOT = Path(__file__).resolve().parent.parent
-PEOPLE = tuple(f"reader{i}@example.org" for i in range(6))
 
 
 @pytest.fixture
 def sink():
     with Sink() as s:
         yield s
-
-
-def smtp_settings(tmp_path, sink, recipients=PEOPLE, **kw):
-    smtp = SmtpSettings(host="127.0.0.1", port=sink.port, security="none", timeout=10,
-                        **kw.pop("smtp_kw", {}))  # fmt: skip
-    return settings_for(tmp_path, recipients=recipients, smtp=smtp, **kw)
 
 
 def mailer(settings, sleeps=None, **kw):
@@ -243,10 +231,10 @@ _CHILD = textwrap.dedent(
     """
     import sys
     sys.path[:0] = [{root!r}, {tests!r}]
-    from aggregator.digest_run import send_digest
+    from aggregator.service.sending import send_digest
     from aggregator.store import Store
-    from test_mailer import smtp_settings, AFTER_W48
-    from smtpserver import Sink
+    from support.digest import smtp_settings, AFTER_W48
+    from support.smtpserver import Sink
     from pathlib import Path
     class _Port:  # smtp_settings only needs .port
         port = {port}

@@ -742,7 +742,7 @@ bases = st.sampled_from(["https://example.org/feeds/x.xml", "http://a.b/c/", "ht
 def test_url_shortcuts_agree_with_urllib_and_feedparser(url, base):
     from feedparser.urls import _urljoin
 
-    from aggregator._fastparse import fp_urljoin
+    from aggregator.parse.fast import fp_urljoin
     from aggregator.sanitize import safe_url
 
     assert fp_urljoin(base, url) == _urljoin(base, url)
@@ -796,7 +796,7 @@ w3c_dates = st.tuples(
 def test_date_shortcut_agrees_with_feedparser(text):
     from feedparser.datetimes import _parse_date
 
-    from aggregator._fastparse import parse_date, struct_to_datetime
+    from aggregator.parse.dates import parse_date, struct_to_datetime
 
     assert parse_date(text) == struct_to_datetime(_parse_date(text))
 
@@ -951,17 +951,17 @@ def test_footer_removed_identically_on_both_paths_in_content():
 
 
 def test_giant_ill_formed_document_cut_before_feedparser_reads_it():
-    from aggregator.parse import FEEDPARSER_MAX_ITEMS, _cut_items
+    from aggregator.parse.universal import FEEDPARSER_MAX_ITEMS, cut_items
 
     assert FEEDPARSER_MAX_ITEMS >= MAX_ITEMS
     doc = rss(
         "".join(item(title=f"t{i} &nbsp;", link=f"https://n.example.org/{i}") for i in range(9))
     )
     assert parse_fast(doc, URL, now=NOW) is None  # &nbsp; is undeclared in XML: feedparser's job
-    cut, warning = _cut_items(doc, 3)
+    cut, warning = cut_items(doc, 3)
     assert warning and "3 items" in warning and doc.startswith(cut)
     assert [i.title for i in parse_feedparser(cut, URL, now=NOW).items] == ["t0", "t1", "t2"]
-    assert _cut_items(doc, 9) == (doc, None)
+    assert cut_items(doc, 9) == (doc, None)
 
 
 def test_script_overrides_a_wrong_feed_language():
@@ -984,7 +984,14 @@ def test_script_overrides_a_wrong_feed_language():
         ("fr", "Le Maroc signe un accord", "fr", "fr"),
         ("fr", "Le Maroc signe un accord avec Al-Maghrib (المغرب)", "fr", "fr"),
     ],
-    ids=["ar-text-en-tag", "ar-text-no-hint", "latin-text-ar-tag", "latin-ar-hint", "fr", "fr-quote"],
+    ids=[
+        "ar-text-en-tag",
+        "ar-text-no-hint",
+        "latin-text-ar-tag",
+        "latin-ar-hint",
+        "fr",
+        "fr-quote",
+    ],
 )
 def test_script_language(lang, text, hint, expected):
     from aggregator.text import script_language

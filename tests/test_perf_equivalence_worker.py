@@ -8,6 +8,7 @@ sanitize_html's ``&nbsp;`` shortcut (vs nh3 itself)."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import random
 import re
@@ -18,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator import tagging
-from aggregator.parse.fast import _C1, _CP1252, _fp_text
 from aggregator.errors import ParseError
 from aggregator.parse import parse
+from aggregator.parse.fast import _C1, _CP1252, _fp_text
 from aggregator.sanitize import _CLEANER, _SIMPLE_HTML, clean_chars, sanitize_html
 from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger
 from aggregator.text import ARABIC as _ARABIC
@@ -106,10 +107,8 @@ def ref_clean_text(text: str) -> str:
 def ref_fp_text(s: str) -> str:
     s = s.strip()
     if not s.isascii():
-        try:
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
             s = s.encode("iso-8859-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
         if _C1.search(s):
             s = s.translate(_CP1252)
     return s
@@ -192,6 +191,7 @@ piece = st.one_of(
 scan_text = st.lists(piece, max_size=12).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(scan_text)
 def test_scan_same_matches_on_generated_text(text: str) -> None:
@@ -257,8 +257,8 @@ def test_clean_text_same_on_corpus_text() -> None:
 # --- feedparser's text fix-up ---------------------------------------------------------------------
 
 _FP_ALPHABET = st.sampled_from(
-    list("ab \n\t")
-    + [
+    [
+        *"ab \n\t",
         "é",
         "Ã©",
         "Ã",

@@ -8,38 +8,14 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import feedparser
 import pytest
 
-from aggregator.cli import main
+from aggregator.cli.main import main
 from aggregator.config import load
-from aggregator.pipeline import Pipeline, publish
+from aggregator.service.pipeline import Pipeline, publish
 from aggregator.store import Store
 
-REAL = Path(__file__).parent / "data" / "corpus" / "real"
-
-
-def distinct_items(path: Path) -> int:
-    """Feedparser's view of how many distinct items a document holds (by guid, else link, else
-    title): the number the store must end up with for that source."""
-    doc = feedparser.parse(path.read_bytes())
-    keys = {e.get("id") or e.get("link") or e.get("title") for e in doc.entries}
-    return len(keys)
-
-
-def write_config(tmp_path: Path, sources: list[tuple[str, str]], extra: str = "") -> Path:
-    lines = [
-        "database: agg.db",
-        "output: {dir: public, base_url: 'https://news.example.org/'}",
-        "fetch: {timeout: 10s, allow_private: ['127.0.0.0/8'], workers: 8}",
-        "digest: {outbox: outbox, recipients: [reader@example.org]}",
-        "sources:",
-    ]
-    for name, url in sources:
-        lines.append(f"  - {{name: {json.dumps(name)}, url: {json.dumps(url)}}}")
-    path = tmp_path / "config.yaml"
-    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
-    return path
+from support.corpus import REAL, distinct_items, write_config
 
 
 @pytest.fixture
@@ -50,6 +26,7 @@ def corpus_config(tmp_path, feed_server):
     return write_config(tmp_path, sources), files
 
 
+@pytest.mark.slow
 def test_whole_corpus_fetch_refetch_and_status(corpus_config, feed_server, capsys):
     config, files = corpus_config
     assert main(["--config", str(config), "fetch"]) == 0
@@ -108,7 +85,10 @@ def test_broken_sources_are_recorded_and_the_run_goes_on(tmp_path, feed_server, 
     assert main(["--config", str(config), "status", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["good"]["state"] == "ok" and rows["good"]["items"] > 0
-    assert rows["server-error"]["state"] == "backing-off" and rows["server-error"]["http_status"] == 500
+    assert (
+        rows["server-error"]["state"] == "backing-off"
+        and rows["server-error"]["http_status"] == 500
+    )
     assert rows["html-page"]["state"] == "backing-off" and rows["html-page"]["last_error"]
     assert rows["gone"]["state"] == "gone" and rows["gone"]["next_attempt"] is None
     # The gone source is never requested again, even with --force.
@@ -153,7 +133,7 @@ def test_changed_item_is_updated_in_place(tmp_path, feed_server):
 
 
 def test_publish_after_fetch_writes_every_format(corpus_config, tmp_path):
-    config, files = corpus_config
+    config, _files = corpus_config
     settings = load(config)
     with Store(settings.database) as store:
         Pipeline(settings, store).refresh()
@@ -173,7 +153,7 @@ def test_a_rolled_back_source_leaves_nothing_in_the_dedupe_window(tmp_path):
     """Source b's transaction fails after its items were clustered (a trigger stands in for a
     full disk): the story it would have started must not be found by source c afterwards (its
     cluster was never written), so c starts the cluster itself."""
-    from aggregator.workers import Job, prepare_feed
+    from aggregator.service.workers import Job, prepare_feed
 
     rss = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
     <link>https://{s}.example/</link><description>d</description><item><title>{t}</title>
@@ -236,7 +216,7 @@ def test_a_first_run_forks_its_workers_before_the_first_download(tmp_path, feed_
     not when the first body arrives. A run of 304s never forks."""
     import multiprocessing
 
-    from aggregator.workers import POOL_MIN
+    from aggregator.service.workers import POOL_MIN
 
     files = sorted(REAL.glob("*.xml"))[: POOL_MIN + 2]
     children_at_request: list[int] = []
@@ -269,8 +249,8 @@ def test_workers_run_nicer_than_the_main_process_with_wide_pipes(tmp_path):
     import multiprocessing
     import os
 
+    from aggregator.service.workers import PIPE_BYTES, POOL_MIN, WORKER_NICE, PrepPool
     from aggregator.tagging import Tagger
-    from aggregator.workers import PIPE_BYTES, POOL_MIN, WORKER_NICE, PrepPool
 
     settings = load(write_config(tmp_path, [("one", "http://127.0.0.1:9/feed.xml")]))
     pool = PrepPool(lambda: Tagger.from_settings(settings.topics, settings.tagging.threshold))

@@ -19,12 +19,12 @@ from lxml import etree
 from aggregator.errors import ParseError
 from aggregator.models import Item, Story
 from aggregator.normalize import _tracking, canonical_url
-from aggregator.text import fold, words
-from aggregator.text import strip_tags as fold_plain_text
 from aggregator.parse import MAX_ITEMS, parse
 from aggregator.publish import publish
 from aggregator.sanitize import plain_text, safe_url, sanitize_html
 from aggregator.settings import OutputSettings
+from aggregator.text import fold, words
+from aggregator.text import strip_tags as fold_plain_text
 
 try:
     from support.hostile import DANGEROUS_HTML, DANGEROUS_LINKS, html_problems
@@ -67,7 +67,7 @@ _segment = st.one_of(
     ),
 )
 _param = st.tuples(
-    st.one_of(st.sampled_from(TRACKERS + ["id", "p", "q", "page", "u", "url"]), _label),
+    st.one_of(st.sampled_from([*TRACKERS, "id", "p", "q", "page", "u", "url"]), _label),
     st.one_of(st.sampled_from(["", "1", "amp", "https://x.org/a?b=1", "a&b", "%26"]), _label),
 )
 
@@ -243,7 +243,7 @@ _attr_piece = st.tuples(
             "background",
         ]
     ),
-    st.sampled_from(DANGEROUS_LINKS + ["expression(alert(1))", "alert(1)", "url(javascript:x)"]),
+    st.sampled_from([*DANGEROUS_LINKS, "expression(alert(1))", "alert(1)", "url(javascript:x)"]),
     st.sampled_from(['"', "'", ""]),
 ).map(lambda t: f"<{t[0]} {t[1]}={t[3]}{t[2]}{t[3]}>x</{t[0]}>")
 _html_doc = st.lists(st.one_of(_benign, _attack_piece, _link_piece, _attr_piece), max_size=12).map(

@@ -21,8 +21,8 @@ from lxml import etree
 
 from aggregator.files import write_atomic
 from aggregator.models import Item, Outlet, Story
-from aggregator.service.pipeline import publish as pipeline_publish
 from aggregator.publish import PublishReport, publish
+from aggregator.service.pipeline import publish as pipeline_publish
 from aggregator.settings import DigestSettings, OutputSettings, Settings
 from aggregator.store import Store
 

@@ -19,14 +19,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from aggregator import config, scheduler
-from aggregator.lock import InstanceLock, ServiceLock
+from aggregator import config
+from aggregator.service import scheduler
+from aggregator.service.lock import InstanceLock, ServiceLock
 from aggregator.store import Store
 
 try:
-    from feedserver import FeedServer
+    from support.feedserver import FeedServer
 except ImportError:  # pragma: no cover
-    from tests.feedserver import FeedServer
+    from tests.support.feedserver import FeedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FEEDS = ROOT / "aggregator" / "data" / "demo"  # real feeds, bundled for the demo
@@ -360,8 +361,8 @@ def test_sighup_reloads_the_config(tmp_path, feeds):
 HUNG_RUN = """
 import sys
 from aggregator.config import load
-from aggregator.logs import setup_logging
-from aggregator.scheduler import run_forever
+from aggregator.cli.logs import setup_logging
+from aggregator.service.scheduler import run_forever
 setup_logging(1)
 sys.exit(run_forever(load(sys.argv[1]), stop_grace=0.5))
 """

@@ -16,7 +16,8 @@ from pathlib import Path
 from aggregator.config import load
 from aggregator.store import Store
 from aggregator.unsubscribe import make_token, secret_for
-from test_pipeline import write_config
+
+from support.corpus import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,11 @@ import pytest
 
 from aggregator.service.web import MAX_BODY, RequestHandler, make_server, simple_route
 
-RSS = (b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-       + b"x" * 600 + b"</channel></rss>")
+RSS = (
+    b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+    + b"x" * 600
+    + b"</channel></rss>"
+)
 
 
 @pytest.fixture
@@ -38,8 +41,11 @@ def site(tmp_path: Path) -> Path:
 def _unsubscribe(handler: RequestHandler) -> None:
     length = int(handler.headers.get("Content-Length") or 0)
     body = handler.rfile.read(length) if length else b""
-    handler.send_bytes(200, f"{handler.command} {handler.path} {body.decode()}".encode(),
-                       "text/plain; charset=utf-8")
+    handler.send_bytes(
+        200,
+        f"{handler.command} {handler.path} {body.decode()}".encode(),
+        "text/plain; charset=utf-8",
+    )
 
 
 def _echo(method: str, query: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -101,8 +107,9 @@ def test_conditional_get_304(server, site: Path) -> None:
     _, h, _ = request(server, "/feed.xml")
     status, headers, body = request(server, "/feed.xml", headers={"If-None-Match": h["etag"]})
     assert status == 304 and body == b"" and headers["etag"] == h["etag"]
-    status, _, body = request(server, "/feed.xml",
-                              headers={"If-None-Match": f'"other", W/{h["etag"]}'})
+    status, _, body = request(
+        server, "/feed.xml", headers={"If-None-Match": f'"other", W/{h["etag"]}'}
+    )
     assert status == 304
     status, _, _ = request(server, "/feed.xml", headers={"If-Modified-Since": h["last-modified"]})
     assert status == 304
@@ -121,8 +128,9 @@ def test_gzip_when_asked(server) -> None:
     assert gzip.decompress(body) == RSS
     assert headers["vary"] == "Accept-Encoding"
     assert headers["etag"].endswith('-gz"')
-    status, _, _ = request(server, "/feed.xml",
-                           headers={"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})
+    status, _, _ = request(
+        server, "/feed.xml", headers={"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]}
+    )
     assert status == 304
     _, headers, body = request(server, "/feed.xml", headers={"Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in headers and body == RSS
@@ -157,9 +165,13 @@ def test_method_not_allowed(server) -> None:
 
 
 def test_route_table(server) -> None:
-    status, headers, body = request(server, "/unsubscribe?t=abc", method="POST",
-                                    body=b"List-Unsubscribe=One-Click",
-                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, _headers, body = request(
+        server,
+        "/unsubscribe?t=abc",
+        method="POST",
+        body=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 200 and body == b"POST /unsubscribe?t=abc List-Unsubscribe=One-Click"
     status, _, body = request(server, "/unsubscribe/xyz")
     assert status == 200 and body.startswith(b"GET /unsubscribe/xyz")

@@ -70,3 +70,14 @@ def week_store(tmp_path: Path) -> Store:
     add_story(store, "TechCabal", "embassy", "Embassy talks in Rabat", ("diplomacy",))
     add_story(store, "TechCabal", "sport", "Football results", ())
     return store
+
+
+PEOPLE = tuple(f"reader{i}@example.org" for i in range(6))
+
+
+def smtp_settings(tmp_path: Path, sink, recipients=PEOPLE, **kw) -> Settings:
+    """Settings delivering to ``sink`` (anything with a ``port``) on loopback, no TLS."""
+    smtp = SmtpSettings(
+        host="127.0.0.1", port=sink.port, security="none", timeout=10, **kw.pop("smtp_kw", {})
+    )
+    return settings_for(tmp_path, recipients=recipients, smtp=smtp, **kw)

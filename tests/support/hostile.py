@@ -25,10 +25,7 @@ from pathlib import Path
 from lxml import etree
 from lxml import html as lxml_html
 
-try:
-    from feedserver import FeedServer
-except ImportError:  # pragma: no cover
-    from tests.feedserver import FeedServer
+from .feedserver import FeedServer
 
 SECRET = "HOSTILE-SECRET-7f3a9c"  # content of the local file the file:// entity points at
 LAUGH = "LOL-LOL-LOL"  # what entity expansion would produce
@@ -320,17 +317,17 @@ def huge_title() -> str:
                     body="<p>" + "x" * 300_000 + "</p>"))  # fmt: skip
 
 
-def _wrong_gzip(req) -> None:  # type: ignore[no-untyped-def]
+def _wrong_gzip(req) -> None:
     req.send_body(200, b"this is not gzip at all" * 10,
                   {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"})  # fmt: skip
 
 
-def _brotli_claim(req) -> None:  # type: ignore[no-untyped-def]
+def _brotli_claim(req) -> None:
     req.send_body(200, b"\x00" * 100,
                   {"Content-Type": "application/rss+xml", "Content-Encoding": "x-evil"})  # fmt: skip
 
 
-def _lying_length(req) -> None:  # type: ignore[no-untyped-def]
+def _lying_length(req) -> None:
     """Content-Length says 1 MB, the body stops after a few bytes and the connection closes."""
     req.send_response(200)
     req.send_header("Content-Type", "application/rss+xml")
@@ -355,7 +352,9 @@ def install(server: FeedServer, workdir: Path, other: FeedServer | None = None) 
 
     p = server.put
     utf8 = "application/rss+xml; charset=utf-8"
-    real = (Path(__file__).parent / "data" / "corpus" / "real" / "aljazeera_all_2026-08-13.xml").read_bytes()
+    real = (
+        Path(__file__).parent.parent / "data" / "corpus" / "real" / "aljazeera_all_2026-08-13.xml"
+    ).read_bytes()
     fine = rss(item("A fine feed about AI in Africa", guid="fine"))
     attacks = [
         # -- XML attacks
@@ -525,7 +524,7 @@ def bad_url(value: str) -> bool:
 
 def html_problems(fragment: str) -> list[str]:
     """What is active or disguising in an HTML fragment or page (empty list: safe)."""
-    problems = []
+    problems: list[str] = []
     if not fragment.strip():
         return problems
     if _INVISIBLE.search(fragment):

@@ -117,7 +117,7 @@ class FeedServer:
     def url(self, path: str = "") -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def start(self) -> FeedServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
@@ -208,7 +208,7 @@ class FeedServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def handle_error(self, request, client_address) -> None:
         """Clients hanging up (the fetcher giving up on purpose) are not errors here."""
         import sys
 
@@ -383,7 +383,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tests.feedserver [DIR]``: serve DIR on a random loopback port until Ctrl-C."""
+    """``python tests/support/feedserver.py [DIR]``: serve DIR on loopback until Ctrl-C."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv

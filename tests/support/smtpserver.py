@@ -4,8 +4,8 @@
 command differently: return an SMTP reply ("451 4.3.0 later"), ``DROP`` to close the connection
 without answering, or None for the normal reply. ``stage`` is "MAIL", "RCPT" or "DATA"; ``n``
 counts calls of that stage for that recipient (1 on the first). Run as a script
-(``python tests/smtpserver.py``) it serves until killed and prints its port, for benchmarks and
-subprocess tests; messages are then only counted.
+(``python tests/support/smtpserver.py``) it serves until killed and prints its port, for
+benchmarks and subprocess tests; messages are then only counted.
 """
 
 from __future__ import annotations
@@ -110,9 +110,10 @@ class Sink:
         if users is not None:
 
             def auth(server, session, envelope, mechanism, data):
-                ok = isinstance(data, LoginPassword) and users.get(
-                    data.login.decode()
-                ) == data.password.decode()
+                ok = (
+                    isinstance(data, LoginPassword)
+                    and users.get(data.login.decode()) == data.password.decode()
+                )
                 return AuthResult(success=ok, handled=False)
 
             kw.update(authenticator=auth, auth_require_tls=False, auth_required=True)
