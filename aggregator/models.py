@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 
 @dataclass(frozen=True)
 class Source:
-    """A feed as the operator configured it."""
+    """A feed as the operator configured it. ``tags`` are applied to every item of the source;
+    ``prior`` only raises the evidence the tagger found for those tags (a hint, never a tag)."""
 
     name: str
     url: str
     language: str | None = None
     tags: tuple[str, ...] = ()
+    prior: tuple[str, ...] = ()
 
 
 #: Values of ``SourceState.state`` (also what ``status --json`` prints).

@@ -54,10 +54,14 @@ def test_real_config_loads_with_enough_sources():
     assert all(s.language in {"fr", "en", "ar"} for s in settings.sources)
     assert all(s.url.startswith("https://") for s in settings.sources)
     by_name = {s.name: s for s in settings.sources}
-    for outlet in ("Maroc Diplomatique", "Jeune Afrique", "TechCabal", "BBC Afrique"):
-        assert "africa" in by_name[outlet].tags, outlet
+    # tags: every item (Africa sections, pan-African outlets); prior: outlets that also publish
+    # world news or global tech (labelled items of BBC Afrique: under half about Africa)
+    for outlet in ("Jeune Afrique", "Le Monde Afrique", "BBC News Africa", "Disrupt Africa"):
+        assert by_name[outlet].tags == ("africa",) and not by_name[outlet].prior, outlet
+    for outlet in ("Maroc Diplomatique", "Hespress AR", "TechCabal", "BBC Afrique"):
+        assert by_name[outlet].prior == ("africa",) and not by_name[outlet].tags, outlet
     for outlet in ("Foreign Policy", "Ars Technica", "The Verge"):
-        assert "africa" not in by_name[outlet].tags, outlet
+        assert not by_name[outlet].tags and not by_name[outlet].prior, outlet
     assert {"fr", "en", "ar"} <= {s.language for s in settings.sources}
     assert set(settings.topics["diplomacy"]) == {"en", "fr", "ar"}
     assert settings.digest.smtp.host == ""  # mail goes to the outbox
@@ -181,6 +185,37 @@ CASES = [
         SOURCES + "    tags: africa\n",
         "config.yaml:6: sources[1].tags: expected a list of tag slugs such as [africa], got text 'africa'",
         id="tags-not-a-list",
+    ),
+    pytest.param(
+        SOURCES + "    prior: [Africa]\n",
+        "config.yaml:6: sources[1].prior[0]: bad tag 'Africa' (use lower-case letters, digits and -)",
+        id="bad-prior-slug",
+    ),
+    pytest.param(
+        SOURCES + "    prior: africa\n",
+        "config.yaml:6: sources[1].prior: expected a list of tag slugs such as [africa], got text 'africa'",
+        id="prior-not-a-list",
+    ),
+    pytest.param(
+        SOURCES + "    prior: [ai, afirca]\n",
+        "config.yaml:6: sources[1].prior[1]: unknown tag 'afirca' (did you mean 'africa'?)",
+        id="unknown-prior-suggestion",
+    ),
+    pytest.param(
+        SOURCES + "    tags:\n      - ai\n      - marocco\n",
+        "config.yaml:8: sources[1].tags[1]: unknown tag 'marocco' (did you mean 'morocco'?)",
+        id="unknown-tag-suggestion",
+    ),
+    pytest.param(
+        SOURCES + "    tags: [tech]\n",
+        "config.yaml:6: sources[1].tags[0]: unknown tag 'tech'"
+        " (use ai, africa, an African country such as morocco, or a key of topics)",
+        id="unknown-tag-no-suggestion",
+    ),
+    pytest.param(
+        SOURCES + "    prior: [diplomacy]\ntopics:\n  diplomcy:\n    en: [embassy]\n",
+        "config.yaml:6: sources[1].prior[0]: unknown tag 'diplomacy' (did you mean 'diplomcy'?)",
+        id="unknown-tag-topic-misspelt",
     ),
     pytest.param(
         SOURCES + "fetch:\n  timeout: 20 seconds\n",
@@ -414,9 +449,9 @@ def test_defaults_when_keys_are_absent(write, tmp_path):
     assert settings.tagging.threshold == 1.0
     assert settings.log_level == "INFO"
     assert settings.topics == {}
-    assert [(s.name, s.language, s.tags) for s in settings.sources] == [
-        ("Alpha", None, ()),
-        ("Beta", None, ()),
+    assert [(s.name, s.language, s.tags, s.prior) for s in settings.sources] == [
+        ("Alpha", None, (), ()),
+        ("Beta", None, (), ()),
     ]
 
 
@@ -442,6 +477,7 @@ def test_values_are_converted(write):
         + """\
     language: FR
     tags: [africa, ai, africa]
+    prior: [morocco, diplomacy, morocco]
 fetch:
   interval: 1h30m
   timeout: 45
@@ -468,6 +504,7 @@ log_level: debug
     )
     s = config.load(write(text))
     assert s.sources[1].language == "fr" and s.sources[1].tags == ("africa", "ai")
+    assert s.sources[1].prior == ("morocco", "diplomacy") and s.sources[0].prior == ()
     assert (s.fetch.interval, s.fetch.timeout, s.fetch.max_bytes) == (5400.0, 45.0, 524288)
     assert s.fetch.allow_private == ("127.0.0.0/8", "::1/128")
     assert s.topics == {"diplomacy": {"en": ("embassy", "foreign minister"), "ar": ("سفارة",)}}
@@ -629,4 +666,40 @@ def test_output_templates_is_its_own_key(write, tmp_path):
     assert settings.digest.templates == tmp_path / "templates"
     assert config.problems(write(SOURCES + "templates: site\n")) == [
         "config.yaml:6: templates: unknown key (did you mean 'output.templates'?)"
+    ]
+
+
+def test_tags_and_prior_accept_every_tag_the_tagger_gives(write):
+    text = (
+        SOURCES
+        + "    tags: [ai, africa, morocco, cote-d-ivoire, diplomacy]\n"
+        + "    prior: [south-africa, diplomacy]\n"
+        + "topics:\n  diplomacy:\n    en: [embassy]\n"
+    )
+    path = write(text)
+    assert config.problems(path) == []
+    beta = config.load(path).sources[1]
+    assert beta.tags == ("ai", "africa", "morocco", "cote-d-ivoire", "diplomacy")
+    assert beta.prior == ("south-africa", "diplomacy")
+
+
+def test_unknown_tags_of_every_source_are_reported_at_their_lines(write):
+    text = """\
+sources:
+  - name: Alpha
+    url: https://alpha.example.org/feed
+    prior: [africa, afrique]
+  - name: Beta
+    url: https://beta.example.org/rss
+    tags: [ai]
+    prior:
+      - diplomacy
+      - moroco
+topics:
+  diplomacy:
+    fr: [ambassade]
+"""
+    assert config.problems(write(text)) == [
+        "config.yaml:4: sources[0].prior[1]: unknown tag 'afrique' (did you mean 'africa'?)",
+        "config.yaml:10: sources[1].prior[1]: unknown tag 'moroco' (did you mean 'morocco'?)",
     ]

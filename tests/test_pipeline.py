@@ -266,3 +266,83 @@ def test_workers_run_nicer_than_the_main_process_with_wide_pipes(tmp_path):
         assert fcntl.fcntl(result_pipe, fcntl.F_GETPIPE_SZ) == PIPE_BYTES
     finally:
         pool.close()
+
+
+def test_source_tags_reach_every_item_and_prior_only_hints(tmp_path, feed_server):
+    """``tags: [africa]`` puts an off-topic story of that source in tags/africa.xml; the same
+    story from a ``prior: [africa]`` source stays out (the prior goes to the tagger, a hint)."""
+    from aggregator.tagging import Tagger
+
+    rss = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{s}</title>
+    <link>https://{s}.example/</link><description>d</description>
+    <item><title>{t}</title><link>https://{s}.example/{slug}</link>
+    <description>{b}</description></item></channel></rss>"""
+    stories = {
+        "sectioned": ("Winter storm in the United States: 700,000 homes without power",
+                      "Thousands of flights were cancelled across the north-east on Sunday."),
+        "mixed": ("France: a sailor breaks the round-the-world record in 40 days",
+                  "He crossed the finish line off Brest on Saturday evening after a solo race."),
+    }  # fmt: skip
+    for name, (title, body) in stories.items():
+        feed_server.put(f"{name}.xml", rss.format(s=name, t=title, b=body, slug=name))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "database: agg.db\n"
+        "output: {dir: public, base_url: 'https://news.example.org/'}\n"
+        "fetch: {timeout: 10s, allow_private: ['127.0.0.0/8']}\n"
+        "sources:\n"
+        f"  - {{name: sectioned, url: '{feed_server.url('sectioned.xml')}', tags: [africa]}}\n"
+        f"  - {{name: mixed, url: '{feed_server.url('mixed.xml')}', prior: [africa]}}\n",
+        encoding="utf-8",
+    )
+    settings = load(config)
+    seen: dict[str, tuple[str, ...]] = {}
+
+    class Recording(Tagger):
+        def tag(self, title, summary="", language=None, source_tags=()):
+            seen[title] = tuple(source_tags)
+            return super().tag(title, summary, language, source_tags)
+
+    tagger = Recording.from_settings(settings.topics, settings.tagging.threshold)
+    with Store(settings.database) as store:
+        assert Pipeline(settings, store, tagger=tagger).refresh().new_items == 2
+        items = {i.source: i for i in store.items()}
+        publish(settings, store)
+    # the scorer's input: the prior, never the source tags
+    assert seen == {stories["sectioned"][0]: (), stories["mixed"][0]: ("africa",)}
+    assert items["sectioned"].tags == ("africa",)
+    assert items["sectioned"].why == {"africa": ("source:africa",)}
+    assert items["mixed"].tags == ()
+    africa = (settings.output.dir / "tags" / "africa.xml").read_text(encoding="utf-8")
+    assert "700,000 homes without power" in africa
+    assert "round-the-world" not in africa
+    combined = (settings.output.dir / "feed.xml").read_text(encoding="utf-8")
+    assert "round-the-world" in combined  # published, only not as Africa
+
+
+def test_workers_apply_source_tags_after_the_prior(tmp_path):
+    """The worker path (``Job`` -> ``prepare_feed``): tags applied, prior given to the tagger."""
+    from aggregator.service.workers import Job, prepare_feed
+    from aggregator.tagging import Tagger
+
+    rss = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
+    <link>https://w.example/</link><description>d</description>
+    <item><title>Weekend football results</title><link>https://w.example/a</link>
+    <description>All the scores of the league.</description></item></channel></rss>"""
+    calls: list[tuple[str, ...]] = []
+
+    class Recording(Tagger):
+        def tag(self, title, summary="", language=None, source_tags=()):
+            calls.append(tuple(source_tags))
+            return super().tag(title, summary, language, source_tags)
+
+    tagger = Recording.from_settings({}, 1.0)
+    job = Job(rss, "https://w.example/rss", {}, "en", ("morocco",), {}, ("ai",))
+    prepared = prepare_feed(job, tagger)
+    assert not isinstance(prepared, Exception)
+    ((_key, _hash, _parsed, prep),) = prepared.items
+    assert prep is not None
+    assert calls == [("ai",)]
+    assert prep.tagging.tags == ("africa", "morocco")
+    assert prep.tagging.countries == ("MA",)
+    assert prep.tagging.why == {"africa": ("source:morocco",), "morocco": ("source:morocco",)}

@@ -26,13 +26,15 @@ from zoneinfo import ZoneInfo
 from ..clock import utcnow
 
 #: (file in data/demo, source name, language, prior tags)
-DEMO_FEEDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("hespress-ar.xml", "Hespress AR", "ar", ("africa",)),
-    ("maroc-diplomatique-fr.xml", "Maroc Diplomatique", "fr", ("africa",)),
-    ("jeune-afrique-fr.xml", "Jeune Afrique", "fr", ("africa",)),
-    ("techcabal-en.xml", "TechCabal", "en", ("africa",)),
-    ("rest-of-world-en.xml", "Rest of World", "en", ()),
-    ("ars-technica-en.xml", "Ars Technica", "en", ()),
+#: (file, name, language, tags applied to every item, prior: a hint that only raises evidence).
+#: Jeune Afrique publishes only Africa; the others also carry world news.
+DEMO_FEEDS: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("hespress-ar.xml", "Hespress AR", "ar", (), ("africa",)),
+    ("maroc-diplomatique-fr.xml", "Maroc Diplomatique", "fr", (), ("africa",)),
+    ("jeune-afrique-fr.xml", "Jeune Afrique", "fr", ("africa",), ()),
+    ("techcabal-en.xml", "TechCabal", "en", (), ("africa",)),
+    ("rest-of-world-en.xml", "Rest of World", "en", (), ()),
+    ("ars-technica-en.xml", "Ars Technica", "en", (), ()),
 )
 TIMEZONE = "Africa/Casablanca"
 
@@ -80,11 +82,13 @@ def demo_config(base_url: str, workdir: Path) -> str:
         "  allow_private: [127.0.0.0/8]     # the sample feeds are served on 127.0.0.1",
         "sources:",
     ]
-    for filename, name, language, tags in DEMO_FEEDS:
+    for filename, name, language, tags, prior in DEMO_FEEDS:
         lines += [f"  - name: {q(name)}", f"    url: {q(base_url + filename)}",
                   f"    language: {language}"]  # fmt: skip
         if tags:
             lines.append(f"    tags: [{', '.join(tags)}]")
+        if prior:
+            lines.append(f"    prior: [{', '.join(prior)}]")
     lines += [
         "topics:",
         "  diplomacy:",

@@ -1,6 +1,7 @@
 """Sources to and from OPML, the list format every feed reader exports.
 
-Export writes OPML 2.0 (one ``type="rss"`` outline per source, tags as ``category``).
+Export writes OPML 2.0 (one ``type="rss"`` outline per source, tags as ``category``; a
+source's ``prior`` as the categories ``/prior/<tag>``, which readers show as a folder path).
 Import reads OPML 1.0/2.0 with nested folders, including the files ``newsboat -e`` and FreshRSS
 write, and adds the new feeds to config.yaml by inserting text after the last source: the
 operator's comments, order, quoting and indentation stay exactly as they were (a YAML
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -34,6 +35,8 @@ _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _LANG = re.compile(r"([a-z]{2})(?:[-_][A-Za-z0-9]+)*")
 #: FreshRSS web-scraping outlines: not feeds this aggregator can read.
 _NOT_FEEDS = ("xpath", "dotnotation")
+#: The category folder that carries a source's prior: ``/prior/africa``.
+_PRIOR = "prior"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class OpmlFeed:
     html_url: str | None = None
     language: str | None = None
     tags: tuple[str, ...] = ()
+    prior: tuple[str, ...] = ()  # categories ``/prior/<tag>``
     folder: tuple[str, ...] = ()  # enclosing folder outlines, outermost first
     type: str | None = None
     line: int | None = None
@@ -58,6 +62,7 @@ class ImportPlan:
     present: tuple[tuple[OpmlFeed, str], ...]  # (feed, name of the source that has its URL)
     skipped: tuple[tuple[OpmlFeed, str], ...]  # (feed, reason)
     renamed: tuple[tuple[str, str], ...]  # (name in the OPML, name given)
+    dropped: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name given, categories left out)
 
 
 # ---- export ------------------------------------------------------------------------------------
@@ -75,8 +80,10 @@ def export_opml(sources: Iterable[Source], title: str, now: datetime | None = No
         attrs = {"type": "rss", "text": s.name, "title": s.name, "xmlUrl": s.url}
         if s.language:
             attrs["language"] = s.language
-        if s.tags:
-            attrs["category"] = ",".join(s.tags)  # OPML 2.0: a tag is a category without slashes
+        # OPML 2.0: a tag is a category without slashes; a prior is a category path /prior/x
+        categories = [*s.tags, *(f"/{_PRIOR}/{t}" for t in s.prior)]
+        if categories:
+            attrs["category"] = ",".join(categories)
         ET.SubElement(body, "outline", attrs)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -122,6 +129,7 @@ def _walk(node: etree._Element, folder: tuple[str, ...], out: list[OpmlFeed]) ->
                     html_url=attrs.get("htmlurl") or None,
                     language=_language(attrs.get("language")),
                     tags=_tags(attrs.get("category")),
+                    prior=_tags(attrs.get("category"), f"/{_PRIOR}/"),
                     folder=folder,
                     type=attrs.get("type") or None,
                     line=child.sourceline,
@@ -144,11 +152,16 @@ def _language(value: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-def _tags(category: str | None) -> tuple[str, ...]:
-    """OPML categories that are plain tags (no slashes) and valid slugs."""
+def _tags(category: str | None, prefix: str = "") -> tuple[str, ...]:
+    """OPML categories that are plain tags (no slashes) and valid slugs; with ``prefix``, the
+    slugs of the categories ``prefix<slug>`` (``/prior/africa``)."""
     out: list[str] = []
     for part in (category or "").split(","):
         part = part.strip().lower()
+        if prefix:
+            if not part.startswith(prefix):
+                continue
+            part = part[len(prefix) :]
         if _SLUG.fullmatch(part) and part not in out:
             out.append(part)
     return tuple(out)
@@ -164,15 +177,22 @@ def url_key(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}{query}"
 
 
-def plan_import(existing: Sequence[tuple[str, str]], feeds: Iterable[OpmlFeed]) -> ImportPlan:
+def plan_import(
+    existing: Sequence[tuple[str, str]],
+    feeds: Iterable[OpmlFeed],
+    known_tags: Container[str] | None = None,
+) -> ImportPlan:
     """``existing``: (name, url) of the configured sources. Same URL: already present.
-    Same name, other URL: added under a unique name."""
+    Same name, other URL: added under a unique name. With ``known_tags``, categories that are
+    no tag of the config (a reader's own folders or labels) are left out of ``tags``/``prior``
+    (listed in ``ImportPlan.dropped``), since config.yaml accepts only tags the tagger gives."""
     by_url = {url_key(url): name for name, url in existing}
     names = {name.casefold() for name, _ in existing}
     added: list[Source] = []
     present: list[tuple[OpmlFeed, str]] = []
     skipped: list[tuple[OpmlFeed, str]] = []
     renamed: list[tuple[str, str]] = []
+    dropped: list[tuple[str, tuple[str, ...]]] = []
     for feed in feeds:
         parts = urlsplit(feed.url)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
@@ -191,8 +211,17 @@ def plan_import(existing: Sequence[tuple[str, str]], feeds: Iterable[OpmlFeed]) 
             renamed.append((wanted, name))
         names.add(name.casefold())
         by_url[key] = name
-        added.append(Source(name=name, url=feed.url, language=feed.language, tags=feed.tags))
-    return ImportPlan(tuple(added), tuple(present), tuple(skipped), tuple(renamed))
+        tags, prior = feed.tags, feed.prior
+        if known_tags is not None:
+            unknown = [t for t in (*tags, *prior) if t not in known_tags]
+            if unknown:
+                dropped.append((name, tuple(dict.fromkeys(unknown))))
+                tags = tuple(t for t in tags if t in known_tags)
+                prior = tuple(t for t in prior if t in known_tags)
+        added.append(
+            Source(name=name, url=feed.url, language=feed.language, tags=tags, prior=prior)
+        )
+    return ImportPlan(tuple(added), tuple(present), tuple(skipped), tuple(renamed), tuple(dropped))
 
 
 def _unique(name: str, host: str, taken: set[str]) -> str:
@@ -221,7 +250,7 @@ def import_into_config(config_path: Path, opml_path: Path, out: TextIO = sys.std
         text = config_path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{config_path}: cannot read: {exc.strerror or exc}") from exc
-    plan = plan_import(configured_sources(text, str(config_path)), feeds)
+    plan = plan_import(configured_sources(text, str(config_path)), feeds, known_tags(text))
 
     for feed, name in plan.present:
         print(f"present  {feed.url}  (already in {config_path.name} as {name!r})", file=out)
@@ -232,6 +261,9 @@ def import_into_config(config_path: Path, opml_path: Path, out: TextIO = sys.std
     for s in plan.added:
         lang = f" [{s.language}]" if s.language else ""
         print(f"added    {s.name}{lang}  {s.url}", file=out)
+    for name, categories in plan.dropped:
+        listed = ", ".join(map(repr, categories))
+        print(f"no tag   {listed} of {name!r} (not ai, africa, a country or a topic)", file=out)
     summary = (
         f"{len(plan.added)} added, {len(plan.present)} already present, "
         f"{len(plan.skipped)} skipped ({len(feeds)} feeds in {opml_path.name})"
@@ -257,6 +289,19 @@ def configured_sources(text: str, display: str = "config.yaml") -> list[tuple[st
         if isinstance(entry, dict) and entry.get("url"):
             out.append((str(entry.get("name") or ""), str(entry["url"])))
     return out
+
+
+def known_tags(text: str) -> set[str]:
+    """The tags a source of this config may name: ai, africa, the African countries' slugs and
+    the keys of its ``topics`` (tolerant, since validation comes later)."""
+    from ..tagging.lexicon import COUNTRY_CODES
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None
+    topics = doc.get("topics") if isinstance(doc, dict) else None
+    return {"ai", "africa", *COUNTRY_CODES, *(topics if isinstance(topics, dict) else ())}
 
 
 def add_sources_text(text: str, sources: Sequence[Source], display: str = "config.yaml") -> str:
@@ -324,6 +369,8 @@ def _entry_lines(s: Source, dash: str, keys: str) -> str:
         out.append(f"{keys}language: {_scalar(s.language)}\n")
     if s.tags:
         out.append(f"{keys}tags: [{', '.join(_scalar(t) for t in s.tags)}]\n")
+    if s.prior:
+        out.append(f"{keys}prior: [{', '.join(_scalar(t) for t in s.prior)}]\n")
     return "".join(out)
 
 

@@ -30,7 +30,7 @@ from .environment import PACKAGE_DIR, PACKAGED_CONFIG
 from .kinds import KindReader
 from .reader import BAD, Bad, Field, Reader, Unreadable, compose, line_of
 from .recipients import read_recipients
-from .values import unique_addresses, url_key
+from .values import SLUG, did_you_mean, unique_addresses, url_key
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -40,6 +40,10 @@ SECURITY_MODES = ("none", "starttls", "ssl")
 DEFAULT_DATABASE = "aggregator.db"
 #: Path fields that the packaged default config resolves against the package, not the CWD.
 _SHIPPED = frozenset({"templates"})
+#: Keys of a source that name tags, checked against the tags the tagger can give.
+_TAG_KEYS = ("tags", "prior")
+#: Tags that exist whatever the topics (the African countries' slugs come from the lexicon).
+_BUILTIN_TAGS = ("ai", "africa")
 _D = TypeVar("_D", bound="DataclassInstance")
 
 
@@ -97,6 +101,7 @@ class _Loader(KindReader):
     def __init__(self, display: str, loader: yaml.SafeLoader, base: Path, packaged: bool):
         super().__init__(display, loader, base)
         self.packaged = packaged
+        self._tag_fields: list[Field] = []  # every ``tags``/``prior`` of a source, checked last
 
     # ---- assembly
 
@@ -108,6 +113,7 @@ class _Loader(KindReader):
         if top is None:
             return None
         kw = self.fields(top, "")
+        self.known_tags(kw.get("topics", {}))
         if "sources" not in top:
             message = "missing: list at least one feed (name, url, language)"
             self.add(root, "sources", message, line=1, order=0)
@@ -177,6 +183,7 @@ class _Loader(KindReader):
                     )
                     ok = False
             kw = self.fields(m, "sources[]")
+            self._tag_fields += [m[k] for k in _TAG_KEYS if k in m and kw.get(k) is not BAD]
             for field, label in (("name", "name"), ("url", "URL")):
                 value = kw.get(field)
                 if not isinstance(value, str):
@@ -196,6 +203,27 @@ class _Loader(KindReader):
             if ok:
                 out.append(_build(Source, kw))
         return tuple(out) if ok else BAD
+
+    def known_tags(self, topics: object) -> None:
+        """Every tag of a source's ``tags`` and ``prior`` must be one the tagger gives: ``ai``,
+        ``africa``, a key of ``topics`` or an African country's slug (``morocco``)."""
+        if not isinstance(topics, dict):  # unreadable topics: their problem is reported
+            return
+        known = {*_BUILTIN_TAGS, *topics}
+        for f in self._tag_fields:
+            for i, node in enumerate(
+                f.vnode.value if isinstance(f.vnode, yaml.SequenceNode) else ()
+            ):
+                value = str(node.value).strip() if isinstance(node, yaml.ScalarNode) else ""
+                if not SLUG.fullmatch(value) or value in known:
+                    continue
+                countries = _country_slugs()
+                if value in countries:
+                    continue
+                hint = did_you_mean(value, sorted(known | countries)) or (
+                    " (use ai, africa, an African country such as morocco, or a key of topics)"
+                )
+                self.add(node, f"{f.key}[{i}]", f"unknown tag {value!r}{hint}")
 
     def all_recipients(self, m: dict[str, Field], kw: dict[str, object]) -> tuple[str, ...]:
         """``recipients`` then the addresses of ``recipients_file``, without duplicates."""
@@ -228,6 +256,14 @@ class _Loader(KindReader):
         return good
 
 
+def _country_slugs() -> set[str]:
+    """The African countries' tag slugs, from the tagger's lexicon (imported only when a source
+    names a tag that is no built-in tag and no topic: the lexicon loads the tagging package)."""
+    from ..tagging.lexicon import COUNTRY_CODES
+
+    return set(COUNTRY_CODES)
+
+
 _Read = Callable[["_Loader", Field], object]
 #: ``section.field`` -> how to read it, where the field's type alone does not say
 #: (bounds, formats, lists). Sections and paths need no entry: see ``_reader()``.
@@ -248,6 +284,7 @@ _READERS: dict[str, _Read] = {
     "sources[].url": Reader.url,
     "sources[].language": _Loader.language,
     "sources[].tags": _Loader.slugs,
+    "sources[].prior": _Loader.slugs,
     "digest.schedule": _Loader.schedule,
     "digest.timezone": _Loader.timezone,
     "digest.subject": _Loader.subject,

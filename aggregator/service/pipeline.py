@@ -280,7 +280,7 @@ class Pipeline:
         known = self.store.item_hashes(source.name) if state.items else {}
         job = Job(
             result.content or b"", result.final_url, dict(result.headers), source.language,
-            tuple(source.tags), known,
+            tuple(source.tags), known, tuple(source.prior),
         )  # fmt: skip
         run.submitted += 1
         expected = len(run.due) if state.body_hash is None else run.submitted
@@ -351,7 +351,9 @@ class Pipeline:
                     unchanged.append(old[0])
                     continue
                 if prep is None:  # the worker saw it unchanged; the store says otherwise
-                    prep = prep_item(parsed, self.tagger, source.language, source.tags)
+                    prep = prep_item(
+                        parsed, self.tagger, source.language, source.tags, source.prior
+                    )
                 if old is None:
                     fresh.append((key, chash, parsed, prep))
                 else:

@@ -28,7 +28,7 @@ from .. import parse as parse_stage
 from ..errors import ParseError
 from ..models import ParsedItem, Tagging
 from ..normalize import canonical_url, content_hash, item_key
-from ..tagging import Tagger
+from ..tagging import COUNTRY_CODES, Tagger, apply_source_tags
 
 #: Fewer bodies than this to parse in one run: parse in-process (forking costs ~50 ms).
 POOL_MIN = 12
@@ -48,8 +48,9 @@ class Job:
     url: str  # final URL, the base of relative links
     headers: dict[str, str]
     language: str | None  # the source's configured language
-    tags: tuple[str, ...]  # the source's prior tags
+    tags: tuple[str, ...]  # the source's tags, applied to every item
     known: dict[str, str]  # key -> content hash of the items already stored for this source
+    prior: tuple[str, ...] = ()  # the source's prior: a hint for the tagger, never a tag
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,20 @@ def _die_with_parent(parent: int) -> None:
 
 
 def prep_item(
-    parsed: ParsedItem, tagger: Tagger, language: str | None, tags: Sequence[str]
+    parsed: ParsedItem,
+    tagger: Tagger,
+    language: str | None,
+    tags: Sequence[str],
+    prior: Sequence[str] = (),
 ) -> Prep:
+    """Canonical URL, tags and dedupe keys of one item. The tagger sees the source's ``prior``
+    (a hint); the source's ``tags`` are then added whatever the evidence."""
     canon = canonical_url(parsed.link)
     tagging = tagger.tag(
-        parsed.title, parsed.summary or parsed.content, parsed.language or language, tags
+        parsed.title, parsed.summary or parsed.content, parsed.language or language, prior
     )
+    if tags:
+        tagging = apply_source_tags(tagging, tags, COUNTRY_CODES)
     return Prep(canon, tagging, dedupe.prepare(parsed, canon))
 
 
@@ -132,7 +141,7 @@ def prepare_feed(job: Job, tagger: Tagger | None = None) -> Prepared | ParseErro
         prep = (
             None
             if job.known.get(key) == chash
-            else prep_item(parsed, tagger, job.language, job.tags)
+            else prep_item(parsed, tagger, job.language, job.tags, job.prior)
         )
         out.append((key, chash, parsed, prep))
     return Prepared(feed.ttl, feed.warning, out)
