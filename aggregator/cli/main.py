@@ -46,8 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--week", help="ISO week such as 2026-W48 (default: the last complete week)")
     s = sub.add_parser("status", help="per-source health")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    t = sub.add_parser("tag", help="tag JSON lines from stdin")
-    t.add_argument("--jsonl", action="store_true", required=True)
+    t = sub.add_parser(
+        "tag",
+        help="tag JSON lines from stdin, or explain the tags of items",
+        description="--jsonl: read {id,title,summary,language} lines on stdin, write "
+        "{id,tags,countries,why} lines. --explain: print, for each item (JSON lines on stdin "
+        "with --jsonl, or the TITLE argument), every candidate tag with its features, their "
+        "contributions (weight x value, largest first), the score, the threshold and the decision.",
+    )
+    t.add_argument("--jsonl", action="store_true", help="JSON lines on stdin")
+    t.add_argument("--explain", action="store_true", help="readable reasons per candidate tag")
+    t.add_argument("title", nargs="?", help="with --explain: one item's title")
+    t.add_argument("--summary", default="", help="with TITLE: the item's summary")
+    t.add_argument("--language", default=None, help="with TITLE: fr, en, ar...")
     dd = sub.add_parser("dedupe", help="cluster JSON lines from stdin")
     dd.add_argument("--jsonl", action="store_true", required=True)
     o = sub.add_parser("opml", help="sources to and from OPML 2.0")
@@ -264,7 +275,19 @@ def _cmd_tag(args) -> int:
 
         settings = load(_config_path(args))
         topics, threshold = settings.topics, settings.tagging.threshold
-    return tag_cli.run(sys.stdin, sys.stdout, Tagger.from_settings(topics, threshold))
+    tagger = Tagger.from_settings(topics, threshold)
+    if args.title is not None:
+        if not args.explain or args.jsonl:
+            print("aggregator tag: TITLE goes with --explain (and not --jsonl)", file=sys.stderr)
+            return 2
+        tag_cli.explain_item(sys.stdout, tagger, args.title, args.summary, args.language)
+        return 0
+    if not args.jsonl:
+        print("aggregator tag: give --jsonl (stdin) or --explain TITLE", file=sys.stderr)
+        return 2
+    if args.explain:
+        return tag_cli.explain(sys.stdin, sys.stdout, tagger)
+    return tag_cli.run(sys.stdin, sys.stdout, tagger)
 
 
 if __name__ == "__main__":

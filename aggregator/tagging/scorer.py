@@ -52,6 +52,7 @@ from .context import (
     _SENTENCE_END,
     _VENUE,
 )
+from .features import Candidates, Hit, extract, language_of
 from .lexicon import (
     _ARTICLE,
     COUNTRY_CODES,
@@ -66,6 +67,8 @@ from .lexicon import (
     countries,
 )
 from .matcher import _compile
+from .model import Model, sigmoid
+from .model import load as load_model
 
 TITLE = 1.0
 SUMMARY_FIRST = 0.6
@@ -90,13 +93,7 @@ ABROAD = 0.15  # title set outside Africa, only adjectives for Africa, a diaspor
 BUILTIN = ("ai", "africa")
 
 
-@dataclass(frozen=True)
-class _Hit:
-    entry: Entry
-    field: str  # "title" | "summary"
-    text: str  # as written in the item
-    start: int = 0  # position in the field
-    factor: float = 1.0  # e.g. DIASPORA
+_Hit = Hit
 
 
 class Tagger:
@@ -116,6 +113,11 @@ class Tagger:
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
+        #: The learned model of ``weights.json``, whether or not it decides (for ``explain``).
+        self.learned: Model | None = _shipped_model()
+        #: The model that decides: the learned one when ``weights.json`` says ``"active": true``
+        #: (cross-validation showed it better), else None: the hand-set scorer below.
+        self.model: Model | None = self.learned if self.learned and self.learned.active else None
 
     @classmethod
     def from_settings(
@@ -228,7 +230,11 @@ class Tagger:
         source_tags: Iterable[str] = (),
     ) -> Tagging:
         """Tags, ISO codes and reasons for one item (``source_tags``: its source's prior tags)."""
-        scores, why = self.scores(title, summary, language, source_tags)
+        if self.model is not None:
+            return self._decide(*self.learned_scores(title, summary, language, source_tags))
+        return self._decide(*self.hand_scores(title, summary, language, source_tags))
+
+    def _decide(self, scores: dict[str, float], why: dict[str, list[str]]) -> Tagging:
         if not scores:  # no evidence at all (most items): no tag, whatever the threshold
             return Tagging(tags=(), countries=(), why={})
         code_scores = {c: v for c, v in scores.items() if c in COUNTRY_SLUGS}
@@ -257,7 +263,131 @@ class Tagger:
         language: str | None = None,
         source_tags: Iterable[str] = (),
     ) -> tuple[dict[str, float], dict[str, list[str]]]:
-        """Score per topic key and ISO code, and the reasons behind each (before the threshold)."""
+        """Score per topic key and ISO code, and the reasons behind each (before the threshold):
+        the learned model's when there is one, else the hand-set rules'."""
+        if self.model is not None:
+            return self.learned_scores(title, summary, language, source_tags)
+        return self.hand_scores(title, summary, language, source_tags)
+
+    # learned model ----------------------------------------------------------------------------
+
+    def candidates(
+        self,
+        title: str,
+        summary: str = "",
+        language: str | None = None,
+        source_tags: Iterable[str] = (),
+    ) -> Candidates | None:
+        """Feature maps of every candidate tag of one item (None: no evidence at all)."""
+        summary = unicodedata.normalize("NFC", clean_text(summary or ""))
+        title = unicodedata.normalize("NFC", clean_text(title or ""))
+        hits = self._scan(title + "\x00" + summary, len(title) + 1, language)
+        if not hits:
+            return None
+        lang = language_of(language, title if title.isascii() else title + summary)
+        priors = frozenset(COUNTRY_CODES.get(p, p) for p in source_tags)
+        return extract(hits, title, summary, lang, priors)
+
+    def learned_scores(
+        self,
+        title: str,
+        summary: str = "",
+        language: str | None = None,
+        source_tags: Iterable[str] = (),
+    ) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Learned score per candidate: its probability over the model's threshold (1.0 at the
+        fitted threshold); operator topics keep the hand rule (``features.RULE_*``)."""
+        cand = self.candidates(title, summary, language, source_tags)
+        if cand is None:
+            return {}, {}
+        return self._learned(cand, source_tags)
+
+    def _learned(
+        self, cand: Candidates, source_tags: Iterable[str] = (), model: Model | None = None
+    ) -> tuple[dict[str, float], dict[str, list[str]]]:
+        model = model or self.model or self.learned
+        assert model is not None
+        scores: dict[str, float] = {}
+        why = cand.why
+        best = -math.inf
+        for code, f in cand.countries.items():
+            z = model.country.logit(f)
+            best = max(best, z)
+            scores[code] = sigmoid(z) / model.country.threshold
+        for topic, f in cand.topics.items():
+            if topic == "ai":
+                scores["ai"] = sigmoid(model.ai.logit(f)) / model.ai.threshold
+            elif topic != "africa":
+                scores[topic] = cand.rule[topic] + (PRIOR if f["prior"] else 0.0)
+        if cand.africa is not None:
+            if cand.countries:
+                cand.africa["country_score"] = max(-10.0, min(10.0, best))
+            scores["africa"] = sigmoid(model.africa.logit(cand.africa)) / model.africa.threshold
+            reasons = why.setdefault("africa", [])
+            for k in cand.countries:
+                for r in why[k]:
+                    if r not in reasons:
+                        reasons.append(r)
+        for prior in dict.fromkeys(source_tags):
+            target = COUNTRY_CODES.get(prior, prior)
+            if target in scores:
+                why[target].append(f"source:{prior}")
+        return scores, why
+
+    def explain(
+        self,
+        title: str,
+        summary: str = "",
+        language: str | None = None,
+        source_tags: Iterable[str] = (),
+    ) -> list[Explained]:
+        """Every candidate tag of one item with its features, their contributions (weight x
+        value, largest first), score, threshold and decision; for ``aggregator tag --explain``."""
+        cand = self.candidates(title, summary, language, source_tags)
+        model = self.learned
+        if cand is None or model is None:
+            return []
+        scores, _ = self._learned(cand, source_tags, model)
+        rows = []
+        families: list[tuple[str, str, dict[str, float]]] = [
+            ("ai", "ai", f) for t, f in cand.topics.items() if t == "ai"
+        ]
+        if cand.africa is not None:
+            families.append(("africa", "africa", cand.africa))
+        families += [(COUNTRY_SLUGS[c], "country", f) for c, f in cand.countries.items()]
+        chosen = set(self._decide(scores, {k: list(v) for k, v in cand.why.items()}).tags)
+        for tag, family, f in families:
+            lr = model.family(family)
+            key = tag if family != "country" else COUNTRY_CODES[tag]
+            rows.append(
+                Explained(
+                    tag,
+                    family,
+                    dict(f),
+                    lr.contributions(f),
+                    scores[key],
+                    self.threshold,
+                    tag in chosen,
+                    sigmoid(lr.logit(f)),
+                    lr.threshold,
+                )
+            )
+        for topic in cand.topics:
+            if topic not in ("ai", "africa"):
+                v = scores[topic]
+                rows.append(Explained(topic, "rule", {}, [], v, self.threshold, topic in chosen))
+        return rows
+
+    # hand-set scorer --------------------------------------------------------------------------
+
+    def hand_scores(
+        self,
+        title: str,
+        summary: str = "",
+        language: str | None = None,
+        source_tags: Iterable[str] = (),
+    ) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """The hand-set rules' score per topic key and ISO code, and the reasons behind each."""
         summary = unicodedata.normalize("NFC", clean_text(summary or ""))
         title = unicodedata.normalize("NFC", clean_text(title or ""))
         hits = self._scan(title + "\x00" + summary, len(title) + 1, language)
@@ -377,6 +507,27 @@ def _passing(text: str, h: _Hit) -> bool:
     if _PASSING_BEFORE.search(window) or _VENUE.search(window) or _EXAMPLE.search(window):
         return True
     return _PASSING_AFTER.match(text, h.start + len(h.text)) is not None
+
+
+@dataclass(frozen=True)
+class Explained:
+    """One candidate tag of one item under the learned model, as ``aggregator tag --explain``
+    prints it (``decision``: the learned model's, whichever path decides at runtime)."""
+
+    tag: str
+    family: str  # ai | africa | country | rule (operator topic) | hand (no learned model)
+    features: dict[str, float]
+    contributions: list[tuple[str, float, float]]
+    score: float
+    threshold: float
+    decision: bool
+    probability: float | None = None
+    model_threshold: float | None = None
+
+
+@lru_cache(maxsize=1)
+def _shipped_model() -> Model | None:
+    return load_model()
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,94 @@
+"""The learned tagging models at runtime: logistic regression read from ``weights.json``.
+
+One model per tag family (``ai``, ``africa``, ``country`` shared by every ISO code): a weight
+per feature name (``features``), a probability threshold, nothing else; the score is a dot
+product and the decision ``p >= threshold``. The file's ``active`` says whether the model
+decides at runtime (set by the training script's ``--activate`` once cross-validation shows it
+better than the hand-set scorer) or is only shown by ``aggregator tag --explain``.
+No numpy at runtime: the weights are fitted by ``scripts/train_tagging.py`` and shipped as
+reviewable package data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .features import FEATURES
+
+WEIGHTS = Path(__file__).with_name("weights.json")
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """``p = sigmoid(sum(weight[f] * value[f]))``; a tag when ``p >= threshold``."""
+
+    name: str
+    weights: Mapping[str, float]
+    threshold: float = 0.5
+
+    def logit(self, features: Mapping[str, float]) -> float:
+        w = self.weights
+        return sum(w[k] * v for k, v in features.items() if v and k in w)
+
+    def margin(self, features: Mapping[str, float]) -> float:
+        """Log-odds above the threshold's: >= 0 means the tag is given."""
+        return self.logit(features) - _logit(self.threshold)
+
+    def contributions(self, features: Mapping[str, float]) -> list[tuple[str, float, float]]:
+        """(feature, value, weight x value), largest absolute contribution first."""
+        rows = [(k, v, self.weights.get(k, 0.0) * v) for k, v in features.items()]
+        return sorted(rows, key=lambda r: (-abs(r[2]), r[0]))
+
+
+@dataclass(frozen=True)
+class Model:
+    """The three families plus the fixed (not learned) weights, e.g. of a source prior."""
+
+    ai: Logistic
+    africa: Logistic
+    country: Logistic
+    meta: Mapping[str, object]
+    active: bool = False  # decides at runtime (else the hand-set scorer does)
+
+    def family(self, name: str) -> Logistic:
+        return {"ai": self.ai, "africa": self.africa, "country": self.country}[name]
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def from_json(data: Mapping[str, object]) -> Model:
+    """A ``Model`` from the parsed JSON; ValueError names a feature the code does not compute."""
+    models = data["models"]
+    if not isinstance(models, Mapping):
+        raise ValueError("weights: 'models' must be an object")
+    out: dict[str, Logistic] = {}
+    for name, known in FEATURES.items():
+        spec = models[name]
+        weights = {str(k): float(v) for k, v in spec["weights"].items()}
+        unknown = sorted(set(weights) - set(known))
+        if unknown:
+            raise ValueError(f"weights: model {name!r} has unknown features {unknown}")
+        out[name] = Logistic(name, weights, float(spec.get("threshold", 0.5)))
+    meta = {k: v for k, v in data.items() if k != "models"}
+    active = bool(data.get("active", False))
+    return Model(out["ai"], out["africa"], out["country"], meta, active)
+
+
+def load(path: Path = WEIGHTS) -> Model | None:
+    """The shipped model, or None when there is no weights file (then the hand-set scorer)."""
+    if not path.exists():
+        return None
+    return from_json(json.loads(path.read_text(encoding="utf-8")))

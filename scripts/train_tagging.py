@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Fit the tagger's weights (aggregator/tagging/weights.json) on the labelled development data.
+
+python scripts/train_tagging.py [--eval ../shared/eval] [--out aggregator/tagging/weights.json]
+    Reads tagging_dev.jsonl and tagging_dev_more.jsonl (labels: ai, africa, countries), builds
+    every (item, candidate tag) feature map with the runtime code (``Tagger.candidates``), and
+    fits one L2-regularised logistic regression per family: ``country`` (one model shared by
+    every ISO code), ``africa`` (its ``country_score`` feature is the fitted country model's best
+    logit on the item) and ``ai``. Newton's method, a fixed number of iterations, items in file
+    order, no randomness: the same data gives the same JSON, byte for byte. Needs numpy (the
+    ``dev`` extra); the runtime does not.
+
+The file says ``"active": false`` unless ``--activate`` is given: the runtime then keeps the
+hand-set scorer and the model is only shown by ``aggregator tag --explain``.
+
+Not learned: the ``prior`` weight (a source's ``prior:`` hint; evaluation runs without source
+tags, so the data says nothing about it) is fixed at ``PRIOR_LOGIT``, and operator topics keep
+the hand rule of ``features.RULE_*`` (there are no labels for them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aggregator.tagging import Tagger
+from aggregator.tagging.features import FEATURES, Candidates
+from aggregator.tagging.model import Model, from_json
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval"
+FILES = ("tagging_dev.jsonl", "tagging_dev_more.jsonl")
+OUT = ROOT / "aggregator" / "tagging" / "weights.json"
+L2 = 1.0  # ridge penalty on every weight but the bias
+ITERATIONS = 25
+PRIOR_LOGIT = 2.0  # fixed: a source prior adds this much log-odds to a candidate with evidence
+THRESHOLD = 0.5
+DIGITS = 4
+
+
+@dataclass
+class Item:
+    id: str
+    title: str
+    summary: str
+    language: str
+    group: str  # the outlet, for grouped cross-validation
+    ai: bool
+    africa: bool
+    countries: frozenset[str]
+    cand: Candidates | None = None
+
+
+# Language of each corpus folder, as ../shared/eval/corpus_items.py decides it.
+_FOLDER_LANGUAGE = {
+    "le-monde": "fr",
+    "franceinfo": "fr",
+    "sciences-et-avenir": "fr",
+    "maroc-diplomatique": "fr",
+    "jeune-afrique": "fr",
+    "masakhanews-fra-bbc-afrique": "fr",
+    "hespress": "ar",
+    "sky-news-arabia": "ar",
+    "morocco-news-ar": "ar",
+    "fr": "fr",
+    "ar": "ar",
+}
+
+
+def outlet(file: str) -> str:
+    """The outlet of a corpus file: ``real/<outlet>/...``, ``datasets/<dataset>/...`` (dev and
+    test split together), ``more/<lang>/<feed>.xml`` by brand (every BFM feed is one outlet,
+    ``aitnews@<rev>`` snapshots are one)."""
+    parts = file.split("/")
+    if parts[0] == "more":
+        stem = parts[-1].split("@")[0].removesuffix(".xml")
+        return "more:" + ("bfm" if stem.startswith("flux-rss-bfm") else stem)
+    return f"{parts[0]}:{parts[1]}"
+
+
+def load(eval_dir: Path = EVAL, files: Sequence[str] = FILES) -> list[Item]:
+    items = []
+    for name in files:
+        for line in (eval_dir / name).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            file = r.get("file", "")
+            lang = r.get("language") or _FOLDER_LANGUAGE.get(file.split("/")[1], "en")
+            items.append(
+                Item(
+                    str(r["id"]),
+                    r.get("title") or "",
+                    r.get("summary") or "",
+                    lang,
+                    outlet(file),
+                    bool(r["ai"]),
+                    bool(r["africa"]),
+                    frozenset(c.upper() for c in r.get("countries", [])),
+                )
+            )
+    return items
+
+
+def featurize(items: Iterable[Item], tagger: Tagger | None = None) -> None:
+    tagger = tagger or Tagger.from_settings({}, 1.0)
+    for it in items:
+        it.cand = tagger.candidates(it.title, it.summary, it.language)
+
+
+def fit(rows: Sequence[dict[str, float]], y: Sequence[bool], names: Sequence[str]) -> np.ndarray:
+    """L2-regularised logistic regression by Newton's method (fixed iterations, no randomness)."""
+    x = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=float)
+    t = np.array(y, dtype=float)
+    w = np.zeros(len(names))
+    ridge = np.full(len(names), L2)
+    ridge[list(names).index("bias")] = 1e-6
+    for _ in range(ITERATIONS):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        grad = x.T @ (p - t) + ridge * w
+        hess = (x.T * (p * (1.0 - p))) @ x + np.diag(ridge)
+        w = w - np.linalg.solve(hess, grad)
+    return w
+
+
+def _weights(names: Sequence[str], w: np.ndarray) -> dict[str, float]:
+    out = {n: round(float(v), DIGITS) + 0.0 for n, v in zip(names, w, strict=True)}
+    out["prior"] = PRIOR_LOGIT
+    return out
+
+
+def _threshold(rows: Sequence[dict[str, float]], y: Sequence[bool], w: dict[str, float]) -> float:
+    """The probability threshold with the best F1 on the training rows (ties: the lowest)."""
+    z = [_logit(w, r) for r in rows]
+    best, best_f = THRESHOLD, -1.0
+    for step in range(20, 81, 5):
+        t = step / 100
+        cut = math.log(t / (1 - t))
+        tp = sum(1 for v, truth in zip(z, y, strict=True) if v >= cut and truth)
+        fp = sum(1 for v, truth in zip(z, y, strict=True) if v >= cut and not truth)
+        fn = sum(1 for v, truth in zip(z, y, strict=True) if v < cut and truth)
+        f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f > best_f + 1e-9:
+            best, best_f = t, f
+    return best
+
+
+def _logit(weights: dict[str, float], f: dict[str, float]) -> float:
+    return sum(weights.get(k, 0.0) * v for k, v in f.items())
+
+
+def train(items: Sequence[Item], active: bool = False) -> dict[str, object]:
+    """The weights JSON (as a dict) fitted on ``items`` (featurized)."""
+    models: dict[str, dict[str, object]] = {}
+    names = [n for n in FEATURES["country"] if n != "prior"]
+    rows, y = [], []
+    for it in items:
+        if it.cand is not None:
+            for code, f in it.cand.countries.items():
+                rows.append(f)
+                y.append(code in it.countries)
+    country = _weights(names, fit(rows, y, names))
+    models["country"] = {"threshold": _threshold(rows, y, country), "weights": country}
+
+    names = [n for n in FEATURES["africa"] if n != "prior"]
+    rows, y = [], []
+    for it in items:
+        if it.cand is not None and it.cand.africa is not None:
+            f = dict(it.cand.africa)
+            if it.cand.countries:
+                best = max(_logit(country, g) for g in it.cand.countries.values())
+                f["country_score"] = max(-10.0, min(10.0, best))
+            rows.append(f)
+            y.append(it.africa)
+    africa = _weights(names, fit(rows, y, names))
+    models["africa"] = {"threshold": _threshold(rows, y, africa), "weights": africa}
+
+    names = [n for n in FEATURES["ai"] if n != "prior"]
+    rows, y = [], []
+    for it in items:
+        if it.cand is not None and "ai" in it.cand.topics:
+            rows.append(it.cand.topics["ai"])
+            y.append(it.ai)
+    ai = _weights(names, fit(rows, y, names))
+    models["ai"] = {"threshold": _threshold(rows, y, ai), "weights": ai}
+    return {
+        "about": (
+            "Logistic regression per tag family, fitted by scripts/train_tagging.py on "
+            "../shared/eval/tagging_dev*.jsonl; 'prior' is fixed, not learned. Features: "
+            "aggregator/tagging/features.py."
+        ),
+        "active": active,
+        "trained_on": len(items),
+        "l2": L2,
+        "models": {k: models[k] for k in ("ai", "africa", "country")},
+    }
+
+
+def predict(tagger: Tagger, model: Model, it: Item) -> tuple[set[str], set[str]]:
+    """(tags among ai/africa, ISO codes) the runtime gives ``it`` under ``model``."""
+    if it.cand is None:
+        return set(), set()
+    tagger.model = model
+    t = tagger._decide(*tagger._learned(copy.deepcopy(it.cand)))
+    return {x for x in t.tags if x in ("ai", "africa")}, set(t.countries)
+
+
+def dumps(weights: dict[str, object]) -> str:
+    return json.dumps(weights, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--eval", type=Path, default=EVAL, help="folder of the labelled files")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--activate",
+        action="store_true",
+        help="let the learned model decide at runtime (only when scripts/cv_tagging.py shows "
+        "it better than the hand-set scorer)",
+    )
+    ap.add_argument("--limit", type=int, default=0, help="train on the first N items only")
+    args = ap.parse_args(argv)
+    items = load(args.eval)
+    if args.limit:
+        items = items[: args.limit]
+    featurize(items)
+    weights = train(items, args.activate)
+    from_json(weights)  # every feature it names exists
+    args.out.write_text(dumps(weights), encoding="utf-8")
+    for name, spec in weights["models"].items():  # type: ignore[attr-defined]
+        top = sorted(spec["weights"].items(), key=lambda kv: -abs(kv[1]))[:8]
+        print(f"{name:8} " + "  ".join(f"{k}={v:+.2f}" for k, v in top))
+    print(f"wrote {args.out} ({len(items)} items)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
