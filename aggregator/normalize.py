@@ -99,6 +99,8 @@ def _canonical_split(url: str) -> str | None:
 def _canonical(hostname: str, port: int | None, path: str, raw_query: str) -> str | None:
     """canonical_url from urlsplit's reading of an http(s) URL (``hostname`` lower-cased)."""
     host = hostname.lower().rstrip(".")
+    if not host:  # "https://../": nothing but dots is no host (hypothesis found it via AMP caches)
+        return None
     query = parse_qsl(raw_query, keep_blank_values=True) if raw_query else []
     if host in _WRAPPER_HOSTS:
         for k, v in query:

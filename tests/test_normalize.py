@@ -218,3 +218,11 @@ def test_blank_at_the_end_of_a_path_goes_so_canonical_url_is_idempotent(url: str
     once = canonical_url(url)
     assert once == canonical_url(once)
     assert once is not None and not once[-1].isspace()
+
+
+@pytest.mark.parametrize(
+    "url", ["https://../", "https://./a", "http://www-x-com.cdn.ampproject.org/.."]
+)
+def test_a_host_of_dots_is_no_url(url: str) -> None:
+    """Found by hypothesis: an AMP cache path of '..' unwrapped to 'https://..' gave 'https:///'."""
+    assert canonical_url(url) is None
