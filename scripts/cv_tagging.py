@@ -106,14 +106,15 @@ def table(results: dict[str, Counts]) -> tuple[str, dict[str, object]]:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--eval", type=Path, default=tt.EVAL)
-    ap.add_argument("--json", type=Path, default=Path("cv_tagging.json"))
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
     args = ap.parse_args(argv)
     items = tt.load(args.eval)
     results = run(items)
     text, figures = table(results)
     print(f"leave-one-outlet-out, {len({it.group for it in items})} outlets, {len(items)} items")
     print(text)
-    args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     return 0
 
 
