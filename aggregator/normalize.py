@@ -84,6 +84,26 @@ def canonical_url(url: str | None) -> str | None:
     return _canonical_split(url)
 
 
+def link_without_tracking(url: str | None) -> str | None:
+    """``url`` as a reader should follow it: tracking parameters (utm_*, fbclid...) removed, and
+    nothing else changed (scheme, host, path and the other parameters stay as the outlet wrote
+    them: ``canonical_url`` is for matching, and a forced https or a dropped ``www.`` can break a
+    link). None stays None; a URL that does not parse is returned as it is."""
+    if not url or "?" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not _tracking(k, v)]
+    if len(kept) == len(pairs):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
 def _canonical_split(url: str) -> str | None:
     """canonical_url of a stripped URL, read by urlsplit (any URL; the fast path's reference)."""
     try:
@@ -172,4 +192,4 @@ def content_hash(item: ParsedItem) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-__all__ = ["canonical_url", "content_hash", "item_key"]
+__all__ = ["canonical_url", "content_hash", "item_key", "link_without_tracking"]

@@ -47,7 +47,7 @@ class SmtpSettings:
 class DigestSettings:
     schedule: str = "mon 07:00"  # weekly, in timezone
     timezone: str = "Africa/Casablanca"
-    subject: str = "AI & Africa, week {week}"
+    subject: str = "AI & Africa — {dates}"
     sender: str = "AI & Africa digest <digest@news.example.org>"  # config key: from
     recipients: tuple[str, ...] = ()  # merged with recipients_file
     recipients_file: Path | None = None

@@ -252,7 +252,7 @@ CASES = [
     ),
     pytest.param(
         SOURCES + "digest:\n  subject: 'week {weak}'\n",
-        "config.yaml:7: digest.subject: unknown placeholder {weak} (allowed: {week})",
+        "config.yaml:7: digest.subject: unknown placeholder {weak} (allowed: {week}, {dates}, {count}, {top})",
         id="bad-subject-placeholder",
     ),
     pytest.param(

@@ -177,7 +177,8 @@ def test_message_structure_and_headers(tmp_path):
     parts = [p.get_content_type() for p in msg.iter_parts()]
     assert parts == ["text/plain", "text/html"]
     assert all(p.get_content_charset() == "utf-8" for p in msg.iter_parts())
-    assert msg["To"] == "ana@example.org" and msg["Subject"] == "AI & Africa, week 2026-W48"
+    days = dg.date_range(W48 - timedelta(days=2), W48 + timedelta(days=5), "UTC")
+    assert msg["To"] == "ana@example.org" and msg["Subject"] == f"AI & Africa — {days}"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["List-Unsubscribe"] == (
         "<mailto:digest@news.example.org?subject=unsubscribe>, <https://n.example/u?token=abc>"
@@ -345,3 +346,32 @@ def test_line_by_line_quoted_printable_equals_whole_body(tmp_path, body):
     digest, _, _ = _render(tmp_path, Store(tmp_path / "agg.db"))
     factory = dg.MessageFactory(digest, sender="d@news.example.org", date=W48)
     assert factory._qp(body) == factory._qp(body) == dg._qp(body)
+
+
+@pytest.mark.parametrize(
+    ("week", "expected"),
+    [("2026-W50", "7 to 13 December 2026"), ("2026-W49", "30 November to 6 December 2026"),
+     ("2026-W53", "28 December 2026 to 3 January 2027")],
+)  # fmt: skip
+def test_subject_dates_are_the_weeks_days_in_the_digest_time_zone(week, expected):
+    """The default subject reads "AI & Africa — 7 to 13 December 2026", not ISO week jargon; the
+    days are the local ones (the window's UTC end is Sunday 23:00 in Casablanca)."""
+    issue, start, end = dg.resolve_week(week, "Africa/Casablanca", W48)
+    assert dg.date_range(start, end, "Africa/Casablanca") == expected
+    digest = dg.build_digest(issue, start, end, [], subject="AI & Africa — {dates} ({week})",
+                             timezone="Africa/Casablanca")  # fmt: skip
+    assert digest.subject == f"AI & Africa — {expected} ({issue})"
+
+
+def test_an_empty_preview_says_why_and_what_to_try(tmp_path):
+    """Right after set-up the last complete week is empty: the report says which week to try."""
+    from aggregator.service.sending import send_digest
+    from aggregator.store import Store
+
+    s = settings_for(tmp_path)
+    with Store(s.database) as store:
+        report = send_digest(s, store, mode="preview", preview_path=tmp_path / "p.html", now=W48)
+    assert report.stories == 0 and report.empty
+    current, _, _ = dg.resolve_week(None, s.digest.timezone, W48 + timedelta(days=7))
+    assert f"try --week {current}" in report.summary()
+    assert "first seen" in report.summary()

@@ -226,3 +226,15 @@ def test_blank_at_the_end_of_a_path_goes_so_canonical_url_is_idempotent(url: str
 def test_a_host_of_dots_is_no_url(url: str) -> None:
     """Found by hypothesis: an AMP cache path of '..' unwrapped to 'https://..' gave 'https:///'."""
     assert canonical_url(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("https://www.x.com/a/?utm_source=1&id=3&fbclid=9#f", "https://www.x.com/a/?id=3#f"),
+     ("http://x.org/a/?utm_medium=rss", "http://x.org/a/"),
+     ("https://x.org/a?b=1&c=2", "https://x.org/a?b=1&c=2"), (None, None), ("", "")],
+)  # fmt: skip
+def test_link_without_tracking_changes_only_the_tracking_parameters(url, expected) -> None:
+    from aggregator.normalize import link_without_tracking
+
+    assert link_without_tracking(url) == expected

@@ -224,11 +224,13 @@ def test_guid_authors_categories_language(reader):
     assert b.language == "fr-fr"
 
 
-def test_language_hint_when_feed_says_nothing():
+def test_configured_language_when_feed_says_nothing():
     feed = parse(rss(item()), URL, None, "fr", now=NOW)
     assert feed.items[0].language == "fr" and feed.language == "fr"
     feed = parse(rss(item()), URL, {"Content-Language": "ar"}, "fr", now=NOW)
-    assert feed.items[0].language == "ar"
+    assert feed.items[0].language == "fr" and feed.language == "fr"  # configured wins
+    feed = parse(rss(item()), URL, {"Content-Language": "ar"}, None, now=NOW)
+    assert feed.items[0].language == "ar" and feed.language == "ar"  # else the header
 
 
 def test_atom_entry():

@@ -64,6 +64,8 @@ def make_item(n: int, **kw: object) -> Item:
         last_seen=_dt(day, 9),
         content_hash=f"h{n}",
     )
+    if "link" in kw and "canonical_url" not in kw:
+        base["canonical_url"] = kw["link"]
     base.update(kw)
     return Item(**base)  # type: ignore[arg-type]
 
@@ -254,7 +256,14 @@ def test_rss_entry_fields(published: tuple[Path, PublishReport]) -> None:
     assert {g.get("isPermaLink") for g in guids} == {"false"}
     first = d.entries[0]
     assert first.link == "https://hespress.com/ai-6"
-    assert [t.term for t in first.tags] == ["ai", "africa", "morocco"]
+    # a category carries the tag's name, its slug as domain
+    assert [t.term for t in first.tags] == ["AI", "Africa", "Morocco"]
+    cats = root.findall("channel/item[1]/category")
+    assert [(c.text, c.get("domain")) for c in cats] == [
+        ("AI", "ai"),
+        ("Africa", "africa"),
+        ("Morocco", "morocco"),
+    ]
     assert "Also in:" in first.description and "https://medias24.com/ia" in first.description
     assert 'dir="rtl"' in first.description and 'lang="ar"' in first.description
     # lastBuildDate comes from the newest entry, not from the clock
@@ -324,6 +333,9 @@ def test_atom_lang_and_dates(published: tuple[Path, PublishReport]) -> None:
     assert entries["tag:news.example.org,2025:story/102"].get(XML_LANG) is None
     undated = entries["tag:news.example.org,2025:story/103"]
     assert undated.findtext(f"{ATOM_NS}updated") == "2026-03-03T09:00:00+00:00"  # first seen
+    assert undated.find(f"{ATOM_NS}published") is None  # undated: no publication date made up
+    dated = entries["tag:news.example.org,2025:story/105"]
+    assert dated.findtext(f"{ATOM_NS}published") == "2026-03-05T08:00:00+00:00"
     assert root.findtext(f"{ATOM_NS}updated") == "2026-03-06T09:00:00+00:00"
     arabic = entries["tag:news.example.org,2025:story/106"]
     related = arabic.findall(f"{ATOM_NS}link[@rel='related']")
@@ -347,7 +359,8 @@ def test_json_feed_extension(published: tuple[Path, PublishReport]) -> None:
     ]
     assert first["_aggregator"]["cluster"] == 106
     undated = next(i for i in feed["items"] if i["_aggregator"]["cluster"] == 103)
-    assert undated["date_published"] == "2026-03-03T09:00:00Z"
+    assert "date_published" not in undated and "date_modified" not in undated
+    assert undated["_aggregator"]["first_seen"] == "2026-03-03T09:00:00Z"
 
 
 def test_html_page(published: tuple[Path, PublishReport]) -> None:
@@ -363,6 +376,15 @@ def test_html_page(published: tuple[Path, PublishReport]) -> None:
     assert [a.get("id") for a in tag_page.xpath("//article")] == ["story-106", "story-105"]
     assert tag_page.xpath("//nav[@class='tags']//a[@aria-current='page']/@href") == ["morocco.html"]
     assert "../index.html" in tag_page.xpath("//nav[@class='tags']//a/@href")
+    assert tag_page.findtext(".//title") == "AI & Africa: diplomacy and tech — Morocco"
+    # an undated story says so, and shows when it was first seen instead
+    undated = doc.xpath("//article[@id='story-103']//p[@class='meta']")[0]
+    assert " ".join("".join(undated.itertext()).split()) == (
+        "Jeune Afrique · undated, first seen 2026-03-03 09:00 UTC"
+    )
+    dated = doc.xpath("//article[@id='story-105']//p[@class='meta']")[0]
+    assert "undated" not in "".join(dated.itertext())
+    assert dated.xpath(".//time/@datetime") == ["2026-03-05T08:00:00Z"]
 
 
 def test_operator_template_overrides(tmp_path: Path) -> None:
@@ -407,14 +429,14 @@ def test_pipeline_takes_the_page_template_from_output_templates(tmp_path: Path) 
 # ---- limits, stability, idempotence, atomicity ------------------------------------------------
 
 
-def test_max_items_newest_by_first_seen(tmp_path: Path) -> None:
+def test_max_items_newest_by_date(tmp_path: Path) -> None:
     stories = fixture_stories()
-    # story 2 was first seen last although published earliest: it must be kept
+    # story 2 was first seen last but published earliest: the newest by date are kept
     late = replace(stories[-1], first_seen=_dt(20))
     s = settings_for(tmp_path, max_items=2)
     publish([*stories[:-1], late], s, NOW)
     items = json.loads((s.dir / "feed.json").read_text("utf-8"))["items"]
-    assert [i["_aggregator"]["cluster"] for i in items] == [102, 106]
+    assert [i["_aggregator"]["cluster"] for i in items] == [106, 105]
     ai = json.loads((s.dir / "tags/ai.json").read_text("utf-8"))["items"]
     assert [i["_aggregator"]["cluster"] for i in ai] == [106, 105]
 
@@ -519,8 +541,13 @@ VALIDATORS = {
 
 
 #: The fixture's deliberately hostile title "… <stratégique>" is plain text, escaped once; the RSS
-#: checker still warns that it looks like a tag. Any other warning fails.
-EXPECTED_WARNINGS = ("title contains HTML tags (stratégique)",)
+#: checker still warns that it looks like a tag. Story 103 is undated on purpose: it has no RSS
+#: <pubDate> and no JSON Feed date_published. Any other warning fails.
+EXPECTED_WARNINGS = (
+    "title contains HTML tags (stratégique)",
+    "rss/channel/item[4]: item has no <pubDate>",
+    "$.items[3] has no date_published",
+)
 
 
 @pytest.mark.parametrize(

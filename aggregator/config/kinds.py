@@ -15,7 +15,7 @@ from .reader import BAD, Bad, Field, Reader
 from .values import LANG, SLUG, did_you_mean, email_address, parse_schedule
 
 #: Placeholders ``digest.subject`` may use (filled by the digest with str.format).
-SUBJECT_PLACEHOLDERS = ("week",)
+SUBJECT_PLACEHOLDERS = ("week", "dates", "count", "top")
 
 
 class KindReader(Reader):

@@ -25,7 +25,7 @@ BUILTIN_SECTIONS = {
 }
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
-_SUBJECT_FIELD = re.compile(r"\{(week|top|count)\}")
+_SUBJECT_FIELD = re.compile(r"\{(week|dates|top|count)\}")
 
 
 # ---- the issue window --------------------------------------------------------------------
@@ -50,6 +50,21 @@ def resolve_week(spec: str | None, tz: str, now: datetime) -> tuple[str, datetim
     start = datetime.combine(monday, time(0), zone).astimezone(UTC)
     end = datetime.combine(monday + timedelta(days=7), time(0), zone).astimezone(UTC)
     return f"{year:04d}-W{week:02d}", start, end
+
+
+def date_range(start: datetime, end: datetime, timezone: str) -> str:
+    """The days of [start, end) in ``timezone``, as a reader writes them: "7 to 13 December
+    2026", "30 November to 6 December 2026", "29 December 2026 to 4 January 2027"."""
+    zone = ZoneInfo(timezone)
+    first = start.astimezone(zone).date()
+    last = (end.astimezone(zone) - timedelta(microseconds=1)).date()
+    if first.year != last.year:
+        head = f"{first.day} {first:%B %Y}"
+    elif first.month != last.month:
+        head = f"{first.day} {first:%B}"
+    else:
+        head = str(first.day)
+    return f"{head} to {last.day} {last:%B %Y}"
 
 
 # ---- selection -----------------------------------------------------------------------------
@@ -112,15 +127,18 @@ def build_digest(
     topics: Iterable[str] = (),
     per_section: int = 10,
     include_other: bool = False,
+    timezone: str = "UTC",
 ) -> Digest:
     """A digest of ``stories`` (those first seen in [start, end)); ``subject`` is the template
-    from config with ``{week}``, ``{count}`` and ``{top}`` (the first story's title)."""
+    from config with ``{week}`` (2026-W50), ``{dates}`` ("7 to 13 December 2026", the week's
+    days in ``timezone``), ``{count}`` and ``{top}`` (the first story's title)."""
     sections = select_sections(
         stories, topics=topics, per_section=per_section, include_other=include_other
     )
     first = next((s.stories[0] for s in sections if s.stories), None)
     values = {
         "week": issue,
+        "dates": date_range(start, end, timezone),
         "count": str(sum(len(s.stories) for s in sections)),
         "top": first.item.title if first else "",
     }

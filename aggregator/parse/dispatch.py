@@ -117,7 +117,9 @@ def parse(
     now: datetime | None = None,
 ) -> ParsedFeed:
     """Parse a fetched body. ``url`` is the final URL (after redirects); ``headers`` the response
-    headers (Content-Type with charset, Content-Language). Raises ParseError and nothing else."""
+    headers (Content-Type with charset, Content-Language); ``language_hint`` the source's
+    configured language, which every item takes unless its script contradicts it (see
+    ``finish.item_language``). Raises ParseError and nothing else."""
     data, warning = guard(content, url)  # once, for whichever reader takes the document
     try:
         fast = _fast_guarded(data, warning, url, headers, language_hint, now)

@@ -1,9 +1,10 @@
 """RawFeed -> ParsedFeed: the one finishing step both readers share.
 
 Links made absolute and limited to http(s), titles as plain text, HTML sanitised (plain text
-escaped), feed footers removed, dates outside a plausible window dropped, the language checked
-against the script of the text, and every list capped: at most ``MAX_ITEMS`` items (the newest
-by raw date), ``MAX_TITLE`` characters of title, ``MAX_HTML`` of HTML.
+escaped), feed footers removed, dates outside a plausible window dropped, one language per item
+(``item_language``: the source's configured language first), and every list capped: at most
+``MAX_ITEMS`` items (the newest by raw date), ``MAX_TITLE`` characters of title, ``MAX_HTML`` of
+HTML.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..text import plain_text, script_language, strip_footer
 from .dates import newest
 from .raw import RawFeed, RawItem, norm_lang
 
-__all__ = ["MAX_ITEMS", "finish"]
+__all__ = ["MAX_ITEMS", "finish", "item_language"]
 
 MAX_ITEMS = 1_000
 EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
@@ -58,8 +59,23 @@ def _short_text(value: str) -> str:
     return _short_text_cached(value) if len(value) <= 200 else plain_text(value, 200)
 
 
+def item_language(configured: str | None, declared: str | None, text: str) -> str | None:
+    """The language of one item. The source's ``configured`` language wins over what the feed
+    declares (its ``<language>``, ``xml:lang``, Content-Language): feeds are often re-serialised
+    with a wrong one. One exception: text clearly in another script (Arabic letters in a source
+    configured ``fr``, Latin text in one configured ``ar``) is read as if nothing were configured.
+    Without a configured language, the ``declared`` one, unless the script contradicts it."""
+    if configured and script_language(configured, text, None) == configured:
+        return configured
+    return script_language(declared, text, None)
+
+
 def _finish_item(
-    raw: RawItem, base: str | None, feed_lang: str | None, now: datetime, hint: str | None = None
+    raw: RawItem,
+    base: str | None,
+    feed_lang: str | None,
+    now: datetime,
+    configured: str | None = None,
 ) -> ParsedItem:
     link = safe_url(raw.link, base)
     content_base = link or base
@@ -75,7 +91,7 @@ def _finish_item(
             enclosures.append(Enclosure(u, ctype or None, _length(length)))
     guid = plain_text(raw.guid, 2_000) if raw.guid else None
     title = plain_text(raw.title, MAX_TITLE)
-    language = script_language(raw.language or feed_lang, title + " " + summary[:300], hint)
+    language = item_language(configured, raw.language or feed_lang, title + " " + summary[:300])
     return ParsedItem(
         guid=guid or None,
         link=link,
@@ -107,18 +123,17 @@ def _ttl(value) -> timedelta | None:
 
 
 def finish(
-    raw: RawFeed, url: str, hint: str | None, warning: str | None, now: datetime | None
+    raw: RawFeed, url: str, language: str | None, warning: str | None, now: datetime | None
 ) -> ParsedFeed:
+    """``language`` is the source's configured language (or None): see ``item_language``."""
     now = now or utcnow()
     base = safe_url(url)
-    feed_lang = raw.language or norm_lang(hint)
+    configured = norm_lang(language)
     return ParsedFeed(
         title=plain_text(raw.title, MAX_TITLE),
         link=safe_url(raw.link, base),
-        language=feed_lang,
+        language=configured or raw.language,
         ttl=_ttl(raw.ttl),
-        items=tuple(
-            _finish_item(r, base, feed_lang, now, norm_lang(hint)) for r in _cap(raw.items)
-        ),
+        items=tuple(_finish_item(r, base, raw.language, now, configured) for r in _cap(raw.items)),
         warning=warning,
     )

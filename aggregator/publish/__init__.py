@@ -9,6 +9,6 @@ and ``run`` holds ``publish()``, which picks each feed's stories and writes the 
 from ..files import write_atomic as write_atomic  # imported from here by older callers
 from .entries import _entry as _entry
 from .entries import _uri as _uri
-from .run import CORE_TAGS, PublishReport, publish
+from .run import CORE_TAGS, PublishReport, default_id_authority, publish
 
-__all__ = ["CORE_TAGS", "PublishReport", "publish"]
+__all__ = ["CORE_TAGS", "PublishReport", "default_id_authority", "publish"]

@@ -1,9 +1,12 @@
 """One view of a story and of a feed, shared by every format (RSS, Atom, JSON Feed, HTML).
 
 Built once per publish so the formats cannot disagree: titles are folded plain text, links are
-safe http(s) URIs, entry ids come from the cluster id (``tag:HOST,2025:story/ID``, stable when
-the representative item changes), and the body is sanitised again (nh3) whatever the parser
-did, then wrapped in our own language, direction and outlet markup built from escaped values.
+safe http(s) URIs (the service layer has taken tracking parameters out), entry ids come from the
+cluster id (``tag:AUTHORITY,2025:story/ID``, stable when the representative item or the base URL
+changes), and the body is sanitised again (nh3) whatever the parser did, then wrapped in our own
+language, direction and outlet markup built from escaped values. A story's date is the item's own
+(published, else updated) unless missing or later than when we last saw the item: then it is
+undated and sorts by first-seen time.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin
 
 from ..models import Story
@@ -27,6 +30,8 @@ GENERATOR = "aggregator"
 TAG_URI_DATE = "2025"
 DEFAULT_TAG_NAMES = {"ai": "AI", "africa": "Africa", "ai-africa": "AI & Africa"}
 EXCERPT_CHARS = 320
+#: A feed's date later than when we last saw the item by more than this is not believed.
+FUTURE_TOLERANCE = timedelta(hours=1)
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
@@ -51,10 +56,24 @@ class _Entry:
     rtl: bool
     body_html: str  # sanitised, with the source / also-in footer
     excerpt: str  # plain text
-    published: datetime  # item published, else first seen
+    published: datetime | None  # the item's own date (published, else updated); None: undated
     updated: datetime  # item updated, else published, else first seen
     first_seen: datetime
-    has_date: bool  # the item carried its own date
+
+    @property
+    def has_date(self) -> bool:
+        """The item carried a believable date of its own."""
+        return self.published is not None
+
+    @property
+    def time(self) -> datetime:
+        """What feeds are ordered by: the item's own date, else first seen."""
+        return self.published or self.first_seen
+
+    @property
+    def order(self) -> tuple[datetime, datetime, int]:
+        """Newest first by ``time``, then by first seen, then by cluster id (all descending)."""
+        return (self.time, self.first_seen, self.cluster_id)
 
 
 def _safe_tags(tags: Sequence[str]) -> tuple[str, ...]:
@@ -77,9 +96,18 @@ def _rfc3339(dt: datetime) -> str:
     return _utc(dt).isoformat().replace("+00:00", "Z")
 
 
-def _entry(story: Story, host: str) -> _Entry:
+def _believable(dt: datetime | None, seen: datetime) -> datetime | None:
+    """``dt`` in UTC, unless it lies in the future of ``seen`` (when we last saw the item)."""
+    if dt is None:
+        return None
+    dt = _utc(dt)
+    return dt if dt <= seen + FUTURE_TOLERANCE else None
+
+
+def _entry(story: Story, authority: str) -> _Entry:
     item = story.item
     first_seen = _utc(story.first_seen or item.first_seen)
+    seen = max(_utc(item.last_seen), _utc(item.first_seen))
     lang = _language(item.language)
     raw = item.content or item.summary
     rtl = is_rtl(item.title or plain_text(raw, 400), lang)
@@ -88,11 +116,11 @@ def _entry(story: Story, host: str) -> _Entry:
     also_in = tuple(_Link(clean_chars(o.source), _uri(o.link)) for o in story.also_in)
     # Item.title is plain text already: fold it, never unescape it again ("AT&amp;T" stays).
     title = " ".join(clean_chars(item.title).split()) or link or f"Story {story.cluster_id}"
-    published = _utc(item.published) if item.published else first_seen
-    updated = _utc(item.updated) if item.updated else published
+    updated = _believable(item.updated, seen)
+    published = _believable(item.published, seen) or updated
     return _Entry(
         cluster_id=story.cluster_id,
-        id=f"tag:{host},{TAG_URI_DATE}:story/{story.cluster_id}",
+        id=f"tag:{authority},{TAG_URI_DATE}:story/{story.cluster_id}",
         title=title,
         link=link,
         source=source,
@@ -100,12 +128,13 @@ def _entry(story: Story, host: str) -> _Entry:
         tags=_safe_tags(story.tags),
         language=lang,
         rtl=rtl,
-        body_html=_body_html(sanitize_html(raw, base_url=link), lang, rtl, source, link, also_in),
+        body_html=_body_html(
+            sanitize_html(raw, base_url=_uri(item.link) or link), lang, rtl, source, link, also_in
+        ),
         excerpt=excerpt(item.summary or item.content, EXCERPT_CHARS),
         published=published,
-        updated=max(updated, published),
+        updated=max(updated, published) if updated and published else published or first_seen,
         first_seen=first_seen,
-        has_date=item.published is not None or item.updated is not None,
     )
 
 

@@ -1,7 +1,9 @@
 """RSS 2.0 and Atom 1.0 (through feedgen) and JSON Feed 1.1 for one feed.
 
 Pure functions of the feed view: no wall-clock time in the bytes (feed dates come from the
-newest entry), so an unchanged feed renders to the same bytes and is not rewritten.
+newest entry), so an unchanged feed renders to the same bytes and is not rewritten. An undated
+entry says so: no RSS ``<pubDate>``, no JSON Feed ``date_published``, and in Atom only the
+required ``<updated>`` (first seen), no ``<published>``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ _SELF_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
 
 
 def _generator(feed: _Feed, tag_names: Mapping[str, str], kind: str) -> FeedGenerator:
-    """A feedgen feed for ``kind`` ("rss" or "atom"); RSS categories carry the slug itself."""
+    """A feedgen feed for ``kind`` ("rss" or "atom"). Categories carry the tag's name: Atom as
+    ``label`` beside the slug ``term``, RSS as the text with the slug as ``domain``."""
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("agg", BaseExtension, _AtomEntryExtension, atom=True, rss=False)
@@ -72,15 +75,12 @@ def _generator(feed: _Feed, tag_names: Mapping[str, str], kind: str) -> FeedGene
         fe.content(e.body_html, type="html")  # RSS: the escaped <description>
         fe.author({"name": e.source})
         fe.dc.dc_creator(e.source)
-        fe.published(e.published)
-        fe.pubDate(e.published)
+        if e.published:
+            fe.published(e.published)  # Atom <published>, RSS <pubDate>
         fe.updated(e.updated)
         for t in e.tags:
-            scheme = urljoin(feed.base_url, "tags/")
-            if kind == "atom":
-                fe.category(term=t, label=_tag_name(t, tag_names), scheme=scheme)
-            else:
-                fe.category(term=t, scheme=scheme)
+            scheme = urljoin(feed.base_url, "tags/") if kind == "atom" else t
+            fe.category(term=t, label=_tag_name(t, tag_names), scheme=scheme)
         fe.agg.lang = e.language or ("ar" if e.rtl else None)
     return fg
 
@@ -103,8 +103,9 @@ def _json(feed: _Feed, tag_names: Mapping[str, str]) -> bytes:
         item["content_html"] = e.body_html
         if e.excerpt:
             item["summary"] = e.excerpt
-        item["date_published"] = _rfc3339(e.published)
-        if e.updated != e.published:
+        if e.published:
+            item["date_published"] = _rfc3339(e.published)
+        if e.published and e.updated != e.published:
             item["date_modified"] = _rfc3339(e.updated)
         item["authors"] = [{"name": e.source}]
         if e.tags:
@@ -113,6 +114,7 @@ def _json(feed: _Feed, tag_names: Mapping[str, str]) -> bytes:
             item["language"] = e.language
         item["_aggregator"] = {
             "cluster": e.cluster_id,
+            "first_seen": _rfc3339(e.first_seen),
             "sources": list(dict.fromkeys([e.source, *(o.source for o in e.also_in)])),
             "also_in": [{"source": o.source, "url": o.url} for o in e.also_in],
             "tag_names": {t: _tag_name(t, tag_names) for t in e.tags},

@@ -64,8 +64,8 @@ def _html(
                 {"slug": t, "name": _tag_name(t, tag_names), "href": rel(f"tags/{t}.html")}
                 for t in e.tags
             ],
-            "time_iso": _rfc3339(e.published),
-            "time_label": _fmt_time(e.published),
+            "time_iso": _rfc3339(e.time),
+            "time_label": _fmt_time(e.time),  # undated: the first-seen time
             "dated": e.has_date,
             "lang": e.language or ("ar" if e.rtl else ""),
             "dir": "rtl" if e.rtl else ("ltr" if e.language else "auto"),

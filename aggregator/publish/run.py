@@ -1,7 +1,8 @@
 """``publish()``: choose the stories of each feed, render every format, write what changed.
 
-One entry per cluster, newest first by first-seen time with a stable tie-break; the combined
-feed plus one feed per tag (``ai``, ``africa`` and ``ai-africa`` always exist). Files go through
+One entry per cluster, newest first by the item's own date (first-seen time when it has none,
+or one in the future), then first seen, then cluster id; the combined feed plus one feed per tag
+(``ai``, ``africa`` and ``ai-africa`` always exist). Files go through
 ``aggregator.files.write_atomic`` with ``skip_same``: a reader never sees half a file, and a file
 whose bytes did not change keeps its mtime (hence its ETag/Last-Modified).
 """
@@ -44,7 +45,10 @@ class PublishReport:
         return self.written + self.unchanged
 
 
-def _host(base_url: str) -> str:
+def default_id_authority(base_url: str) -> str:
+    """The authority of entry ids (``tag:AUTHORITY,2025:story/ID``) a first publish to
+    ``base_url`` would choose: its host. Keep it once chosen (the service stores it) so that
+    moving the site does not make every story new to every subscriber."""
     return (urlsplit(base_url).hostname or "aggregator.invalid").lower()
 
 
@@ -58,24 +62,24 @@ def publish(
     now: datetime,
     templates_dir: Path | None = None,
     tag_names: Mapping[str, str] | None = None,
+    id_authority: str | None = None,
 ) -> PublishReport:
     """Write every output for ``stories`` into ``settings.dir`` and say what changed.
 
-    Each feed holds its ``settings.max_items`` newest stories by first seen. ``now`` is only
-    logged: the files must not change when the stories do not. Tags become feeds when a story
-    carries them; ``ai``, ``africa`` and ``ai-africa`` (stories with both) always exist.
+    Each feed holds its ``settings.max_items`` newest stories by date (``_Entry.order``).
+    ``now`` is only logged: the files must not change when the stories do not. Tags become
+    feeds when a story carries them; ``ai``, ``africa`` and ``ai-africa`` (stories with both)
+    always exist. Entry ids use ``id_authority`` (default: the base URL's host).
     """
     names = dict(tag_names or {})
     base_url = settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
-    host = _host(base_url)
+    authority = id_authority or default_id_authority(base_url)
     # One entry per cluster, newest first; a stable tie-break keeps the bytes stable.
     by_cluster: dict[int, Story] = {}
     for s in stories:
         by_cluster.setdefault(s.cluster_id, s)
     entries = sorted(
-        (_entry(s, host) for s in by_cluster.values()),
-        key=lambda e: (e.first_seen, min(e.published, e.first_seen), e.cluster_id),
-        reverse=True,
+        (_entry(s, authority) for s in by_cluster.values()), key=lambda e: e.order, reverse=True
     )
     limit = max(settings.max_items, 0)
     fallback = _newest(entries) or EPOCH
@@ -90,7 +94,7 @@ def publish(
 
     def make(tag: str | None, chosen: Sequence[_Entry]) -> _Feed:
         kept = tuple(chosen[:limit])
-        title = f"{settings.title}: {_tag_name(tag, names)}" if tag else settings.title
+        title = f"{settings.title} — {_tag_name(tag, names)}" if tag else settings.title
         return _Feed(tag, title, kept, _newest(kept) or fallback, base_url, settings.title)
 
     feeds = [make(None, entries)]

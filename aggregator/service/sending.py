@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
@@ -39,6 +39,7 @@ from ..settings import Settings
 from ..store import Store
 from ..unsubscribe import make_token, secret_for, unsubscribe_link
 from .lock import InstanceLock
+from .pipeline import reader_links
 
 log = logging.getLogger("aggregator.digest")
 
@@ -70,16 +71,21 @@ class DigestReport:
     aborted: str | None = None  # the server could not be reached; the rest waits for a rerun
     outbox: Path | None = None
     preview: Path | None = None
+    hint: str = ""  # what to try when the week came out empty
 
     @property
     def ok(self) -> bool:
         return not self.failed and self.aborted is None
 
     def summary(self) -> str:
+        hint = f"\n  {self.hint}" if self.hint else ""
         if self.mode == "preview":
-            return f"digest {self.issue}: {self.stories} stories, preview written to {self.preview}"
+            return (
+                f"digest {self.issue}: {self.stories} stories, preview written to {self.preview}"
+                + hint
+            )
         if self.empty:
-            return f"digest {self.issue}: no stories in the week, nothing sent"
+            return f"digest {self.issue}: no stories in the week, nothing sent" + hint
         where = f" to {self.outbox}" if self.outbox else ""
         verb = "written" if self.outbox else "sent"
         parts = [
@@ -100,6 +106,19 @@ class DigestReport:
         return line
 
 
+def _empty_hint(issue: str, now: datetime, timezone: str) -> str:
+    """Why a week can be empty right after set-up, and what to try."""
+    current, _, _ = dg.resolve_week(None, timezone, now + timedelta(days=7))
+    if current == issue:
+        return (
+            "stories are counted in the week they were first seen: fetch first (aggregator fetch)"
+        )
+    return (
+        f"stories are counted in the week they were first seen; this week is {current}: "
+        f"try --week {current}"
+    )
+
+
 def send_digest(
     settings: Settings,
     store: Store,
@@ -118,11 +137,12 @@ def send_digest(
     now = now or utcnow()
     issue, start, end = dg.resolve_week(week, d.timezone, now)
     digest = store.frozen_digest(issue) or dg.build_digest(
-        issue, start, end, store.stories_between(start, end),
+        issue, start, end, [reader_links(s) for s in store.stories_between(start, end)],
         subject=d.subject, topics=list(settings.topics), per_section=d.per_section,
-        include_other=d.include_other,
+        include_other=d.include_other, timezone=d.timezone,
     )  # fmt: skip
     stories = sum(len(s.stories) for s in digest.sections)
+    hint = _empty_hint(issue, now, d.timezone) if digest.empty else ""
     renderer = dg.Renderer(d.templates, d.timezone, title=settings.output.title)
     context = renderer.context(digest)
 
@@ -133,12 +153,12 @@ def send_digest(
                                   unsubscribe_url=d.unsubscribe_url)  # fmt: skip
         write_atomic(Path(preview_path), html.encode("utf-8"))
         return DigestReport(issue, mode, stories=stories, empty=digest.empty,
-                            preview=Path(preview_path))  # fmt: skip
+                            preview=Path(preview_path), hint=hint)  # fmt: skip
 
     recipients = list(dict.fromkeys(d.recipients))
     if digest.empty and not d.send_empty:
         log.info("digest %s: no stories between %s and %s, nothing sent", issue, start, end)
-        return DigestReport(issue, mode, recipients=len(recipients), empty=True)
+        return DigestReport(issue, mode, recipients=len(recipients), empty=True, hint=hint)
 
     ledgered = mode == "send"
     outbox_dir: Path | None = None

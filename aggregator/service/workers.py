@@ -113,11 +113,12 @@ def prep_item(
     prior: Sequence[str] = (),
 ) -> Prep:
     """Canonical URL, tags and dedupe keys of one item. The tagger sees the source's ``prior``
-    (a hint); the source's ``tags`` are then added whatever the evidence."""
+    (a hint); the source's ``tags`` are then added whatever the evidence. The tagger reads the
+    item in ``parsed.language``, the language it is stored and published with: parse already gave
+    it the source's configured ``language`` unless its script says otherwise, and then the
+    configured one would be wrong here too (so ``language`` is not read again)."""
     canon = canonical_url(parsed.link)
-    tagging = tagger.tag(
-        parsed.title, parsed.summary or parsed.content, parsed.language or language, prior
-    )
+    tagging = tagger.tag(parsed.title, parsed.summary or parsed.content, parsed.language, prior)
     if tags:
         tagging = apply_source_tags(tagging, tags, COUNTRY_CODES)
     return Prep(canon, tagging, dedupe.prepare(parsed, canon))
