@@ -641,3 +641,12 @@ def test_a_threshold_of_zero_still_needs_evidence(threshold: float) -> None:
     assert tagger.tag("Nothing to see here", "A quiet day.").tags == ()
     t = tagger.tag("Copper mine opens in Zambia", "")
     assert "mining" in t.tags and "ai" not in t.tags and all(t.why[x] for x in t.tags)
+
+
+def test_a_leader_surname_that_is_also_a_first_name_needs_no_surname_after_it():
+    """ "Nasser Bourita" is Morocco's foreign minister, not Egypt; "Gamal Abdel Nasser" is."""
+    t = default_tagger()
+    assert t.tag(
+        "Nasser Bourita monte au créneau pour défendre la diaspora", "", "fr"
+    ).countries == ("MA",)
+    assert "EG" in t.tag("The legacy of Gamal Abdel Nasser in Cairo today", "", "en").countries
