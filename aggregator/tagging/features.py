@@ -10,6 +10,7 @@ A candidate needs a hit: an item without evidence for a tag never gets that tag.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..text import ARABIC, fold_keep_case
@@ -149,14 +150,17 @@ def language_of(language: str | None, text: str) -> str:
     return lang or "other"
 
 
-def extract(
-    hits: list[Hit], title: str, summary: str, lang: str, priors: frozenset[str] = frozenset()
-) -> Candidates:
-    """Feature maps of every candidate of one item (``priors``: targets its source favours)."""
+def read_story(
+    hits: list[Hit], summary: str
+) -> tuple[float, int, Callable[[Entry], tuple[str, ...]], list[Hit], bool]:
+    """What both scorers read of one item's hits: the long-text damping of summary mentions,
+    where the lede ends, each entry's country codes (an ambiguous name such as a bare "Congo"
+    takes its second reading only when that one alone has evidence), the title's hits, and
+    whether the title is set abroad (African evidence only adjectives, an "abroad" and a
+    "diaspora" cue: "l'Angolaise ... d'origine africaine en Uruguay")."""
     damp = min(1.0, math.sqrt(LONG_TEXT / len(summary))) if summary else 1.0
     stop = _SENTENCE_END.search(summary)
     lede_end = min(stop.end() if stop else len(summary), LEDE_CHARS)
-
     plain_codes = {c for h in hits for c in h.entry.codes if h.entry.alt is None}
 
     def codes_of(e: Entry) -> tuple[str, ...]:
@@ -172,6 +176,14 @@ def extract(
         and all(h.entry.adjective for h in african_title)
         and any(h.entry.marker == "diaspora" for h in hits)
     )
+    return damp, lede_end, codes_of, in_title, abroad
+
+
+def extract(
+    hits: list[Hit], title: str, summary: str, lang: str, priors: frozenset[str] = frozenset()
+) -> Candidates:
+    """Feature maps of every candidate of one item (``priors``: targets its source favours)."""
+    damp, lede_end, codes_of, in_title, abroad = read_story(hits, summary)
     title_codes: dict[str, int] = {}
     for h in in_title:
         for c in codes_of(h.entry):

@@ -49,10 +49,9 @@ from .context import (
     _NEXT_WORD,
     _PASSING_AFTER,
     _PASSING_BEFORE,
-    _SENTENCE_END,
     _VENUE,
 )
-from .features import Candidates, Hit, extract, language_of
+from .features import Candidates, Hit, extract, language_of, read_story
 from .lexicon import (
     _ARTICLE,
     COUNTRY_CODES,
@@ -82,9 +81,7 @@ ANCHORED_FIRST = 0.6
 ANCHORED_LEDE = 1.0
 RELATIVE = 0.0  # a country also needs this fraction of the best country's score
 COUNTRY_AFRICA = 1.34  # how much a country's score counts towards africa
-LEDE_CHARS = 300  # the opening sentence ends at the first full stop, or here
 DIASPORA = 0.3  # factor for "d'origine malienne", "Nigerian-born", "of Ghanaian descent"
-LONG_TEXT = 600  # characters of summary before mentions start to weigh less
 PRIOR = 0.5
 OPEN_SUBJECT = 1.0  # open story about Africa, or naming a single country: summary countries
 PASSING = 0.4  # anchored story: another country named as a route, neighbour, destination
@@ -183,6 +180,12 @@ class Tagger:
             return DIASPORA
         return 1.0
 
+    def _read(self, title: str, summary: str, language: str | None) -> tuple[str, str, list[_Hit]]:
+        """The cleaned, NFC title and summary and their hits: what both scorers start from."""
+        summary = unicodedata.normalize("NFC", clean_text(summary or ""))
+        title = unicodedata.normalize("NFC", clean_text(title or ""))
+        return title, summary, self._scan(title + "\x00" + summary, len(title) + 1, language)
+
     def _scan(self, text: str, split: int, language: str | None) -> list[_Hit]:
         """Hits in ``text`` (title, a NUL, the summary); ``split`` is where the summary starts."""
         folded, index = drop_marks(text)  # "folded": original letters, no diacritics/tatweel
@@ -279,9 +282,7 @@ class Tagger:
         source_tags: Iterable[str] = (),
     ) -> Candidates | None:
         """Feature maps of every candidate tag of one item (None: no evidence at all)."""
-        summary = unicodedata.normalize("NFC", clean_text(summary or ""))
-        title = unicodedata.normalize("NFC", clean_text(title or ""))
-        hits = self._scan(title + "\x00" + summary, len(title) + 1, language)
+        title, summary, hits = self._read(title, summary, language)
         if not hits:
             return None
         lang = language_of(language, title if title.isascii() else title + summary)
@@ -388,36 +389,13 @@ class Tagger:
         source_tags: Iterable[str] = (),
     ) -> tuple[dict[str, float], dict[str, list[str]]]:
         """The hand-set rules' score per topic key and ISO code, and the reasons behind each."""
-        summary = unicodedata.normalize("NFC", clean_text(summary or ""))
-        title = unicodedata.normalize("NFC", clean_text(title or ""))
-        hits = self._scan(title + "\x00" + summary, len(title) + 1, language)
+        title, summary, hits = self._read(title, summary, language)
         scores: dict[str, float] = {}
         why: dict[str, list[str]] = {}
         if not hits:
             return scores, why
-        damp = min(1.0, math.sqrt(LONG_TEXT / len(summary))) if summary else 1.0
-        stop = _SENTENCE_END.search(summary)
-        lede = min(stop.end() if stop else len(summary), LEDE_CHARS)
-
-        # Ambiguous names (bare "Congo"): the second reading only when it alone has evidence.
-        plain_codes = {c for h in hits for c in h.entry.codes if h.entry.alt is None}
-
-        def codes_of(e: Entry) -> tuple[str, ...]:
-            if e.alt and e.alt in plain_codes and e.codes[0] not in plain_codes:
-                return (e.alt,)
-            return e.codes
-
-        in_title = [h for h in hits if h.field == "title"]
-        african_title = [h for h in in_title if h.entry.codes or h.entry.tag == "africa"]
+        damp, lede, codes_of, in_title, abroad = read_story(hits, summary)
         anchored = any(h.entry.codes and h.factor == 1.0 for h in in_title)
-        # A title set outside Africa whose African evidence is only adjectives, with a diaspora
-        # cue ("l'Angolaise ... d'origine africaine en Uruguay", "esclaves ... en Amérique").
-        abroad = (
-            bool(african_title)
-            and any(h.entry.marker == "abroad" for h in in_title)
-            and all(h.entry.adjective for h in african_title)
-            and any(h.entry.marker == "diaspora" for h in hits)
-        )
         # Open story (no country in the title): the countries of the summary are its subjects
         # when the title is about Africa or when only one country is named at all.
         # (Several countries: only place names, as demonyms there tend to describe a speaker.)
