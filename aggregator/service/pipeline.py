@@ -351,9 +351,7 @@ class Pipeline:
                     unchanged.append(old[0])
                     continue
                 if prep is None:  # the worker saw it unchanged; the store says otherwise
-                    prep = prep_item(
-                        parsed, self.tagger, source.language, source.tags, source.prior
-                    )
+                    prep = prep_item(parsed, self.tagger, source.tags, source.prior)
                 if old is None:
                     fresh.append((key, chash, parsed, prep))
                 else:

@@ -106,17 +106,12 @@ def _die_with_parent(parent: int) -> None:
 
 
 def prep_item(
-    parsed: ParsedItem,
-    tagger: Tagger,
-    language: str | None,
-    tags: Sequence[str],
-    prior: Sequence[str] = (),
+    parsed: ParsedItem, tagger: Tagger, tags: Sequence[str], prior: Sequence[str] = ()
 ) -> Prep:
     """Canonical URL, tags and dedupe keys of one item. The tagger sees the source's ``prior``
     (a hint); the source's ``tags`` are then added whatever the evidence. The tagger reads the
     item in ``parsed.language``, the language it is stored and published with: parse already gave
-    it the source's configured ``language`` unless its script says otherwise, and then the
-    configured one would be wrong here too (so ``language`` is not read again)."""
+    it the source's configured ``language`` unless its script says otherwise."""
     canon = canonical_url(parsed.link)
     tagging = tagger.tag(parsed.title, parsed.summary or parsed.content, parsed.language, prior)
     if tags:
@@ -140,9 +135,7 @@ def prepare_feed(job: Job, tagger: Tagger | None = None) -> Prepared | ParseErro
     for key, parsed in keyed.items():
         chash = content_hash(parsed)
         prep = (
-            None
-            if job.known.get(key) == chash
-            else prep_item(parsed, tagger, job.language, job.tags, job.prior)
+            None if job.known.get(key) == chash else prep_item(parsed, tagger, job.tags, job.prior)
         )
         out.append((key, chash, parsed, prep))
     return Prepared(feed.ttl, feed.warning, out)
