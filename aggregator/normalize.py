@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from .models import ParsedItem
+from .models import ParsedItem, Story
 
 # ---- canonical URLs ---------------------------------------------------------------------------
 
@@ -104,6 +105,16 @@ def link_without_tracking(url: str | None) -> str | None:
     return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
+def reader_links(story: Story) -> Story:
+    """``story`` with its links as readers follow them in every output (feeds, page, digest):
+    ``link_without_tracking`` on the story and on each "also in"."""
+    return replace(
+        story,
+        item=replace(story.item, link=link_without_tracking(story.item.link)),
+        also_in=tuple(replace(o, link=link_without_tracking(o.link)) for o in story.also_in),
+    )
+
+
 def _canonical_split(url: str) -> str | None:
     """canonical_url of a stripped URL, read by urlsplit (any URL; the fast path's reference)."""
     try:
@@ -192,4 +203,4 @@ def content_hash(item: ParsedItem) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-__all__ = ["canonical_url", "content_hash", "item_key", "link_without_tracking"]
+__all__ = ["canonical_url", "content_hash", "item_key", "link_without_tracking", "reader_links"]

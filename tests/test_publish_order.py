@@ -19,9 +19,9 @@ from lxml import etree
 
 from aggregator.cli import demo
 from aggregator.models import Item, Outlet, ParsedItem, Story, Tagging
+from aggregator.normalize import reader_links
 from aggregator.publish import publish
 from aggregator.service.pipeline import publish as pipeline_publish
-from aggregator.service.pipeline import reader_links
 from aggregator.settings import OutputSettings, Settings
 from aggregator.store import Store
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Self
 from .. import fetch as fetch_stage
 from ..clock import Clock, utcnow
 from ..errors import FeedError
-from ..models import FetchResult, ParsedItem, Source, SourceState, Story
+from ..models import FetchResult, ParsedItem, Source, SourceState
 from ..settings import Settings
 from ..store import Store
 
@@ -409,23 +409,11 @@ def _elapsed(result: object) -> float:
     return result.elapsed if isinstance(result, FetchResult) else 0.0
 
 
-def reader_links(story: Story) -> Story:
-    """``story`` with its links as readers follow them, in every output (feeds, page, digest):
-    tracking parameters gone, the outlet's own scheme and host kept (canonical URLs are for
-    matching; a forced https or a dropped www. can break a link)."""
-    from ..normalize import link_without_tracking
-
-    return replace(
-        story,
-        item=replace(story.item, link=link_without_tracking(story.item.link)),
-        also_in=tuple(replace(o, link=link_without_tracking(o.link)) for o in story.also_in),
-    )
-
-
 def publish(settings: Settings, store: Store, now: datetime | None = None):
     """store ─► stories ─► feeds + HTML page. Per-tag feeds get their own newest stories, so a
     rare tag's feed is full even when the combined feed has moved on."""
     from .. import publish as publish_stage
+    from ..normalize import reader_links
     from ..tagging import COUNTRY_NAMES
 
     limit = settings.output.max_items
@@ -433,7 +421,7 @@ def publish(settings: Settings, store: Store, now: datetime | None = None):
     for tag in store.tags_in_use():
         for story in store.latest_stories(limit, tag=tag):
             chosen.setdefault(story.cluster_id, story)
-    stories = [reader_links(s) for s in chosen.values()]
+    stories = [reader_links(s) for s in chosen.values()]  # no tracking parameters
     # Entry ids keep the authority of the first publish, whatever base_url becomes later.
     authority = store.meta_setdefault(
         "id_authority", publish_stage.default_id_authority(settings.output.base_url)

@@ -35,11 +35,11 @@ from ..errors import DeliveryError
 from ..files import write_atomic
 from ..mailer import ConnectionFailed, Outbox, SmtpMailer, Transport, prepare
 from ..models import Digest
+from ..normalize import reader_links
 from ..settings import Settings
 from ..store import Store
 from ..unsubscribe import make_token, secret_for, unsubscribe_link
 from .lock import InstanceLock
-from .pipeline import reader_links
 
 log = logging.getLogger("aggregator.digest")
 
