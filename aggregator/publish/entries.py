@@ -14,13 +14,14 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin
 
 from ..models import Story
 from ..sanitize import as_uri, safe_url, sanitize_html
+from ..site import feed_path
 from ..text import clean_chars, excerpt, is_rtl, plain_text
 
 log = logging.getLogger("aggregator.publish")
@@ -28,7 +29,6 @@ log = logging.getLogger("aggregator.publish")
 GENERATOR = "aggregator"
 #: Date part of the ``tag:`` URIs used as entry ids (RFC 4151). Never change it: ids would change.
 TAG_URI_DATE = "2025"
-DEFAULT_TAG_NAMES = {"ai": "AI", "africa": "Africa", "ai-africa": "AI & Africa"}
 EXCERPT_CHARS = 320
 #: A feed's date later than when we last saw the item by more than this is not believed.
 FUTURE_TOLERANCE = timedelta(hours=1)
@@ -168,19 +168,6 @@ def _body_html(
     return "".join(parts)
 
 
-def _tag_name(tag: str, tag_names: Mapping[str, str]) -> str:
-    if tag in tag_names:
-        return tag_names[tag]
-    if tag in DEFAULT_TAG_NAMES:
-        return DEFAULT_TAG_NAMES[tag]
-    return tag.replace("-", " ").title()
-
-
-#: File names of the combined feed, and suffixes of a tag's files under ``tags/``, by kind.
-_COMBINED = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json", "html": "index.html"}
-_TAG_SUFFIX = {"rss": "xml", "atom": "atom", "json": "json", "html": "html"}
-
-
 @dataclass(frozen=True)
 class _Feed:
     """One output feed (the combined one when ``tag`` is None): its entries, title and paths."""
@@ -193,9 +180,7 @@ class _Feed:
     site_title: str
 
     def path(self, kind: str) -> str:
-        if self.tag:
-            return f"tags/{self.tag}.{_TAG_SUFFIX[kind]}"
-        return _COMBINED[kind]
+        return feed_path(self.tag, kind)
 
     def url(self, kind: str) -> str:
         if kind == "html" and not self.tag:

@@ -16,7 +16,8 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from .entries import GENERATOR, _Feed, _rfc3339, _tag_name
+from ..site import tag_name
+from .entries import GENERATOR, _Feed, _rfc3339
 
 
 class _AtomEntryExtension(BaseEntryExtension):
@@ -80,7 +81,7 @@ def _generator(feed: _Feed, tag_names: Mapping[str, str], kind: str) -> FeedGene
         fe.updated(e.updated)
         for t in e.tags:
             scheme = urljoin(feed.base_url, "tags/") if kind == "atom" else t
-            fe.category(term=t, label=_tag_name(t, tag_names), scheme=scheme)
+            fe.category(term=t, label=tag_name(t, tag_names), scheme=scheme)
         fe.agg.lang = e.language or ("ar" if e.rtl else None)
     return fg
 
@@ -117,7 +118,7 @@ def _json(feed: _Feed, tag_names: Mapping[str, str]) -> bytes:
             "first_seen": _rfc3339(e.first_seen),
             "sources": list(dict.fromkeys([e.source, *(o.source for o in e.also_in)])),
             "also_in": [{"source": o.source, "url": o.url} for o in e.also_in],
-            "tag_names": {t: _tag_name(t, tag_names) for t in e.tags},
+            "tag_names": {t: tag_name(t, tag_names) for t in e.tags},
         }
         items.append(item)
     doc = {

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import jinja2
 
-from .entries import GENERATOR, _Feed, _rfc3339, _tag_name, _utc
+from ..site import tag_name, tag_page
+from .entries import GENERATOR, _Feed, _rfc3339, _utc
 
 INDEX_TEMPLATE = "index.html.j2"
 
@@ -46,8 +47,8 @@ def _html(
     ] + [
         {
             "slug": t,
-            "name": _tag_name(t, tag_names),
-            "href": rel(f"tags/{t}.html"),
+            "name": tag_name(t, tag_names),
+            "href": rel(tag_page(t)),
             "count": n,
             "current": feed.tag == t,
         }
@@ -61,7 +62,7 @@ def _html(
             "source": e.source,
             "also_in": [{"source": o.source, "url": o.url} for o in e.also_in],
             "tags": [
-                {"slug": t, "name": _tag_name(t, tag_names), "href": rel(f"tags/{t}.html")}
+                {"slug": t, "name": tag_name(t, tag_names), "href": rel(tag_page(t))}
                 for t in e.tags
             ],
             "time_iso": _rfc3339(e.time),
@@ -77,7 +78,7 @@ def _html(
         site_title=site_title,
         page_title=feed.title,
         tag=feed.tag or "",
-        tag_name=_tag_name(feed.tag, tag_names) if feed.tag else "",
+        tag_name=tag_name(feed.tag, tag_names) if feed.tag else "",
         root=root,
         home_href=rel("index.html"),
         feeds={

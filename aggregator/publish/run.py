@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 from ..files import write_atomic
 from ..models import Story
 from ..settings import OutputSettings
+from ..site import tag_name
 from ..templating import environment
-from .entries import _Entry, _entry, _Feed, _tag_name
+from .entries import _Entry, _entry, _Feed
 from .feeds import _atom, _json, _rss
 from .page import _html
 
@@ -94,7 +95,7 @@ def publish(
 
     def make(tag: str | None, chosen: Sequence[_Entry]) -> _Feed:
         kept = tuple(chosen[:limit])
-        title = f"{settings.title} — {_tag_name(tag, names)}" if tag else settings.title
+        title = f"{settings.title} — {tag_name(tag, names)}" if tag else settings.title
         return _Feed(tag, title, kept, _newest(kept) or fallback, base_url, settings.title)
 
     feeds = [make(None, entries)]
