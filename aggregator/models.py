@@ -181,6 +181,8 @@ class DigestSection:
     key: str  # "ai-africa", "ai", "africa", topic key, "other"
     title: str
     stories: tuple[Story, ...]
+    more: int = 0  # stories of the week in this section that did not make the cut
+    more_url: str = ""  # where the reader finds them (the tag's page), "" when none
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class Digest:
     end: datetime  # window end, exclusive (UTC)
     subject: str
     sections: tuple[DigestSection, ...]
+    intro: str = ""  # the editor's note above the sections (plain text, paragraphs by blank line)
 
     @property
     def empty(self) -> bool:

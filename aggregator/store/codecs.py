@@ -82,9 +82,10 @@ def item_from_json(d: dict) -> Item:
 def digest_json(dg: Digest) -> dict:
     return {
         "issue": dg.issue, "start": ts(dg.start), "end": ts(dg.end), "subject": dg.subject,
+        "intro": dg.intro,
         "sections": [
             {
-                "key": sec.key, "title": sec.title,
+                "key": sec.key, "title": sec.title, "more": sec.more, "more_url": sec.more_url,
                 "stories": [
                     {
                         "cluster_id": st.cluster_id, "item": item_json(st.item),
@@ -103,10 +104,11 @@ def digest_json(dg: Digest) -> dict:
 def digest_from_json(d: dict) -> Digest:
     return Digest(
         issue=d["issue"], start=dt(d["start"]), end=dt(d["end"]),  # type: ignore[arg-type]
-        subject=d["subject"],
+        subject=d["subject"], intro=d.get("intro", ""),
         sections=tuple(
             DigestSection(
                 key=sec["key"], title=sec["title"],
+                more=sec.get("more", 0), more_url=sec.get("more_url", ""),
                 stories=tuple(
                     Story(
                         cluster_id=st["cluster_id"], item=item_from_json(st["item"]),
