@@ -21,7 +21,17 @@ TESTS = ROOT / "tests"
 STAGES = ["fetch", "parse", "normalize", "dedupe", "tagging", "publish", "digest", "mailer"]
 SERVICE = {"store", "service", "pipeline", "scheduler", "cli", "web", "config"}
 #: Stages may use these shared modules (and models, errors, settings).
-SHARED = {"models", "errors", "settings", "text", "clock", "files", "templating", "sanitize", "site"}
+SHARED = {
+    "models",
+    "errors",
+    "settings",
+    "text",
+    "clock",
+    "files",
+    "templating",
+    "sanitize",
+    "site",
+}
 
 
 def _modules() -> list[Path]:
