@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from aggregator.tagging import Tagger
-from aggregator.tagging.features import FEATURES, Candidates
+from aggregator.tagging.features import FEATURES, Candidates, country_logits
 from aggregator.tagging.model import Model, from_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,17 +116,33 @@ def featurize(items: Iterable[Item], tagger: Tagger | None = None) -> None:
         it.cand = tagger.candidates(it.title, it.summary, it.language)
 
 
-def fit(rows: Sequence[dict[str, float]], y: Sequence[bool], names: Sequence[str]) -> np.ndarray:
-    """L2-regularised logistic regression by Newton's method (fixed iterations, no randomness)."""
-    x = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=float)
+BALANCED = False  # class weighting tried: lower CV F1 for every family
+L2_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
+
+
+def matrix(rows: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarray:
+    return np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=float).reshape(
+        len(rows), len(names)
+    )
+
+
+def fit(x: np.ndarray, y: Sequence[bool], names: Sequence[str], l2: float = L2) -> np.ndarray:
+    """L2-regularised logistic regression by Newton's method (fixed iterations, no randomness).
+    Positives and negatives weigh equally in total (candidates are mostly negatives for
+    countries, mostly positives for africa), so one ``l2`` suits every family."""
     t = np.array(y, dtype=float)
+    n_pos = max(1.0, float(t.sum()))
+    n_neg = max(1.0, float(len(t) - t.sum()))
+    sw = np.where(t > 0, len(t) / (2 * n_pos), len(t) / (2 * n_neg))
+    if not BALANCED:
+        sw = np.ones(len(t))
     w = np.zeros(len(names))
-    ridge = np.full(len(names), L2)
+    ridge = np.full(len(names), l2)
     ridge[list(names).index("bias")] = 1e-6
     for _ in range(ITERATIONS):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        grad = x.T @ (p - t) + ridge * w
-        hess = (x.T * (p * (1.0 - p))) @ x + np.diag(ridge)
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        grad = x.T @ (sw * (p - t)) + ridge * w
+        hess = (x.T * (sw * p * (1.0 - p))) @ x + np.diag(ridge)
         w = w - np.linalg.solve(hess, grad)
     return w
 
@@ -137,11 +153,11 @@ def _weights(names: Sequence[str], w: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _threshold(rows: Sequence[dict[str, float]], y: Sequence[bool], w: dict[str, float]) -> float:
-    """The probability threshold with the best F1 on the training rows (ties: the lowest)."""
-    z = [_logit(w, r) for r in rows]
+def _threshold(z: Sequence[float], y: Sequence[bool]) -> float:
+    """The probability threshold with the best F1 on the training rows (ties: the one nearest
+    0.5)."""
     best, best_f = THRESHOLD, -1.0
-    for step in range(20, 81, 5):
+    for step in sorted(range(20, 81, 5), key=lambda s: (abs(s - 50), s)):
         t = step / 100
         cut = math.log(t / (1 - t))
         tp = sum(1 for v, truth in zip(z, y, strict=True) if v >= cut and truth)
@@ -157,40 +173,112 @@ def _logit(weights: dict[str, float], f: dict[str, float]) -> float:
     return sum(weights.get(k, 0.0) * v for k, v in f.items())
 
 
-def train(items: Sequence[Item], active: bool = False) -> dict[str, object]:
-    """The weights JSON (as a dict) fitted on ``items`` (featurized)."""
-    models: dict[str, dict[str, object]] = {}
-    names = [n for n in FEATURES["country"] if n != "prior"]
-    rows, y = [], []
-    for it in items:
+def _names(family: str) -> list[str]:
+    return [n for n in FEATURES[family] if n != "prior"]
+
+
+def country_rows(items: Sequence[Item]) -> tuple[list[dict[str, float]], list[bool], list[int]]:
+    """(features, label, index of the item) of every country candidate."""
+    rows, y, owner = [], [], []
+    for i, it in enumerate(items):
         if it.cand is not None:
             for code, f in it.cand.countries.items():
                 rows.append(f)
                 y.append(code in it.countries)
-    country = _weights(names, fit(rows, y, names))
-    models["country"] = {"threshold": _threshold(rows, y, country), "weights": country}
+                owner.append(i)
+    return rows, y, owner
 
-    names = [n for n in FEATURES["africa"] if n != "prior"]
-    rows, y = [], []
-    for it in items:
+
+def africa_rows(
+    items: Sequence[Item], country: dict[str, float]
+) -> tuple[list[dict[str, float]], list[bool], list[int]]:
+    rows, y, owner = [], [], []
+    for i, it in enumerate(items):
         if it.cand is not None and it.cand.africa is not None:
             f = dict(it.cand.africa)
-            if it.cand.countries:
-                best = max(_logit(country, g) for g in it.cand.countries.values())
-                f["country_score"] = max(-10.0, min(10.0, best))
+            f.update(country_logits([_logit(country, g) for g in it.cand.countries.values()]))
             rows.append(f)
             y.append(it.africa)
-    africa = _weights(names, fit(rows, y, names))
-    models["africa"] = {"threshold": _threshold(rows, y, africa), "weights": africa}
+            owner.append(i)
+    return rows, y, owner
 
-    names = [n for n in FEATURES["ai"] if n != "prior"]
-    rows, y = [], []
-    for it in items:
+
+def ai_rows(items: Sequence[Item]) -> tuple[list[dict[str, float]], list[bool], list[int]]:
+    rows, y, owner = [], [], []
+    for i, it in enumerate(items):
         if it.cand is not None and "ai" in it.cand.topics:
             rows.append(it.cand.topics["ai"])
             y.append(it.ai)
-    ai = _weights(names, fit(rows, y, names))
-    models["ai"] = {"threshold": _threshold(rows, y, ai), "weights": ai}
+            owner.append(i)
+    return rows, y, owner
+
+
+def _family(
+    rows: Sequence[dict[str, float]], y: Sequence[bool], family: str, l2: float
+) -> dict[str, object]:
+    names = _names(family)
+    w = _weights(names, fit(matrix(rows, names), y, names, l2))
+    return {"threshold": _threshold([_logit(w, r) for r in rows], y), "weights": w}
+
+
+def _cv_f1(
+    rows: Sequence[dict[str, float]],
+    y: Sequence[bool],
+    groups: Sequence[str],
+    family: str,
+    l2: float,
+) -> float:
+    """Pooled F1 of one family's candidates, leaving one outlet out at a time."""
+    tp = fp = fn = 0
+    for g in sorted(set(groups)):
+        tr = [i for i, x in enumerate(groups) if x != g]
+        if not any(y[i] for i in tr):
+            continue
+        spec = _family([rows[i] for i in tr], [y[i] for i in tr], family, l2)
+        w, t = spec["weights"], float(spec["threshold"])  # type: ignore[arg-type]
+        cut = math.log(t / (1 - t))
+        for i, x in enumerate(groups):
+            if x == g:
+                pred = _logit(w, rows[i]) >= cut  # type: ignore[arg-type]
+                tp += pred and y[i]
+                fp += pred and not y[i]
+                fn += (not pred) and y[i]
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def choose_l2(items: Sequence[Item], grid: Sequence[float] = L2_GRID) -> dict[str, float]:
+    """Each family's L2 penalty by leave-one-outlet-out F1 over ``items`` (ties: the larger
+    penalty). Only ``items`` are read: inside a cross-validation fold, its training outlets."""
+    chosen: dict[str, float] = {}
+
+    def pick(rows: list[dict[str, float]], y: list[bool], owner: list[int], family: str) -> float:
+        groups = [items[i].group for i in owner]
+        scored = [(_cv_f1(rows, y, groups, family, l2), l2) for l2 in grid]
+        return max(scored)[1]
+
+    chosen["country"] = pick(*country_rows(items), "country")
+    chosen["ai"] = pick(*ai_rows(items), "ai")
+    # africa reads the country model; fitted here on all of ``items`` (a small optimism,
+    # inside the training outlets only).
+    rows, y, _ = country_rows(items)
+    country = _family(rows, y, "country", chosen["country"])["weights"]
+    chosen["africa"] = pick(*africa_rows(items, country), "africa")  # type: ignore[arg-type]
+    return chosen
+
+
+def train(
+    items: Sequence[Item], active: bool | list[str] = False, l2: dict[str, float] | None = None
+) -> dict[str, object]:
+    """The weights JSON (as a dict) fitted on ``items`` (featurized)."""
+    l2 = l2 or {"ai": L2, "africa": L2, "country": L2}
+    models: dict[str, dict[str, object]] = {}
+    rows, y, _ = country_rows(items)
+    models["country"] = _family(rows, y, "country", l2["country"])
+    country = models["country"]["weights"]
+    rows, y, _ = africa_rows(items, country)  # type: ignore[arg-type]
+    models["africa"] = _family(rows, y, "africa", l2["africa"])
+    rows, y, _ = ai_rows(items)
+    models["ai"] = _family(rows, y, "ai", l2["ai"])
     return {
         "about": (
             "Logistic regression per tag family, fitted by scripts/train_tagging.py on "
@@ -199,7 +287,7 @@ def train(items: Sequence[Item], active: bool = False) -> dict[str, object]:
         ),
         "active": active,
         "trained_on": len(items),
-        "l2": L2,
+        "l2": dict(l2),
         "models": {k: models[k] for k in ("ai", "africa", "country")},
     }
 
@@ -223,9 +311,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument(
         "--activate",
-        action="store_true",
-        help="let the learned model decide at runtime (only when scripts/cv_tagging.py shows "
-        "it better than the hand-set scorer)",
+        default="",
+        metavar="TAGS",
+        help="comma-separated tags the learned model decides at runtime (ai, africa, countries; "
+        "'all'): only those where scripts/cv_tagging.py shows it at least as good as the "
+        "hand-set scorer",
+    )
+    ap.add_argument(
+        "--l2",
+        type=float,
+        default=None,
+        help="one L2 penalty for every family (default: each family's by leave-one-outlet-out "
+        "F1 over the grid L2_GRID)",
     )
     ap.add_argument("--limit", type=int, default=0, help="train on the first N items only")
     args = ap.parse_args(argv)
@@ -233,7 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit:
         items = items[: args.limit]
     featurize(items)
-    weights = train(items, args.activate)
+    tags = [t for t in args.activate.split(",") if t]
+    active: bool | list[str] = True if tags == ["all"] else (sorted(tags) or False)
+    l2 = (
+        choose_l2(items) if args.l2 is None else dict.fromkeys(("ai", "africa", "country"), args.l2)
+    )
+    weights = train(items, active, l2)
     from_json(weights)  # every feature it names exists
     args.out.write_text(dumps(weights), encoding="utf-8")
     for name, spec in weights["models"].items():  # type: ignore[attr-defined]

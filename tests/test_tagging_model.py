@@ -127,13 +127,35 @@ def test_cli_explain_with_a_title() -> None:
 def test_a_learned_decision_follows_its_weights() -> None:
     tagger = Tagger.from_settings({}, 1.0)
     assert tagger.learned is not None
-    tagger.model = tagger.learned
+    everything = frozenset(("ai", "africa", "countries"))
+    tagger.model = dataclasses.replace(tagger.learned, active=everything)
     assert tagger.tag("Kenya votes", "", "en").countries == ("KE",)
     country = tagger.learned.country
-    sunk = Logistic(country.name, {**country.weights, "title": -20.0}, country.threshold)
-    tagger.model = dataclasses.replace(tagger.learned, country=sunk)
+    sunk = Logistic(country.name, {**country.weights, "title_ev": -20.0}, country.threshold)
+    tagger.model = dataclasses.replace(tagger.learned, country=sunk, active=everything)
     assert tagger.tag("Kenya votes", "", "en").countries == ()
+    # Only for the tags it is active for: the hand-set scorer keeps Kenya.
+    tagger.model = dataclasses.replace(tagger.learned, country=sunk, active=frozenset({"ai"}))
+    assert tagger.tag("Kenya votes", "", "en").countries == ("KE",)
+    ai = tagger.learned.ai
+    sunk_ai = Logistic(ai.name, {**ai.weights, "bias": -20.0}, ai.threshold)
+    tagger.model = dataclasses.replace(tagger.learned, ai=sunk_ai, active=frozenset({"ai"}))
+    t = tagger.tag("OpenAI releases a new AI model in Kenya", "A chatbot for everyone.", "en")
+    assert "ai" not in t.tags and t.countries == ("KE",)
     # ai: the learned path keeps the output format (reasons are "field:term").
-    tagger.model = tagger.learned
+    tagger.model = dataclasses.replace(tagger.learned, active=everything)
     t = tagger.tag("OpenAI releases a new AI model", "A chatbot for everyone.", "en")
     assert "ai" in t.tags and all(r.split(":", 1)[0] in ("title", "summary") for r in t.why["ai"])
+
+
+def test_active_names_the_tags_the_model_decides() -> None:
+    data = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    for raw, want in (
+        (True, {"ai", "africa", "countries"}),
+        (False, set()),
+        (["ai"], {"ai"}),
+        (["countries", "africa"], {"africa", "countries"}),
+    ):
+        assert from_json({**data, "active": raw}).active == want
+    with pytest.raises(ValueError, match="active"):
+        from_json({**data, "active": ["country"]})

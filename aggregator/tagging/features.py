@@ -10,6 +10,7 @@ A candidate needs a hit: an item without evidence for a tag never gets that tag.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,18 +25,22 @@ LONG_TEXT = 600  # characters of summary before mentions start to weigh less
 RULE_TITLE, RULE_LEDE, RULE_FIRST, RULE_MORE = 1.0, 0.75, 0.6, 0.5
 LANGS = ("fr", "en", "ar")
 
-#: Feature names per model family (the JSON weights must use only these).
+#: Feature names per model family (the JSON weights must use only these). Evidence features
+#: sum the lexicon weights (``w=``) of the mentions of one kind; summary ones are damped in long
+#: texts; "origin" mentions are "d'origine malienne", "Nigerian-born"; "passing" mentions carry a
+#: route, venue or example cue ("via la Libye", "sommet tenu à Dakar", "comme le Sénégal") and,
+#: in a title, follow another country.
 TOPIC_FEATURES = (
     "bias",
-    "title",
-    "title_weight",
-    "lede",
-    "summary",
+    "title_ev",
+    "title_list",
+    "lede_ev",
+    "summary_ev",
     "summary_more",
-    "summary_weight",
     "summary_only",
     "terms",
     "weak_terms",
+    "list",
     "long_text",
     "lang_fr",
     "lang_en",
@@ -44,33 +49,31 @@ TOPIC_FEATURES = (
 )
 COUNTRY_FEATURES = (
     "bias",
-    "title",
-    "title_place",
+    "title_ev",
     "title_first",
-    "lede",
-    "summary",
+    "title_adjective",
+    "title_pass",
+    "title_origin",
+    "lede_ev",
+    "summary_ev",
     "summary_more",
+    "summary_pass",
+    "summary_origin",
     "summary_only",
-    "lexicon_weight",
-    "route",
-    "venue",
-    "example",
-    "diaspora",
-    "abroad",
-    "adjective_only",
+    "list",
     "anchored_other",
+    "anchored_summary",
     "open_story",
-    "sole",
+    "open_summary",
+    "open_sole",
+    "open_africa_title",
     "countries_title",
     "countries_summary",
     "top",
     "share",
-    "africa_title",
+    "abroad",
+    "adjective_only",
     "alt_reading",
-    "route_anchored",
-    "passing_title",
-    "open_subject",
-    "adjective_summary_only",
     "long_text",
     "lang_fr",
     "lang_en",
@@ -81,18 +84,30 @@ AFRICA_FEATURES = (
     *(f"term_{f}" for f in TOPIC_FEATURES if f not in ("bias", "prior")),
     "bias",
     "country_score",
+    "country_second",
     "countries",
     "country_title",
-    "country_lede",
     "abroad",
     "adjective_only",
-    "diaspora",
+    "origin",
     "lang_fr",
     "lang_en",
     "lang_ar",
     "prior",
 )
 FEATURES = {"ai": TOPIC_FEATURES, "africa": AFRICA_FEATURES, "country": COUNTRY_FEATURES}
+# A mention in an enumeration: a comma (Latin or Arabic) just before or after it, and another
+# separator (comma, ellipsis, "et"/"and"/"و") near it: "jumelles, IA avec un visage...".
+_LIST_NEAR = re.compile(r"[,،]")
+_LIST_SEP = re.compile(r"[,،;]|\.\.\.|…|\b(?:et|and|ou|or)\b")
+
+
+def _in_list(text: str, start: int, end: int) -> bool:
+    before, after = text[max(0, start - 14) : start], text[end : end + 14]
+    if not (_LIST_NEAR.search(before) or _LIST_NEAR.search(after)):
+        return False
+    wide = text[max(0, start - 60) : start] + " | " + text[end : end + 60]
+    return len(_LIST_SEP.findall(wide)) >= 2
 
 
 @dataclass(frozen=True)
@@ -109,19 +124,28 @@ class _Acc:
     """Evidence for one target, accumulated over its hits."""
 
     t_n: int = 0
-    t_w: float = 0.0
-    t_place: bool = False
-    t_first: int = 10**6
-    s_n: int = 0
-    s_w: float = 0.0
-    lede: bool = False
+    t_ev: float = 0.0  # title, place, not passing
+    t_pass: float = 0.0
+    t_origin: float = 0.0
+    t_adjective: int = 0
+    s_n: int = 0  # summary mentions of any kind
+    s_main: int = 0  # summary, place, not passing
+    lede_ev: float = 0.0
+    s_ev: float = 0.0  # the first main summary mention, when not in the lede
+    s_more: int = 0
+    s_pass: float = 0.0
+    s_origin: float = 0.0
+    s_w: float = 0.0  # every summary mention, damped (topics)
     hits: int = 0
     weight: float = 0.0
-    route: int = 0
-    venue: int = 0
-    example: int = 0
-    diaspora: int = 0
+    max_w: float = 0.0
+    list_w: float = 0.0  # mentions in an enumeration
+    t_list_w: float = 0.0
+    term_w: dict[str, float] = field(default_factory=dict)
+    listed: int = 0
+    t_listed: int = 0
     adjective: int = 0
+    origin: int = 0
     alt: bool = False
     rule: float = 0.0
     terms: set[str] = field(default_factory=set)
@@ -148,6 +172,16 @@ def language_of(language: str | None, text: str) -> str:
     if not lang and ARABIC.search(text):
         return "ar"
     return lang or "other"
+
+
+def country_logits(logits: list[float]) -> dict[str, float]:
+    """The africa model's view of the country model: its best logit (clamped; 0 when there is
+    no country) and the second best's probability (0 when there is none)."""
+    if not logits:
+        return {"country_score": 0.0, "country_second": 0.0}
+    top = sorted(logits, reverse=True)
+    second = 1.0 / (1.0 + math.exp(-max(-30.0, top[1]))) if len(top) > 1 else 0.0
+    return {"country_score": max(-10.0, min(10.0, top[0])), "country_second": second}
 
 
 def read_story(
@@ -200,12 +234,16 @@ def extract(
         targets = (e.tag,) if e.tag else codes_of(e)
         text = title if h.field == "title" else summary
         end = h.start + len(h.text)
-        route = venue = example = False
+        cue = False
         if not e.tag:
             window = fold_keep_case(text[max(0, h.start - 40) : h.start])[0].lower()
-            route = bool(_PASSING_BEFORE.search(window) or _PASSING_AFTER.match(text, end))
-            venue = bool(_VENUE.search(window))
-            example = bool(_EXAMPLE.search(window))
+            cue = bool(
+                _PASSING_BEFORE.search(window)
+                or _PASSING_AFTER.match(text, end)
+                or _VENUE.search(window)
+                or _EXAMPLE.search(window)
+            )
+        listed = _in_list(text, h.start, end)
         for target in targets:
             a = accs.get(target)
             if a is None:
@@ -219,31 +257,54 @@ def extract(
                 a.why.append(reason)
             if adjacent:  # "Rabat, au Maroc": one mention
                 continue
-            w = e.weight * h.factor
+            w = e.weight
+            origin = h.factor < 1.0
             a.hits += 1
-            a.weight += e.weight
+            a.weight += w
+            a.max_w = max(a.max_w, w)
             a.terms.add(e.term)
-            a.route += route
-            a.venue += venue
-            a.example += example
-            a.diaspora += h.factor < 1.0
+            a.term_w[e.term] = max(a.term_w.get(e.term, 0.0), w)
+            a.listed += listed
             a.adjective += e.adjective
+            a.origin += origin
             a.alt = a.alt or (e.alt is not None and target == e.alt)
+            if listed:
+                a.list_w += w
             if h.field == "title":
                 a.t_n += 1
-                a.t_w += w
-                a.t_place = a.t_place or not e.adjective
-                a.rule += RULE_TITLE * w
+                a.t_listed += listed
+                a.t_list_w += w if listed else 0.0
+                a.t_adjective += e.adjective
+                a.rule += RULE_TITLE * w * h.factor
+                if origin:
+                    a.t_origin += w
+                elif cue and title_codes.get(target, 0) > 0:
+                    a.t_pass += w
+                else:
+                    a.t_ev += w
             else:
                 if not e.tag:
                     summary_codes.add(target)
                 first = h.start < lede_end
-                a.lede = a.lede or first
                 a.rule += ((RULE_LEDE if first else RULE_FIRST) if a.s_n == 0 else RULE_MORE) * (
-                    w * damp
+                    w * h.factor * damp
                 )
                 a.s_n += 1
-                a.s_w += w
+                if not listed:
+                    a.s_w += w * damp
+                if origin:
+                    a.s_origin += w * damp
+                elif (cue and target not in title_codes) or (listed and e.tag):
+                    a.s_pass += w * damp
+                elif a.s_main == 0:
+                    a.s_main = 1
+                    if first:
+                        a.lede_ev = w * damp
+                    else:
+                        a.s_ev = w * damp
+                else:
+                    a.s_main += 1
+                    a.s_more += 1
     langs = {f"lang_{x}": float(lang == x) for x in LANGS}
     long_text = 1.0 - damp
 
@@ -259,17 +320,19 @@ def extract(
             codes[target] = a
             continue
         rule[target] = a.rule
+        s_n = a.s_n
+        first_lede = a.lede_ev if a.s_main else 0.0
         topics[target] = {
             "bias": 1.0,
-            "title": float(min(a.t_n, 2)),
-            "title_weight": min(a.t_w, 2.0),
-            "lede": float(a.lede),
-            "summary": float(a.s_n > 0),
-            "summary_more": math.log1p(max(0, a.s_n - 1)),
-            "summary_weight": min(a.s_w * damp, 3.0),
+            "title_ev": min(a.t_ev + a.t_pass + a.t_origin - a.t_list_w, 2.0),
+            "title_list": min(a.t_list_w, 2.0),
+            "lede_ev": first_lede,
+            "summary_ev": min(a.s_w, 3.0),
+            "summary_more": math.log1p(max(0, s_n - 1)) * min(1.0, a.weight / a.hits),
             "summary_only": float(a.t_n == 0),
-            "terms": math.log1p(len(a.terms)),
-            "weak_terms": float(a.weight < a.hits),
+            "terms": math.log1p(sum(a.term_w.values())),
+            "weak_terms": float(a.max_w < 1.0),
+            "list": min(a.list_w - a.t_list_w, 2.0),
             "long_text": long_text,
             **langs,
             "prior": float(target in priors),
@@ -278,44 +341,46 @@ def extract(
     countries: dict[str, dict[str, float]] = {}
     n_title = len(title_codes)
     if codes:
-        evidence = {c: 2.0 * a.t_n + a.s_n * (0.5 if a.route else 1.0) for c, a in codes.items()}
+        evidence = {c: 2.0 * a.t_ev + a.lede_ev + a.s_ev + 0.5 * a.s_more for c, a in codes.items()}
         best = max(evidence.values())
         total = sum(evidence.values())
         n_summary = math.log1p(len(summary_codes))
-        sole = float(len(codes) == 1)
+        sole = len(codes) == 1
+        open_story = n_title == 0
+        few_africa = africa_title and len(codes) <= 3
         for c, a in codes.items():
             n = a.hits
+            main_summary = a.lede_ev + a.s_ev
+            anchored_other = n_title > 0 and c not in title_codes
             countries[c] = {
                 "bias": 1.0,
-                "title": float(min(a.t_n, 2)),
-                "title_place": float(a.t_place),
+                "title_ev": min(a.t_ev, 2.0),
                 "title_first": float(title_codes.get(c) == 0),
-                "lede": float(a.lede),
-                "summary": float(a.s_n > 0),
-                "summary_more": math.log1p(max(0, a.s_n - 1)),
+                "title_adjective": float(a.t_n > 0 and a.t_adjective == a.t_n),
+                "title_pass": min(a.t_pass, 2.0),
+                "title_origin": min(a.t_origin, 2.0),
+                "lede_ev": a.lede_ev,
+                "summary_ev": a.s_ev,
+                "summary_more": math.log1p(a.s_more),
+                "summary_pass": min(a.s_pass, 2.0),
+                "summary_origin": min(a.s_origin, 2.0),
                 "summary_only": float(a.t_n == 0),
-                "lexicon_weight": a.weight / n,
-                "route": a.route / n,
-                "venue": a.venue / n,
-                "example": a.example / n,
-                "diaspora": a.diaspora / n,
-                "abroad": float(abroad),
-                "adjective_only": float(a.adjective == n),
-                "anchored_other": float(n_title > 0 and c not in title_codes),
-                "open_story": float(n_title == 0),
-                "sole": sole,
+                "list": a.listed / n,
+                "anchored_other": float(anchored_other),
+                "anchored_summary": main_summary if anchored_other else 0.0,
+                "open_story": float(open_story),
+                "open_summary": main_summary if open_story else 0.0,
+                "open_sole": main_summary if open_story and sole else 0.0,
+                "open_africa_title": (
+                    main_summary if open_story and few_africa and a.adjective < n else 0.0
+                ),
                 "countries_title": float(min(n_title, 3)),
                 "countries_summary": n_summary,
-                "top": float(evidence[c] == best),
+                "top": float(evidence[c] == best and best > 0),
                 "share": evidence[c] / total if total else 0.0,
-                "africa_title": float(africa_title),
+                "abroad": float(abroad),
+                "adjective_only": float(a.adjective == n),
                 "alt_reading": float(a.alt),
-                "route_anchored": float(n_title > 0 and c not in title_codes) * a.route / n,
-                "passing_title": float(a.t_n > 0 and title_codes.get(c, 0) > 0 and a.route > 0),
-                "open_subject": float(
-                    n_title == 0 and (len(codes) == 1 or (africa_title and a.adjective < n))
-                ),
-                "adjective_summary_only": float(a.t_n == 0 and a.adjective == n),
                 "long_text": long_text,
                 **langs,
                 "prior": float(c in priors),
@@ -326,20 +391,19 @@ def extract(
     if term is not None or countries:
         africa = {f"term_{k}": v for k, v in (term or {}).items() if k not in ("bias", "prior")}
         cs = [accs[c] for c in codes]
-        hits_n = sum(a.hits for a in cs) + (accs["africa"].hits if "africa" in accs else 0)
-        adjectives = sum(a.adjective for a in cs) + (
-            accs["africa"].adjective if "africa" in accs else 0
-        )
+        if "africa" in accs:
+            cs.append(accs["africa"])
+        hits_n = sum(a.hits for a in cs)
         africa.update(
             {
                 "bias": 1.0,
-                "country_score": 0.0,  # the scorer puts the best country's score here
+                "country_score": 0.0,  # the scorer puts the best country's logit here
+                "country_second": 0.0,  # ... and the second best's
                 "countries": math.log1p(len(codes)),
                 "country_title": float(n_title > 0) if codes else 0.0,
-                "country_lede": float(any(a.lede for a in cs)),
                 "abroad": float(abroad),
-                "adjective_only": float(hits_n > 0 and adjectives == hits_n),
-                "diaspora": sum(a.diaspora for a in cs) / hits_n if hits_n else 0.0,
+                "adjective_only": float(hits_n > 0 and sum(a.adjective for a in cs) == hits_n),
+                "origin": sum(a.origin for a in cs) / hits_n if hits_n else 0.0,
                 **langs,
                 "prior": float("africa" in priors),
             }

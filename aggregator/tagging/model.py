@@ -2,9 +2,11 @@
 
 One model per tag family (``ai``, ``africa``, ``country`` shared by every ISO code): a weight
 per feature name (``features``), a probability threshold, nothing else; the score is a dot
-product and the decision ``p >= threshold``. The file's ``active`` says whether the model
-decides at runtime (set by the training script's ``--activate`` once cross-validation shows it
-better than the hand-set scorer) or is only shown by ``aggregator tag --explain``.
+product and the decision ``p >= threshold``. The file's ``active`` says for which tags the model
+decides at runtime (``true`` for all, or a list such as ``["ai"]``, set by the training
+script's ``--activate`` once cross-validation shows it at least as good as the hand-set scorer
+for that tag; ``countries`` is the ``country`` family, whose scores also feed ``africa``);
+the other tags keep the hand-set scorer, and ``aggregator tag --explain`` shows the model.
 No numpy at runtime: the weights are fitted by ``scripts/train_tagging.py`` and shipped as
 reviewable package data.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from .features import FEATURES
 
 WEIGHTS = Path(__file__).with_name("weights.json")
+TAGS = ("ai", "africa", "countries")
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class Model:
     africa: Logistic
     country: Logistic
     meta: Mapping[str, object]
-    active: bool = False  # decides at runtime (else the hand-set scorer does)
+    #: The tags it decides at runtime ("ai", "africa", "countries"); the hand-set scorer
+    #: decides the others.
+    active: frozenset[str] = frozenset()
 
     def family(self, name: str) -> Logistic:
         return {"ai": self.ai, "africa": self.africa, "country": self.country}[name]
@@ -83,7 +88,15 @@ def from_json(data: Mapping[str, object]) -> Model:
             raise ValueError(f"weights: model {name!r} has unknown features {unknown}")
         out[name] = Logistic(name, weights, float(spec.get("threshold", 0.5)))
     meta = {k: v for k, v in data.items() if k != "models"}
-    active = bool(data.get("active", False))
+    raw = data.get("active", False)
+    if raw is True:
+        active = frozenset(TAGS)
+    elif raw is False or raw is None:
+        active = frozenset()
+    elif isinstance(raw, list) and set(raw) <= set(TAGS):
+        active = frozenset(str(t) for t in raw)
+    else:
+        raise ValueError(f"weights: 'active' must be true, false or a list of {list(TAGS)}")
     return Model(out["ai"], out["africa"], out["country"], meta, active)
 
 

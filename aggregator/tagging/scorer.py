@@ -30,7 +30,6 @@ world news); the reason then includes ``source:<tag>``.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -51,7 +50,7 @@ from .context import (
     _PASSING_BEFORE,
     _VENUE,
 )
-from .features import Candidates, Hit, extract, language_of, read_story
+from .features import Candidates, Hit, country_logits, extract, language_of, read_story
 from .lexicon import (
     _ARTICLE,
     COUNTRY_CODES,
@@ -66,7 +65,7 @@ from .lexicon import (
     countries,
 )
 from .matcher import _compile
-from .model import Model, sigmoid
+from .model import TAGS, Model, sigmoid
 from .model import load as load_model
 
 TITLE = 1.0
@@ -88,6 +87,8 @@ PASSING = 0.4  # anchored story: another country named as a route, neighbour, de
 OPEN_MAX = 3  # ... about Africa naming at most this many countries (not a tournament roster)
 ABROAD = 0.15  # title set outside Africa, only adjectives for Africa, a diaspora cue
 BUILTIN = ("ai", "africa")
+_ALL = frozenset(TAGS)
+_AI_ONLY = frozenset({"ai"})
 
 
 _Hit = Hit
@@ -112,8 +113,8 @@ class Tagger:
         self._spans: dict[str, tuple[Entry, ...]] = {}
         #: The learned model of ``weights.json``, whether or not it decides (for ``explain``).
         self.learned: Model | None = _shipped_model()
-        #: The model that decides: the learned one when ``weights.json`` says ``"active": true``
-        #: (cross-validation showed it better), else None: the hand-set scorer below.
+        #: The model that decides the tags of its ``active`` set (``weights.json`` names those
+        #: where cross-validation showed it at least as good), else None: the hand-set scorer.
         self.model: Model | None = self.learned if self.learned and self.learned.active else None
 
     @classmethod
@@ -233,9 +234,7 @@ class Tagger:
         source_tags: Iterable[str] = (),
     ) -> Tagging:
         """Tags, ISO codes and reasons for one item (``source_tags``: its source's prior tags)."""
-        if self.model is not None:
-            return self._decide(*self.learned_scores(title, summary, language, source_tags))
-        return self._decide(*self.hand_scores(title, summary, language, source_tags))
+        return self._decide(*self.scores(title, summary, language, source_tags))
 
     def _decide(self, scores: dict[str, float], why: dict[str, list[str]]) -> Tagging:
         if not scores:  # no evidence at all (most items): no tag, whatever the threshold
@@ -267,10 +266,33 @@ class Tagger:
         source_tags: Iterable[str] = (),
     ) -> tuple[dict[str, float], dict[str, list[str]]]:
         """Score per topic key and ISO code, and the reasons behind each (before the threshold):
-        the learned model's when there is one, else the hand-set rules'."""
-        if self.model is not None:
+        the learned model's for the tags it decides, the hand-set rules' for the others."""
+        model = self.model
+        if model is None:
+            return self.hand_scores(title, summary, language, source_tags)
+        if model.active == _ALL:
             return self.learned_scores(title, summary, language, source_tags)
-        return self.hand_scores(title, summary, language, source_tags)
+        title, summary, hits = self._read(title, summary, language)
+        if not hits:
+            return {}, {}
+        scores, why = self._hand(title, summary, hits, source_tags)
+        if model.active == _AI_ONLY and "ai" not in scores:  # no AI evidence: nothing to learn
+            return scores, why
+        cand = self._candidates(title, summary, hits, language, source_tags)
+        learned, lwhy = self._learned(cand, source_tags, model)
+        keys = set()
+        if "ai" in model.active:
+            keys.add("ai")
+        if "africa" in model.active:
+            keys.add("africa")
+        if "countries" in model.active:
+            keys.update(c for c in set(scores) | set(learned) if c in COUNTRY_SLUGS)
+        for k in keys:
+            scores.pop(k, None)
+            if k in learned:
+                scores[k] = learned[k]
+                why[k] = lwhy[k]
+        return scores, why
 
     # learned model ----------------------------------------------------------------------------
 
@@ -285,6 +307,16 @@ class Tagger:
         title, summary, hits = self._read(title, summary, language)
         if not hits:
             return None
+        return self._candidates(title, summary, hits, language, source_tags)
+
+    def _candidates(
+        self,
+        title: str,
+        summary: str,
+        hits: list[_Hit],
+        language: str | None,
+        source_tags: Iterable[str],
+    ) -> Candidates:
         lang = language_of(language, title if title.isascii() else title + summary)
         priors = frozenset(COUNTRY_CODES.get(p, p) for p in source_tags)
         return extract(hits, title, summary, lang, priors)
@@ -310,10 +342,10 @@ class Tagger:
         assert model is not None
         scores: dict[str, float] = {}
         why = cand.why
-        best = -math.inf
+        logits = []
         for code, f in cand.countries.items():
             z = model.country.logit(f)
-            best = max(best, z)
+            logits.append(z)
             scores[code] = sigmoid(z) / model.country.threshold
         for topic, f in cand.topics.items():
             if topic == "ai":
@@ -321,8 +353,7 @@ class Tagger:
             elif topic != "africa":
                 scores[topic] = cand.rule[topic] + (PRIOR if f["prior"] else 0.0)
         if cand.africa is not None:
-            if cand.countries:
-                cand.africa["country_score"] = max(-10.0, min(10.0, best))
+            cand.africa.update(country_logits(logits))
             scores["africa"] = sigmoid(model.africa.logit(cand.africa)) / model.africa.threshold
             reasons = why.setdefault("africa", [])
             for k in cand.countries:
@@ -390,10 +421,15 @@ class Tagger:
     ) -> tuple[dict[str, float], dict[str, list[str]]]:
         """The hand-set rules' score per topic key and ISO code, and the reasons behind each."""
         title, summary, hits = self._read(title, summary, language)
+        if not hits:
+            return {}, {}
+        return self._hand(title, summary, hits, source_tags)
+
+    def _hand(
+        self, title: str, summary: str, hits: list[_Hit], source_tags: Iterable[str]
+    ) -> tuple[dict[str, float], dict[str, list[str]]]:
         scores: dict[str, float] = {}
         why: dict[str, list[str]] = {}
-        if not hits:
-            return scores, why
         damp, lede, codes_of, in_title, abroad = read_story(hits, summary)
         anchored = any(h.entry.codes and h.factor == 1.0 for h in in_title)
         # Open story (no country in the title): the countries of the summary are its subjects
