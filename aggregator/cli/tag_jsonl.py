@@ -61,7 +61,12 @@ def explain_item(
 ) -> None:
     """Readable text: the item, the tags given, then each candidate's features and decision."""
     t = tagger.tag(title, summary, language, source_tags)
-    path = "learned model" if tagger.model is not None else "hand-set scorer"
+    learned = sorted(tagger.model.active) if tagger.model is not None else []
+    path = (
+        f"learned model for {', '.join(learned)}, hand-set scorer otherwise"
+        if learned
+        else "hand-set scorer"
+    )
     head = f"== {ident}: " if ident is not None else "== "
     stdout.write(f"{head}{title[:120]}\n")
     stdout.write(f"   tags ({path} decides): {', '.join(t.tags) or '(none)'}\n")
