@@ -62,14 +62,14 @@ def explain_item(
     """Readable text: the item, the tags given, then each candidate's features and decision."""
     t = tagger.tag(title, summary, language, source_tags)
     learned = sorted(tagger.model.active) if tagger.model is not None else []
-    path = (
-        f"learned model for {', '.join(learned)}, hand-set scorer otherwise"
+    who = (
+        f"{', '.join(learned)}: learned model; others: hand-set scorer"
         if learned
         else "hand-set scorer"
     )
     head = f"== {ident}: " if ident is not None else "== "
     stdout.write(f"{head}{title[:120]}\n")
-    stdout.write(f"   tags ({path} decides): {', '.join(t.tags) or '(none)'}\n")
+    stdout.write(f"   tags: {', '.join(t.tags) or '(none)'}  ({who})\n")
     hand, _ = tagger.hand_scores(title, summary, language, source_tags)
     rows = tagger.explain(title, summary, language, source_tags)
     if not rows:
