@@ -216,3 +216,42 @@ class Delivery:
     attempts: int = 0
     last_error: str | None = None
     updated: datetime | None = None
+
+
+#: Values of ``Subscriber.status``: only ``confirmed`` receives the digest.
+SUBSCRIBER_STATES = ("pending", "confirmed", "paused", "unsubscribed", "bounced")
+#: Where a change of status came from (``Subscriber.origin``, the events' origin).
+SUBSCRIBER_ORIGINS = ("form", "import", "config", "one-click", "bounce", "operator", "preferences")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A person on the newsletter's list, as the store knows them. ``uid`` is the random public
+    id that signed links carry (never the address); ``topics`` and ``languages`` empty mean
+    everything; ``origin``, ``changed`` and ``reason`` describe the last change of status."""
+
+    id: int
+    uid: str
+    email: str
+    name: str
+    status: str
+    origin: str
+    created: datetime
+    changed: datetime
+    topics: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    reason: str | None = None  # why it stopped (unsubscribed, bounced, paused)
+
+    @property
+    def key(self) -> str:
+        return self.email.lower()
+
+
+@dataclass(frozen=True)
+class SubscriberEvent:
+    """One change in a subscriber's history."""
+
+    at: datetime
+    status: str
+    origin: str
+    detail: str | None = None

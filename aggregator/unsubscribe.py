@@ -1,10 +1,16 @@
-"""Signed unsubscribe tokens and the /unsubscribe request handler (RFC 8058 one-click).
+"""Signed, opaque link tokens, and the /unsubscribe request handler (RFC 8058 one-click).
 
-A token is ``base64url(address) "." base64url(HMAC-SHA256(secret, address))[:22]``: it names the
-recipient and cannot be forged without the secret, and it never expires, so the link in an old
-issue keeps working. GET never unsubscribes (link scanners follow GETs); it shows a confirm page
-whose form POSTs. A POST with a valid token (the one-click body is
-``List-Unsubscribe=One-Click``) records the unsubscribe.
+A token names a subscriber by their random public id (``Subscriber.uid``, never the address)
+and carries an HMAC-SHA256 over a purpose and that id: ``uid "." mac``, or ``uid "." expiry "."
+mac`` for links that expire (the confirmation of a subscription). A token for one purpose
+(``unsubscribe``, ``preferences``, ``confirm``, ``form``) is refused for another, and none can be
+forged without the secret. Unsubscribe and preferences tokens never expire, so the links in an
+old issue keep working. Tokens of the first format (the address in base64) are still accepted by
+the endpoint, for issues sent before subscribers moved into the store.
+
+GET never unsubscribes (link scanners follow GETs); it shows a confirm page whose form POSTs. A
+POST with a valid token (the one-click body is ``List-Unsubscribe=One-Click``) records the
+unsubscribe.
 
 The secret comes from the environment variable named by ``Settings.secret_env``; when it is unset,
 a random secret is created once and kept in the database's ``meta`` table, so tokens survive
@@ -19,6 +25,7 @@ import hashlib
 import hmac
 import html
 import os
+import re
 import secrets
 from datetime import datetime
 from typing import Protocol
@@ -30,12 +37,25 @@ MAX_TOKEN = 600
 MAX_BODY = 4096  # the web layer should read at most this much of a POST body
 SECRET_KEY = "unsubscribe_secret"
 _MAC_CHARS = 22  # 16 bytes of HMAC-SHA256 in base64url
+_UID = re.compile(r"[0-9a-f]{24}")
+#: ``token=...`` in a logged request line, a Referer or a query string.
+TOKEN_IN_TEXT = re.compile(r"(?i)((?:^|[?&;\s])(?:token|t)=)[^&\s\"]+")
+
+
+class SubscriberRef(Protocol):
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def email(self) -> str: ...
 
 
 class UnsubscribeStore(Protocol):
-    def unsubscribe(self, recipient: str, now: datetime) -> bool: ...
+    def unsubscribe(self, recipient: str, now: datetime, origin: str = ...) -> bool: ...
 
     def meta_setdefault(self, key: str, value: str) -> str: ...
+
+    def subscriber_by_uid(self, uid: str) -> SubscriberRef | None: ...
 
 
 def _b64(data: bytes) -> str:
@@ -46,18 +66,54 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(secret: bytes, address: str) -> str:
-    digest = hmac.new(secret, b"unsubscribe\x00" + address.encode("utf-8"), hashlib.sha256)
-    return _b64(digest.digest())[:_MAC_CHARS]
+def sign(secret: bytes, purpose: str, *parts: str) -> str:
+    """The MAC of ``parts`` for ``purpose`` (22 base64url characters)."""
+    message = "\x00".join((purpose, *parts)).encode("utf-8")
+    return _b64(hmac.new(secret, message, hashlib.sha256).digest())[:_MAC_CHARS]
 
 
-def make_token(secret: bytes, recipient: str) -> str:
-    address = recipient.strip().lower()
-    return f"{_b64(address.encode('utf-8'))}.{_mac(secret, address)}"
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii"))
 
 
-def verify_token(secret: bytes, token: str) -> str | None:
-    """The recipient named by a genuine token, else None."""
+def make_token(secret: bytes, uid: str, purpose: str = "unsubscribe") -> str:
+    """``uid.mac``: a link token for the subscriber whose public id is ``uid``."""
+    return f"{uid}.{sign(secret, purpose, uid)}"
+
+
+def verify_token(secret: bytes, token: str, purpose: str = "unsubscribe") -> str | None:
+    """The subscriber uid named by a genuine token for ``purpose``, else None."""
+    if not token or len(token) > MAX_TOKEN or token.count(".") != 1:
+        return None
+    uid, mac = token.split(".")
+    if not _UID.fullmatch(uid) or not _same(mac, sign(secret, purpose, uid)):
+        return None
+    return uid
+
+
+def make_expiring_token(secret: bytes, uid: str, purpose: str, expires: datetime) -> str:
+    """``uid.expiry.mac``: like ``make_token``, refused after ``expires``."""
+    stamp = str(int(expires.timestamp()))
+    return f"{uid}.{stamp}.{sign(secret, purpose, uid, stamp)}"
+
+
+def verify_expiring_token(
+    secret: bytes, token: str, purpose: str, now: datetime
+) -> tuple[str, bool] | None:
+    """``(uid, expired)`` for a genuine token, else None (a forged one is not "expired")."""
+    if not token or len(token) > MAX_TOKEN or token.count(".") != 2:
+        return None
+    uid, stamp, mac = token.split(".")
+    if not _UID.fullmatch(uid) or not stamp.isdigit() or len(stamp) > 12:
+        return None
+    if not _same(mac, sign(secret, purpose, uid, stamp)):
+        return None
+    return uid, now.timestamp() > int(stamp)
+
+
+def verify_legacy_token(secret: bytes, token: str) -> str | None:
+    """The address in a token of the first format (``base64url(address).mac``), still accepted
+    for the issues sent with it."""
     if not token or len(token) > MAX_TOKEN or token.count(".") != 1:
         return None
     payload, mac = token.split(".")
@@ -67,9 +123,15 @@ def verify_token(secret: bytes, token: str) -> str | None:
         return None
     if not address or "@" not in address or any(ord(c) < 32 or c == "\x7f" for c in address):
         return None
-    if not hmac.compare_digest(mac.encode("ascii", "replace"), _mac(secret, address).encode()):
+    digest = hmac.new(secret, b"unsubscribe\x00" + address.encode("utf-8"), hashlib.sha256)
+    if not _same(mac, _b64(digest.digest())[:_MAC_CHARS]):
         return None
     return address
+
+
+def redact(text: str) -> str:
+    """``text`` (a request line, a URL) with the value of every ``token=`` replaced."""
+    return TOKEN_IN_TEXT.sub(r"\1[redacted]", text)
 
 
 def unsubscribe_link(base_url: str, token: str) -> str:
@@ -119,6 +181,14 @@ def _field(fields: dict[str, list[str]], name: str) -> str:
     return values[0]
 
 
+def _recipient(store: UnsubscribeStore, secret: bytes, token: str) -> str | None:
+    uid = verify_token(secret, token)
+    if uid is None:
+        return verify_legacy_token(secret, token)
+    subscriber = store.subscriber_by_uid(uid)
+    return None if subscriber is None else subscriber.email
+
+
 def handle(
     method: str,
     query: str,
@@ -137,7 +207,7 @@ def handle(
     args = parse_qs(query or "", max_num_fields=20)
     form = parse_qs(body[:MAX_BODY], max_num_fields=20) if method == "POST" else {}
     token = _field(args, "token") or _field(form, "token")
-    recipient = verify_token(secret, token)
+    recipient = _recipient(store, secret, token)
     if method not in ("GET", "HEAD", "POST"):
         status, headers, page = _page(405, "Method not allowed", "<p>Use GET or POST.</p>")
         return status, [*headers, ("Allow", "GET, HEAD, POST")], page
@@ -158,10 +228,21 @@ def handle(
             "</form>",
         )
         return (status, headers, b"") if method == "HEAD" else (status, headers, page)
-    store.unsubscribe(recipient, now())
+    store.unsubscribe(recipient, now(), "one-click")
     return _page(
         200, "Unsubscribed", f"<p><strong>{who}</strong> will not receive the digest any more.</p>"
     )
 
 
-__all__ = ["handle", "make_token", "secret_for", "unsubscribe_link", "verify_token"]
+__all__ = [
+    "handle",
+    "make_expiring_token",
+    "make_token",
+    "redact",
+    "secret_for",
+    "sign",
+    "unsubscribe_link",
+    "verify_expiring_token",
+    "verify_legacy_token",
+    "verify_token",
+]

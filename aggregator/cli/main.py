@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AggregatorError, ConfigError
+from . import subscribers
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8080)
     sub.add_parser("demo", help="offline end-to-end run on bundled sample feeds")
+    subscribers.register(sub)
     return p
 
 
@@ -129,6 +131,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         sys.stdout.write(opml.export_opml(settings.sources, settings.output.title))
         return 0
+    if getattr(args, "handler", None):  # a command module's handler (cli/<name>.py register())
+        return args.handler(settings, args)
     if cmd == "serve":
         from ..service.web import serve_forever
 
@@ -166,6 +170,10 @@ def _cmd_check(path: Path) -> int:
         print(line, file=sys.stderr)
     if found:
         return 2
+    from ..config import load, warnings
+
+    for line in warnings(load(path)):
+        print(f"warning: {line}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
 

@@ -14,7 +14,7 @@ from .environment import (
     unsubscribe_secret,
 )
 from .kinds import SUBJECT_PLACEHOLDERS
-from .loader import LOG_LEVELS, SECURITY_MODES, load, problems
+from .loader import LOG_LEVELS, SECURITY_MODES, load, problems, warnings
 from .values import WEEKDAYS, email_address, parse_duration, parse_schedule, parse_size
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "problems",
     "smtp_password",
     "unsubscribe_secret",
+    "warnings",
 ]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -256,6 +257,43 @@ class _Loader(KindReader):
         return good
 
 
+def _unsubscribe_url(self: _Loader, f: Field) -> str | Bad:
+    """https only: mail receivers ignore an http List-Unsubscribe (RFC 8058); a loopback host
+    (a local test of ``serve``) is let through, and ``warnings()`` mentions it."""
+    value = self.url(f)
+    if value is BAD:
+        return BAD
+    parts = urlsplit(value)
+    if parts.scheme != "https" and parts.hostname not in _LOOPBACK:
+        self.add(f.vnode, f.key, f"{value!r} must be https:// (receivers ignore an http "
+                 "one-click unsubscribe link)")  # fmt: skip
+        return BAD
+    return value
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def warnings(settings: Settings) -> list[str]:
+    """What ``check`` mentions without failing: settings that work but reach nobody (the
+    documentation's example.org placeholders, a local host) or that receivers ignore."""
+    from ..addresses import placeholder_domain, valid
+
+    d, out = settings.digest, []
+    where = os.fspath(settings.path)
+    sender = valid(d.sender)
+    if sender and placeholder_domain(sender.address):
+        why = "replies and bounces reach nobody, receivers may reject it; use your own domain"
+        out.append(f"{where}: digest.from: {sender.address} is a placeholder domain: {why}")
+    host = urlsplit(d.unsubscribe_url).hostname or ""
+    if placeholder_domain(host) or host in _LOOPBACK:
+        out.append(f"{where}: digest.unsubscribe_url: {d.unsubscribe_url} is not reachable by "
+                   "readers: point it at the public address of `aggregator serve`")  # fmt: skip
+    elif not d.unsubscribe_url.startswith("https://"):
+        out.append(f"{where}: digest.unsubscribe_url: http is ignored by receivers")
+    return out
+
+
 def _country_slugs() -> set[str]:
     """The African countries' tag slugs, from the tagger's lexicon (imported only when a source
     names a tag that is no built-in tag and no topic: the lexicon loads the tagging package)."""
@@ -290,7 +328,7 @@ _READERS: dict[str, _Read] = {
     "digest.subject": _Loader.subject,
     "digest.sender": _Loader.address,
     "digest.recipients": _Loader.addresses,
-    "digest.unsubscribe_url": Reader.url,
+    "digest.unsubscribe_url": _unsubscribe_url,
     "digest.per_section": partial(Reader.integer, lo=1),
     "digest.smtp.host": partial(Reader.text, empty=True),
     "digest.smtp.port": partial(Reader.integer, lo=1, hi=65535),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from email.utils import parseaddr
 from urllib.parse import urlsplit
+
+from .. import addresses
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES = {
@@ -24,9 +25,6 @@ _WEEKDAY_NAMES = {
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 LANG = re.compile(r"[a-z]{2}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ATOM = r"[^\s@<>()\[\],;:\"\\.]+"
-_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)", re.IGNORECASE)
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?", re.IGNORECASE)
@@ -83,22 +81,15 @@ def parse_schedule(text: str) -> tuple[str, int, int]:
 
 
 def email_address(text: str) -> str | None:
-    """The bare address of ``a@b.org`` or ``Name <a@b.org>``, or None when it is not one."""
-    text = text.strip()
-    addr = parseaddr(text)[1] if "<" in text else text
-    return addr if addr and _EMAIL.fullmatch(addr) else None
+    """The bare address of ``a@b.org`` or ``Name <a@b.org>``, or None when it is not one (the
+    rule is ``aggregator.addresses``', the same the sender applies)."""
+    box = addresses.valid(text)
+    return box.address if box else None
 
 
 def unique_addresses(values: Iterable[str]) -> tuple[str, ...]:
     """``values`` without a second entry for the same address (case-insensitive), in order."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for value in values:
-        addr = (email_address(value) or value).lower()
-        if addr not in seen:
-            seen.add(addr)
-            out.append(value)
-    return tuple(out)
+    return addresses.unique(values)
 
 
 def url_problem(value: str) -> str | None:

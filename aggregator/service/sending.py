@@ -38,8 +38,9 @@ from ..models import Digest
 from ..normalize import reader_links
 from ..settings import Settings
 from ..store import Store
-from ..unsubscribe import make_token, secret_for, unsubscribe_link
+from ..unsubscribe import secret_for, unsubscribe_link
 from .lock import InstanceLock
+from .subscriptions import digest_recipients, link_token
 
 log = logging.getLogger("aggregator.digest")
 
@@ -155,7 +156,7 @@ def send_digest(
         return DigestReport(issue, mode, stories=stories, empty=digest.empty,
                             preview=Path(preview_path), hint=hint)  # fmt: skip
 
-    recipients = list(dict.fromkeys(d.recipients))
+    recipients = digest_recipients(settings, store)  # the store's confirmed, config.yaml seeded
     if digest.empty and not d.send_empty:
         log.info("digest %s: no stories between %s and %s, nothing sent", issue, start, end)
         return DigestReport(issue, mode, recipients=len(recipients), empty=True, hint=hint)
@@ -238,7 +239,7 @@ def _deliver(
             log.warning("%s: the previous send of %s was interrupted at the end of DATA; "
                         "resending with the same Message-ID", rcpt, issue)  # fmt: skip
             uncertain.append(rcpt)
-        token = make_token(secret, rcpt)
+        token = link_token(store, secret, rcpt)  # opaque: the subscriber's uid + HMAC
         https = unsubscribe_link(d.unsubscribe_url, token)
         mailto = f"mailto:{sender_addr}?subject={quote('unsubscribe ' + token)}"
         try:

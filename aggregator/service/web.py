@@ -4,9 +4,10 @@ Feed readers poll often, so each file carries an ETag and Last-Modified and a ma
 conditional GET gets a 304 with no body. Because ``publish`` never rewrites an unchanged file,
 these validators stay put between runs. Text is gzipped when the client asks.
 
-Dynamic endpoints (the digest's one-click ``/unsubscribe``) plug in through ``routes``: a mapping
-from a path prefix to a callable taking the request handler; the first matching prefix (longest
-first) handles every method for its paths, static files get GET and HEAD only.
+Dynamic endpoints (the digest's one-click ``/unsubscribe``, ``/subscribe`` and its confirmation,
+``/preferences``) plug in through ``routes``: a mapping from a path prefix to a callable taking
+the request handler; the first matching prefix (longest first) handles every method for its
+paths, static files get GET and HEAD only. The access log never shows a link's token.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import mimetypes
 import os
 import posixpath
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +28,8 @@ from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from ..store import Store
+    from .subscribe import SubscribePages
 
 log = logging.getLogger("aggregator.web")
 
@@ -222,7 +224,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         return int(mtime) <= since
 
     def log_message(self, format: str, *args: object) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        """The access log, without the tokens of links (they act as passwords)."""
+        from ..unsubscribe import redact
+
+        log.info("%s %s", self.address_string(), redact(format % args))
 
 
 #: A framework-free endpoint: ``(method, query, body) -> (status, headers, body)``; adapt it with
@@ -231,34 +236,66 @@ SimpleEndpoint = Callable[[str, str, bytes], tuple[int, list[tuple[str, str]], b
 MAX_BODY = 64 * 1024
 
 
+def read_body(req: RequestHandler) -> bytes | None:
+    """The request body (at most ``MAX_BODY``), or None after answering 413."""
+    try:
+        length = int(req.headers.get("Content-Length") or 0)
+    except ValueError:
+        length = -1
+    if length < 0 or length > MAX_BODY:
+        req.close_connection = True
+        req.send_bytes(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"request too large\n", "text/plain; charset=utf-8"
+        )
+        return None
+    return req.rfile.read(length) if length else b""
+
+
+def send_response(
+    req: RequestHandler, status: int, headers: list[tuple[str, str]], payload: bytes
+) -> None:
+    req.send_response(status)
+    names = {k.lower() for k, _ in headers}
+    for k, v in headers:
+        req.send_header(k, v)
+    if "content-length" not in names:
+        req.send_header("Content-Length", str(len(payload)))
+    req.end_headers()
+    if req.command != "HEAD":
+        req.wfile.write(payload)
+
+
+def pages_route(pages: SubscribePages) -> RouteHandler:
+    """A RouteHandler for the subscribe, confirmation and preferences pages."""
+    from .subscribe import Request
+
+    def handle(req: RequestHandler) -> None:
+        body = read_body(req)
+        if body is None:
+            return
+        parts = urlsplit(req.path)
+        request = Request(
+            req.command,
+            parts.path,
+            parts.query,
+            body,
+            client=req.client_address[0],
+            headers=dict(req.headers.items()),
+        )
+        send_response(req, *pages.handle(request))
+
+    return handle
+
+
 def simple_route(endpoint: SimpleEndpoint) -> RouteHandler:
     """A RouteHandler that reads the request body (at most ``MAX_BODY``) and sends what
     ``endpoint`` returns."""
 
     def handle(req: RequestHandler) -> None:
-        try:
-            length = int(req.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
-            req.close_connection = True
-            req.send_bytes(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                b"request too large\n",
-                "text/plain; charset=utf-8",
-            )
+        body = read_body(req)
+        if body is None:
             return
-        body = req.rfile.read(length) if length else b""
-        status, headers, payload = endpoint(req.command, urlsplit(req.path).query, body)
-        req.send_response(status)
-        names = {k.lower() for k, _ in headers}
-        for k, v in headers:
-            req.send_header(k, v)
-        if "content-length" not in names:
-            req.send_header("Content-Length", str(len(payload)))
-        req.end_headers()
-        if req.command != "HEAD":
-            req.wfile.write(payload)
+        send_response(req, *endpoint(req.command, urlsplit(req.path).query, body))
 
     return handle
 
@@ -308,30 +345,37 @@ def serve(
         server.server_close()
 
 
+def dynamic_routes(settings: Settings, store: Store) -> dict[str, RouteHandler]:
+    """The routes of ``serve`` over ``store``: one-click unsubscribe at the path of
+    ``digest.unsubscribe_url``, and beside it ``subscribe`` (and ``subscribe/confirm``) and
+    ``preferences``. One lock serialises them (one SQLite connection for the server's threads)."""
+    from .. import unsubscribe
+    from .subscribe import SubscribePages
+
+    secret = unsubscribe.secret_for(settings.secret_env, store)
+    pages = SubscribePages(settings, store, secret)
+
+    def endpoint(method: str, query: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        with pages.lock:
+            return unsubscribe.handle(method, query, body[: unsubscribe.MAX_BODY], store, secret)
+
+    path = urlsplit(settings.digest.unsubscribe_url).path.rstrip("/") or "/unsubscribe"
+    route = pages_route(pages)
+    return {path: simple_route(endpoint), **{p: route for p in pages.paths.values()}}
+
+
 def serve_forever(
     settings: Settings,
     host: str = "127.0.0.1",
     port: int = 8080,
     routes: Mapping[str, RouteHandler] | None = None,
 ) -> int:
-    """``aggregator serve``: the output folder, plus ``routes`` (the unsubscribe endpoint is
-    wired here by whoever owns it: ``{"/unsubscribe": simple_route(...)}``). Returns an exit
-    code."""
-    from urllib.parse import urlsplit as _split
-
-    from .. import unsubscribe
+    """``aggregator serve``: the output folder, the one-click unsubscribe, the subscribe and
+    preferences pages, plus ``routes``. Returns an exit code."""
     from ..store import Store
 
     store = Store(settings.database)
-    secret = unsubscribe.secret_for(settings.secret_env, store)
-    lock = threading.Lock()
-
-    def endpoint(method: str, query: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        with lock:  # one SQLite connection shared by the server's threads
-            return unsubscribe.handle(method, query, body[: unsubscribe.MAX_BODY], store, secret)
-
-    path = _split(settings.digest.unsubscribe_url).path.rstrip("/") or "/unsubscribe"
-    all_routes = {path: simple_route(endpoint), **(routes or {})}
+    all_routes = {**dynamic_routes(settings, store), **(routes or {})}
     try:
         serve(settings.output.dir, host, port, all_routes, announce=True)
     finally:

@@ -1,9 +1,9 @@
 """``Store``: the one object the service layer holds, over one object per table family.
 
 Each public method forwards to its family (``sources``, ``catalog``, ``dedupe``, ``ledger``,
-``meta``); a caller that needs one part depends on that family or on a stage's Protocol
-(``dedupe.ClusterIndex``, ``unsubscribe.UnsubscribeStore``) instead. Today the families are
-SQLite's; the constructor is where a second backend would be chosen.
+``subscriptions``, ``meta``); a caller that needs one part depends on that family or on a
+stage's Protocol (``dedupe.ClusterIndex``, ``unsubscribe.UnsubscribeStore``) instead.
+Today the families are SQLite's; the constructor is where a second backend would be chosen.
 """
 
 from __future__ import annotations
@@ -15,8 +15,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..models import Delivery, Digest, Item, ParsedItem, SourceState, Story, Tagging
-from .sqlite import Catalog, Connection, DedupeIndex, Ledger, Meta, Sources
+from ..models import (
+    Delivery,
+    Digest,
+    Item,
+    ParsedItem,
+    SourceState,
+    Story,
+    Subscriber,
+    SubscriberEvent,
+    Tagging,
+)
+from .sqlite import Catalog, Connection, DedupeIndex, Ledger, Meta, Sources, Subscribers
 
 if TYPE_CHECKING:
     from ..dedupe import ClusterIndex
@@ -33,6 +43,7 @@ class Store:
         self.catalog = Catalog(self.conn, self.sources)
         self.dedupe = DedupeIndex(self.conn)
         self.ledger = Ledger(self.conn)
+        self.subscriptions = Subscribers(self.conn)
         self.meta = Meta(self.conn)
 
     @property
@@ -238,11 +249,62 @@ class Store:
             issue, recipient, status, now, message_id=message_id, error=error, permanent=permanent
         )
 
-    def unsubscribe(self, recipient: str, now: datetime) -> bool:
-        return self.ledger.unsubscribe(recipient, now)
+    # ---- subscribers ----------------------------------------------------------------------------
+
+    def unsubscribe(self, recipient: str, now: datetime, origin: str = "one-click") -> bool:
+        return self.subscriptions.unsubscribe(recipient, now, origin)
 
     def unsubscribed(self) -> set[str]:
-        return self.ledger.unsubscribed()
+        return self.subscriptions.unsubscribed()
+
+    def subscriber(self, address: str) -> Subscriber | None:
+        return self.subscriptions.subscriber(address)
+
+    def subscriber_by_uid(self, uid: str) -> Subscriber | None:
+        return self.subscriptions.subscriber_by_uid(uid)
+
+    def subscribers(self, status: str | None = None) -> list[Subscriber]:
+        return self.subscriptions.subscribers(status)
+
+    def subscriber_events(self, subscriber_id: int) -> list[SubscriberEvent]:
+        return self.subscriptions.subscriber_events(subscriber_id)
+
+    def is_forgotten(self, address: str) -> bool:
+        return self.subscriptions.is_forgotten(address)
+
+    def set_subscriber_status(
+        self,
+        address: str,
+        status: str,
+        origin: str,
+        now: datetime,
+        *,
+        name: str | None = None,
+        reason: str | None = None,
+        topics: Sequence[str] | None = None,
+        languages: Sequence[str] | None = None,
+        only_from: Iterable[str] | None = None,
+    ) -> Subscriber | None:
+        return self.subscriptions.set_status(
+            address, status, origin, now, name=name, reason=reason, topics=topics,
+            languages=languages, only_from=only_from,
+        )  # fmt: skip
+
+    def set_subscriber_choices(
+        self, address: str, topics: Sequence[str] | None, languages: Sequence[str] | None
+    ) -> Subscriber | None:
+        return self.subscriptions.set_choices(address, topics, languages)
+
+    def claim_confirmation(self, address: str, now: datetime, every: float) -> bool:
+        return self.subscriptions.claim_confirmation(address, now, every)
+
+    def seed_subscribers(self, mailboxes: Iterable[tuple[str, str]], now: datetime) -> int:
+        return self.subscriptions.seed_subscribers(mailboxes, now)
+
+    def forget_subscriber(self, address: str, now: datetime) -> bool:
+        return self.subscriptions.forget(address, now)
+
+    # ---- meta -----------------------------------------------------------------------------------
 
     def meta_get(self, key: str) -> str | None:
         return self.meta.meta_get(key)

@@ -11,5 +11,15 @@ from .ledger import Ledger
 from .meta import Meta
 from .schema import MIGRATIONS
 from .sources import Sources
+from .subscribers import Subscribers
 
-__all__ = ["MIGRATIONS", "Catalog", "Connection", "DedupeIndex", "Ledger", "Meta", "Sources"]
+__all__ = [
+    "MIGRATIONS",
+    "Catalog",
+    "Connection",
+    "DedupeIndex",
+    "Ledger",
+    "Meta",
+    "Sources",
+    "Subscribers",
+]

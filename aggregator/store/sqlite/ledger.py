@@ -1,4 +1,5 @@
-"""The digest ledger: ``digest_issues``, ``deliveries`` and ``unsubscribes``.
+"""The digest ledger: ``digest_issues`` and ``deliveries`` (unsubscribes are subscribers' statuses:
+``subscribers.py``).
 
 An issue is frozen (stored as JSON) the first time it is sent, so every recipient and every
 retry gets the same content. A delivery row is written "pending" before the SMTP transaction,
@@ -17,7 +18,7 @@ from .connection import Connection
 
 
 class Ledger:
-    """Frozen digests, per-recipient deliveries, unsubscribes."""
+    """Frozen digests and per-recipient deliveries."""
 
     def __init__(self, conn: Connection):
         self._conn = conn
@@ -99,15 +100,3 @@ class Ledger:
                 " permanent=excluded.permanent, committing=NULL, updated=excluded.updated",
                 (issue, recipient, status, message_id, error, int(permanent), ts(now)),
             )
-
-    def unsubscribe(self, recipient: str, now: datetime) -> bool:
-        """Record an unsubscribe; False when it was already recorded."""
-        with self._conn.lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO unsubscribes(recipient, at) VALUES (?,?)",
-                (recipient.strip().lower(), ts(now)),
-            )
-        return cur.rowcount > 0
-
-    def unsubscribed(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT recipient FROM unsubscribes")}

@@ -145,8 +145,60 @@ CREATE TABLE dedupe_text (
 );
 CREATE INDEX dedupe_text_seen ON dedupe_text(first_seen);
 """
+
+# Subscribers (issue 18): the list moves from config.yaml into the store. A subscriber has a
+# status (pending, confirmed, paused, unsubscribed, bounced), choices (topics, languages), a random
+# public ``uid`` that signed links carry instead of the address, and a history of changes with
+# their origin (form, import, config, one-click, bounce, operator, preferences). The rows of the
+# old ``unsubscribes`` ledger become unsubscribed subscribers (origin one-click), and the table
+# goes: ``Subscribers`` answers what it answered. ``forgotten`` keeps, for a person whose data was
+# deleted on request, only a SHA-256 of the address, so config.yaml or an import does not add
+# them back. Self-contained SQL (no Python step), so it can be renumbered freely.
+_SUBSCRIBERS_DDL = """
+CREATE TABLE subscribers (
+    id            INTEGER PRIMARY KEY,
+    uid           TEXT NOT NULL UNIQUE,  -- random, in signed links (never the address)
+    email         TEXT NOT NULL,         -- the bare address, domain in ASCII
+    key           TEXT NOT NULL UNIQUE,  -- lower(email)
+    name          TEXT NOT NULL DEFAULT '',
+    status        TEXT NOT NULL,         -- pending | confirmed | paused | unsubscribed | bounced
+    origin        TEXT NOT NULL,         -- of the last change of status
+    reason        TEXT,                  -- why it stopped
+    topics        TEXT NOT NULL DEFAULT '[]',   -- JSON list; empty: everything
+    languages     TEXT NOT NULL DEFAULT '[]',   -- JSON list; empty: everything
+    created       REAL NOT NULL,
+    changed       REAL NOT NULL,         -- last change of status
+    confirm_sent  REAL                   -- last confirmation message (one an hour at most)
+);
+CREATE INDEX subscribers_status ON subscribers(status);
+CREATE TABLE subscriber_events (
+    id            INTEGER PRIMARY KEY,
+    subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+    at            REAL NOT NULL,
+    status        TEXT NOT NULL,
+    origin        TEXT NOT NULL,
+    detail        TEXT
+);
+CREATE INDEX subscriber_events_who ON subscriber_events(subscriber_id);
+CREATE TABLE forgotten (
+    hash          TEXT PRIMARY KEY,      -- sha256 of the lower-cased address
+    at            REAL NOT NULL
+);
+INSERT INTO subscribers(uid, email, key, status, origin, reason, created, changed)
+    SELECT lower(hex(randomblob(12))), recipient, lower(recipient), 'unsubscribed', 'one-click',
+           'one-click unsubscribe', at, at FROM unsubscribes;
+INSERT INTO subscriber_events(subscriber_id, at, status, origin, detail)
+    SELECT id, created, 'unsubscribed', 'one-click', 'from the unsubscribes ledger'
+    FROM subscribers;
+DROP TABLE unsubscribes;
+"""
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: list[Sequence[str]] = [[_CORE, _DEDUPE_DDL, _LEDGER_DDL], [_V2], [_V3]]
+MIGRATIONS: list[Sequence[str]] = [
+    [_CORE, _DEDUPE_DDL, _LEDGER_DDL],
+    [_V2],
+    [_V3],
+    [_SUBSCRIBERS_DDL],
+]
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

@@ -1,0 +1,246 @@
+"""The newsletter's subscribers: ``subscribers``, ``subscriber_events`` and ``forgotten``.
+
+Every change of status is one transaction that writes the new status, its origin and time on the
+subscriber and one event row, so ``subscribers list`` can say when and why anyone stopped. The
+one-click unsubscribe of the digest (``unsubscribe``/``unsubscribed``) lands here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from ...models import SUBSCRIBER_ORIGINS, SUBSCRIBER_STATES, Subscriber, SubscriberEvent
+from ..codecs import dt, ts
+from .connection import Connection
+
+_COLUMNS = "id, uid, email, name, status, origin, created, changed, topics, languages, reason"
+#: Statuses that config.yaml's list may turn into confirmed (an unsubscribe is never undone).
+_SEEDABLE = ("pending",)
+
+
+def forget_hash(key: str) -> str:
+    return hashlib.sha256(key.strip().lower().encode("utf-8")).hexdigest()
+
+
+def _when(value: float) -> datetime:
+    when = dt(value)
+    assert when is not None  # NOT NULL columns
+    return when
+
+
+def _row(r: Sequence) -> Subscriber:
+    return Subscriber(
+        id=r[0], uid=r[1], email=r[2], name=r[3], status=r[4], origin=r[5],
+        created=_when(r[6]), changed=_when(r[7]), topics=tuple(json.loads(r[8])),
+        languages=tuple(json.loads(r[9])), reason=r[10],
+    )  # fmt: skip
+
+
+class Subscribers:
+    """Subscribers, their history, and the hashes of those forgotten on request."""
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self._db = conn.db
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def subscriber(self, address: str) -> Subscriber | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM subscribers WHERE key=?", (address.strip().lower(),)
+        ).fetchone()
+        return None if row is None else _row(row)
+
+    def subscriber_by_uid(self, uid: str) -> Subscriber | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM subscribers WHERE uid=?", (uid,)).fetchone()
+        return None if row is None else _row(row)
+
+    def subscribers(self, status: str | None = None) -> list[Subscriber]:
+        """All subscribers (or those of one status), oldest first."""
+        if status is None:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM subscribers ORDER BY id")
+        else:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM subscribers WHERE status=? ORDER BY id", (status,)
+            )
+        return [_row(r) for r in rows]
+
+    def subscriber_events(self, subscriber_id: int) -> list[SubscriberEvent]:
+        rows = self._db.execute(
+            "SELECT at, status, origin, detail FROM subscriber_events WHERE subscriber_id=?"
+            " ORDER BY id",
+            (subscriber_id,),
+        )
+        return [SubscriberEvent(_when(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def is_forgotten(self, address: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM forgotten WHERE hash=?", (forget_hash(address),)
+        ).fetchone()
+        return row is not None
+
+    # ---- changing -------------------------------------------------------------------------
+
+    def set_status(
+        self,
+        address: str,
+        status: str,
+        origin: str,
+        now: datetime,
+        *,
+        name: str | None = None,
+        reason: str | None = None,
+        topics: Sequence[str] | None = None,
+        languages: Sequence[str] | None = None,
+        only_from: Iterable[str] | None = None,
+    ) -> Subscriber | None:
+        """Create the subscriber or change their status (and, when given, name and choices),
+        with an event when the status changes. ``only_from``: change an existing subscriber only
+        when their status is one of these (None: any). Returns the subscriber, or None when
+        ``only_from`` refused the change."""
+        _check(status, origin)
+        key = address.strip().lower()
+        with self._conn.transaction():
+            current = self.subscriber(key)
+            if current is None:
+                self._db.execute(
+                    "INSERT INTO subscribers(uid, email, key, name, status, origin, reason,"
+                    " topics, languages, created, changed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (secrets.token_hex(12), address.strip(), key, name or "", status, origin,
+                     reason, json.dumps(list(topics or [])), json.dumps(list(languages or [])),
+                     ts(now), ts(now)),
+                )  # fmt: skip
+                self._db.execute("DELETE FROM forgotten WHERE hash=?", (forget_hash(key),))
+            else:
+                if only_from is not None and current.status not in set(only_from):
+                    return None
+                if name:
+                    self._db.execute("UPDATE subscribers SET name=? WHERE key=?", (name, key))
+                if topics is not None or languages is not None:
+                    self._choices(key, topics, languages)
+                if current.status == status:
+                    return self.subscriber(key)
+                self._db.execute(
+                    "UPDATE subscribers SET status=?, origin=?, reason=?, changed=? WHERE key=?",
+                    (status, origin, reason, ts(now), key),
+                )
+            after = self.subscriber(key)
+            assert after is not None
+            self._db.execute(
+                "INSERT INTO subscriber_events(subscriber_id, at, status, origin, detail)"
+                " VALUES (?,?,?,?,?)",
+                (after.id, ts(now), status, origin, reason),
+            )
+        return after
+
+    def set_choices(
+        self, address: str, topics: Sequence[str] | None, languages: Sequence[str] | None
+    ) -> Subscriber | None:
+        key = address.strip().lower()
+        with self._conn.transaction():
+            self._choices(key, topics, languages)
+            return self.subscriber(key)
+
+    def _choices(
+        self, key: str, topics: Sequence[str] | None, languages: Sequence[str] | None
+    ) -> None:
+        if topics is not None:
+            self._db.execute(
+                "UPDATE subscribers SET topics=? WHERE key=?", (json.dumps(list(topics)), key)
+            )
+        if languages is not None:
+            self._db.execute(
+                "UPDATE subscribers SET languages=? WHERE key=?",
+                (json.dumps(list(languages)), key),
+            )
+
+    def claim_confirmation(self, address: str, now: datetime, every: float) -> bool:
+        """Reserve the right to send ``address`` a confirmation message now: True at most once
+        per ``every`` seconds, however many requests race for it (one UPDATE decides)."""
+        with self._conn.lock:
+            cur = self._db.execute(
+                "UPDATE subscribers SET confirm_sent=? WHERE key=?"
+                " AND (confirm_sent IS NULL OR confirm_sent <= ?)",
+                (now.timestamp(), address.strip().lower(), now.timestamp() - every),
+            )
+        return cur.rowcount > 0
+
+    def seed_subscribers(
+        self, mailboxes: Iterable[tuple[str, str]], now: datetime, origin: str = "config"
+    ) -> int:
+        """Make the ``(address, name)`` of config.yaml confirmed subscribers (origin config):
+        new ones are added, pending ones confirmed, and those that config.yaml itself had
+        stopped come back; an unsubscribe, a bounce, a pause or a request to be forgotten is
+        never undone. Confirmed subscribers whose last change came from config.yaml and who are
+        no longer listed there stop (reason: no longer in config.yaml). Returns the changes."""
+        wanted = {addr.strip().lower(): (addr.strip(), name) for addr, name in mailboxes}
+        changed = 0
+        with self._conn.transaction():
+            existing = {s.key: s for s in self.subscribers()}
+            for key, (addr, name) in wanted.items():
+                current = existing.get(key)
+                if current is None:
+                    if self.is_forgotten(key):
+                        continue
+                    self.set_status(addr, "confirmed", origin, now, name=name)
+                    changed += 1
+                elif current.status in _SEEDABLE or (
+                    current.status == "unsubscribed" and current.origin == origin
+                ):
+                    self.set_status(addr, "confirmed", origin, now, name=name or None)
+                    changed += 1
+            for key, s in existing.items():
+                if s.status == "confirmed" and s.origin == origin and key not in wanted:
+                    self.set_status(s.email, "unsubscribed", origin, now,
+                                    reason="no longer in config.yaml")  # fmt: skip
+                    changed += 1
+        return changed
+
+    def forget(self, address: str, now: datetime) -> bool:
+        """Delete what is known of ``address`` (subscriber, history) and keep only a hash of it,
+        so no list adds it back; the digest ledger's rows lose the address for the same hash.
+        False when nothing was known."""
+        key = address.strip().lower()
+        digest = forget_hash(key)
+        with self._conn.transaction():
+            found = self._db.execute("DELETE FROM subscribers WHERE key=?", (key,)).rowcount
+            self._db.execute(
+                "INSERT OR IGNORE INTO forgotten(hash, at) VALUES (?,?)", (digest, ts(now))
+            )
+            named = f"<{key}>"  # a row of an older run, recorded as "Name <address>"
+            rows = self._db.execute(
+                "UPDATE OR IGNORE deliveries SET recipient=? WHERE lower(recipient)=?"
+                " OR instr(lower(recipient), ?) > 0",
+                (f"forgotten:{digest[:32]}", key, named),
+            ).rowcount
+            self._db.execute(
+                "DELETE FROM deliveries WHERE lower(recipient)=? OR instr(lower(recipient), ?) > 0",
+                (key, named),
+            )
+        return bool(found or rows)
+
+    # ---- the one-click unsubscribe (unsubscribe.UnsubscribeStore) ------------------------
+
+    def unsubscribe(self, recipient: str, now: datetime, origin: str = "one-click") -> bool:
+        """Record an unsubscribe; False when it was already recorded."""
+        current = self.subscriber(recipient)
+        if current is not None and current.status == "unsubscribed":
+            return False
+        self.set_status(recipient, "unsubscribed", origin, now, reason=f"{origin} unsubscribe")
+        return True
+
+    def unsubscribed(self) -> set[str]:
+        """Lower-cased addresses that asked not to get the digest any more."""
+        rows = self._db.execute("SELECT key FROM subscribers WHERE status='unsubscribed'")
+        return {r[0] for r in rows}
+
+
+def _check(status: str, origin: str) -> None:
+    if status not in SUBSCRIBER_STATES:
+        raise ValueError(f"unknown subscriber status {status!r}")
+    if origin not in SUBSCRIBER_ORIGINS:
+        raise ValueError(f"unknown subscriber origin {origin!r}")
