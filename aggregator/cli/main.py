@@ -222,6 +222,8 @@ def _cmd_status(settings, store, as_json: bool) -> int:
             tail = f"moved to {r['moved_to']} (update config.yaml)"
         if r["state"] == "gone":
             tail = "410 Gone: retired (change its URL in config.yaml to revive)"
+        if r["excluded"]:
+            tail += f"; {r['excluded']} excluded by include/exclude"
         print(
             f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6}  "
             f"{(r['last_fetch'] or '-')[:16]:16}  {tail}"
@@ -240,7 +242,9 @@ def status_row(s) -> dict:
         "state": s.state,
         "http_status": s.http_status,
         "items": s.items,
+        "excluded": s.excluded,
         "last_fetch": iso(s.last_fetch),
+        "last_success": iso(s.last_success),
         "next_attempt": iso(s.next_attempt),
         "last_error": s.last_error,
         "error_count": s.error_count,
