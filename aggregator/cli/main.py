@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"aggregator {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("check", help="validate config.yaml")
+    ck = sub.add_parser("check", help="validate config.yaml")
+    ck.add_argument("--discover", metavar="URL", help="list the feeds of a site's home page")
     f = sub.add_parser("fetch", help="one refresh pass of the due sources")
     f.add_argument("--source", action="append", help="only this source (repeatable)")
     f.add_argument("--force", action="store_true", help="fetch every source, due or not")
@@ -70,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8080)
     sub.add_parser("demo", help="offline end-to-end run on bundled sample feeds")
+    from . import sources
+
+    sources.register(sub)  # sets args.handler
     return p
 
 
@@ -100,6 +104,8 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
+    if getattr(args, "handler", None) is not None:
+        return args.handler(args)
     if cmd == "tag":
         return _cmd_tag(args)
     if cmd == "dedupe":
@@ -111,6 +117,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo()
     path = _config_path(args)
+    if cmd == "check" and args.discover:
+        from .sources import check_discover
+
+        return check_discover(path, args.discover)
     if cmd == "check":
         return _cmd_check(path)
     if cmd == "opml" and args.opml_command == "import":
@@ -181,6 +191,11 @@ def _cmd_fetch(settings, store, names, force: bool) -> int:
                 listed = ", ".join(map(repr, unknown))
                 raise ConfigError(f"{settings.path}: no source named {listed}")
         due = pipe.due_sources(names, force)
+        if not due:
+            from .sources import nothing_due
+
+            print(nothing_due(settings, store.source_states(names), pipe.clock()))
+            return 0
         with Progress(len(due), sys.stderr) as bar:
             report = pipe.refresh(names, force=force, progress=bar.update)
     ok = report.count("ok", "moved")
