@@ -112,9 +112,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from ..config import default_config_path
 
+    out = out or sys.stdout
     path = default_config_path(args.config)
     action = args.sources_action
     if action == "list":
@@ -239,7 +240,7 @@ class ConfigFile:
             if token is not None and "\n" in token.value:
                 after = token.value[token.value.index("\n") + 1 :]
         del seq[index]
-        if not after.strip():
+        if not after:
             return
         prev: Any = seq[index - 1] if index > 0 else None
         if isinstance(prev, CommentedMap) and len(prev):
@@ -251,7 +252,7 @@ class ConfigFile:
                 slot[2] = CommentToken("\n" + after, CommentMark(0), None)
             else:
                 slot[2].value += after
-        elif seq:
+        elif seq and after.strip():
             if seq.ca.comment is None:
                 seq.ca.comment = [None, []]
             if seq.ca.comment[1] is None:
@@ -263,7 +264,7 @@ class ConfigFile:
         self.yaml.dump(self.data, buf)
         return buf.getvalue()
 
-    def save(self, out: TextIO, what: str) -> None:
+    def save(self, out: TextIO | None, what: str) -> None:
         """Check the edited file like ``aggregator check``, keep a backup, replace atomically."""
         from ..config import problems
         from ..files import write_atomic
@@ -302,15 +303,20 @@ def _first_line(exc: BaseException) -> str:
 # ---- the edits ---------------------------------------------------------------------------------
 
 
-def remove_source(path: Path, name: str, out: TextIO = sys.stdout) -> int:
+def remove_source(path: Path, name: str, out: TextIO | None = None) -> int:
     doc = ConfigFile(path)
     i, entry = doc.find(name)
+    if len(doc.sources) == 1:
+        raise ConfigError(
+            f"{path}:{doc.entry_line(i)}: sources[{i}]: {entry['name']!r} is the only source "
+            "and a configuration needs one: not changed (add another first, or pause it)"
+        )
     doc.remove(i)
     doc.save(out, f"removed {entry['name']!r} (its stored items stay)")
     return 0
 
 
-def set_enabled(path: Path, name: str, enabled: bool, out: TextIO = sys.stdout) -> int:
+def set_enabled(path: Path, name: str, enabled: bool, out: TextIO | None = None) -> int:
     doc = ConfigFile(path)
     _, entry = doc.find(name)
     was = entry.get("enabled", True) is not False
@@ -325,7 +331,7 @@ def set_enabled(path: Path, name: str, enabled: bool, out: TextIO = sys.stdout) 
     return 0
 
 
-def rename_source(path: Path, old: str, new: str, out: TextIO = sys.stdout) -> int:
+def rename_source(path: Path, old: str, new: str, out: TextIO | None = None) -> int:
     doc = ConfigFile(path)
     _, entry = doc.find(old)
     new = " ".join(new.split())
@@ -351,7 +357,7 @@ def add_source(
     tags: Sequence[str] = (),
     pick: int | None = None,
     discover: bool = True,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -363,7 +369,7 @@ def add_source(
     doc = ConfigFile(path)
     feed = Found(url, "", None)
     if discover:
-        found = discover_feeds(fetch_settings(path, doc), url)
+        found = discover_feeds(fetch_settings(path, doc), url, out)
         print_candidates(found, url, out, _configured(doc))
         feed = _choose(found, url, pick)
     for i, entry in enumerate(doc.sources):
@@ -431,9 +437,10 @@ def fetch_settings(path: Path, doc: ConfigFile | None = None) -> FetchSettings:
             tmp.unlink(missing_ok=True)
 
 
-def discover_feeds(settings: FetchSettings, url: str) -> list[Found]:
-    """The feeds at ``url`` (a feed or a home page), each read with the parser for its title.
-    Raises Exit when ``url`` cannot be fetched."""
+def discover_feeds(settings: FetchSettings, url: str, out: TextIO | None = None) -> list[Found]:
+    """The feeds at ``url`` (a feed or a home page), each read with the parser for its title
+    (one the parser refuses, such as a JSON Feed, is named on ``out`` and left out). Raises
+    Exit when ``url`` cannot be fetched."""
     from .. import fetch as fetch_stage
     from ..errors import FetchError
 
@@ -442,20 +449,28 @@ def discover_feeds(settings: FetchSettings, url: str) -> list[Found]:
             found = fetch_stage.discover(fetcher, url)
         except FetchError as exc:
             raise Exit(f"{url}: {exc.message}") from None
-    return [f for f in (_read(c) for c in found.candidates) if f is not None]
+    readable = []
+    for c in found.candidates:
+        f = _read(c)
+        if isinstance(f, Found):
+            readable.append(f)
+        elif out is not None:
+            print(f"not readable here: {c.url} ({c.kind}: {f})", file=out)
+    return readable
 
 
-def _read(c: Candidate) -> Found | None:
+def _read(c: Candidate) -> Found | str:
+    """The candidate read with the parser, or why it cannot be."""
     from ..errors import ParseError
     from ..parse import parse
     from ..text import primary_language
 
     if c.result is None or c.result.content is None:
-        return None
+        return "no content"
     try:
         feed = parse(c.result.content, c.result.final_url, c.result.headers)
-    except ParseError:
-        return None
+    except ParseError as exc:
+        return exc.message
     lang = primary_language(feed.language) if feed.language else None
     title = " ".join((feed.title or c.title).split())
     return Found(c.url, title, lang if lang and len(lang) == 2 else None, c.kind, c.found,
@@ -463,7 +478,7 @@ def _read(c: Candidate) -> Found | None:
 
 
 def print_candidates(
-    found: list[Found], url: str, out: TextIO, configured: dict[str, str] | None = None
+    found: list[Found], url: str, out: TextIO | None, configured: dict[str, str] | None = None
 ) -> None:
     """The numbered list of feeds found (``configured``: URL key -> name of a source that has
     it already)."""
@@ -514,9 +529,10 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or url).removeprefix("www.")
 
 
-def check_discover(path: Path, url: str, out: TextIO = sys.stdout) -> int:
+def check_discover(path: Path, url: str, out: TextIO | None = None) -> int:
     """``aggregator check --discover URL``: the feeds found at URL; 1 when none."""
-    found = discover_feeds(fetch_settings(path), url)
+    out = out or sys.stdout
+    found = discover_feeds(fetch_settings(path), url, out)
     if not found:
         print(f"no feed found at {url}", file=out)
         return 1
@@ -531,7 +547,7 @@ def check_discover(path: Path, url: str, out: TextIO = sys.stdout) -> int:
 # ---- list and the 'nothing due' line ------------------------------------------------------------
 
 
-def list_sources(path: Path, as_json: bool = False, out: TextIO = sys.stdout) -> int:
+def list_sources(path: Path, as_json: bool = False, out: TextIO | None = None) -> int:
     from ..config import load
 
     settings = load(path)

@@ -63,8 +63,8 @@ class Discovery:
 
 
 def feed_kind(content: bytes | None) -> str | None:
-    """"RSS", "Atom" or "JSON Feed" when ``content`` looks like one (its root element, or a JSON
-    object with a JSON Feed version), else None. A sniff, not a parse."""
+    """``"RSS"``, ``"Atom"`` or ``"JSON Feed"`` when ``content`` looks like one (its root element,
+    or a JSON object with a JSON Feed version), else None. A sniff, not a parse."""
     if not content:
         return None
     head = content[:_SNIFF].lstrip(b"\xef\xbb\xbf \t\r\n")
