@@ -223,3 +223,46 @@ def test_the_config_watch_sees_an_atomic_replace(tmp_path):
     assert watch.changed() and not watch.changed()
     path.unlink()
     assert not watch.changed()  # no file: nothing to reload
+
+
+def test_a_v3_store_migrates_and_keeps_its_sources_state(tmp_path):
+    """Schema v4: last_success from the last fetch of sources that were fine, items not
+    excluded, and the first sync records each source's settings without resetting it."""
+    import sqlite3
+
+    from aggregator.models import Source
+    from aggregator.store.sqlite.schema import MIGRATIONS, statements
+
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for step in range(3):
+        for ddl in MIGRATIONS[step]:
+            for statement in statements(ddl):
+                db.execute(statement)
+    db.execute("PRAGMA user_version=3")
+    at = T0.timestamp()
+    db.execute(
+        "INSERT INTO sources(id, name, url, fetch_url, state, etag, last_fetch, next_attempt)"
+        " VALUES (1, 'A', 'https://a/', 'https://a/', 'ok', '\"e1\"', ?, ?),"
+        " (2, 'B', 'https://b/', 'https://b/', 'backing-off', NULL, ?, ?)",
+        (at, at + 1800, at, at + 600),
+    )
+    db.execute(
+        "INSERT INTO items(id, source_id, key, title, summary, content, authors, categories,"
+        " enclosures, first_seen, last_seen, content_hash) VALUES"
+        " (1, 1, 'k', 't', '', '', '[]', '[]', '[]', ?, ?, 'h')",
+        (at, at),
+    )
+    db.close()
+    with Store(path) as s:
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
+        a, b = s.source_states()
+        assert a.last_success == T0 and b.last_success is None
+        assert a.items == 1 and a.excluded == 0
+        sources = [Source("A", "https://a/"), Source("B", "https://b/")]
+        assert s.sync_sources([(x.name, x.url, x.settings_key()) for x in sources]) == []
+        assert s.source_state("A").etag == '"e1"'  # recorded, not reset
+        assert s.source_state("B").next_attempt == T0 + timedelta(seconds=600)
+        changed = Source("A", "https://a/", interval=3600.0)
+        assert s.sync_sources([("A", "https://a/", changed.settings_key())]) == ["A"]
+        assert s.source_state("A").etag is None

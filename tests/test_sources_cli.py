@@ -235,6 +235,9 @@ def test_list_shows_states_and_fetch_says_why_nothing_is_due(cfg, site, capsys):
     assert agg(cfg, "sources", "list") == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Rest of World"))
     assert " paused " in line and line.rstrip().endswith(site.url("rest-of-world-en.xml"))
+    assert agg(cfg, "status", "--json") == 0
+    status = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert status["Rest of World"]["state"] == "paused" and status["TechCabal"]["state"] == "ok"
 
     site.reset()
     assert agg(cfg, "fetch") == 0

@@ -226,6 +226,10 @@ def _cmd_status(settings, store, as_json: bool) -> int:
     configured = {s.name for s in settings.sources}
     store.sync_sources((s.name, s.url) for s in settings.sources)
     rows = [status_row(s) for s in store.source_states() if s.name in configured]
+    paused = {s.name for s in settings.sources if not s.enabled}
+    for r in rows:
+        if r["name"] in paused:
+            r["state"], r["next_attempt"] = "paused", None
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
