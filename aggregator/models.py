@@ -7,21 +7,39 @@ Every dataclass is frozen, every datetime is UTC-aware. ``ParsedItem`` is what a
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
 class Source:
     """A feed as the operator configured it. ``tags`` are applied to every item of the source;
-    ``prior`` only raises the evidence the tagger found for those tags (a hint, never a tag)."""
+    ``prior`` only raises the evidence the tagger found for those tags (a hint, never a tag).
+    ``enabled`` False pauses it (kept, never fetched); ``interval`` and ``per_host`` override
+    ``fetch.interval`` and ``fetch.per_host`` for it; ``include`` / ``exclude`` are regular
+    expressions (case-insensitive) on an item's title and summary: an item matching no
+    ``include`` (when there are some) or any ``exclude`` is stored as excluded."""
 
     name: str
     url: str
     language: str | None = None
     tags: tuple[str, ...] = ()
     prior: tuple[str, ...] = ()
+    enabled: bool = True
+    interval: float | None = None  # seconds
+    per_host: int | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def settings_key(self) -> str:
+        """A digest of everything configured but the name: when it changes, the source starts
+        fresh (its back-off and cache validators are dropped)."""
+        data = {k: v for k, v in asdict(self).items() if k != "name"}
+        raw = json.dumps(data, sort_keys=True, ensure_ascii=False, default=list)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 #: Values of ``SourceState.state`` (also what ``status --json`` prints).
@@ -48,7 +66,9 @@ class SourceState:
     gone: bool = False
     body_hash: str | None = None  # sha256 of the last body parsed, to skip unchanged 200s
     warning: str | None = None  # e.g. a recoverable parse problem
+    last_success: datetime | None = None  # the last 2xx or 304
     items: int = 0  # stored items of this source (read-only, filled by the store)
+    excluded: int = 0  # of which excluded by its include/exclude (read-only, ditto)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def test_whole_corpus_fetch_refetch_and_status(corpus_config, feed_server, capsy
     # Not due yet: a plain fetch does nothing.
     feed_server.reset()
     assert main(["--config", str(config), "fetch"]) == 0
-    assert "0 sources" in capsys.readouterr().out
+    assert f"nothing due: {len(files)} sources fresh (next at " in capsys.readouterr().out
     assert not [r for r in feed_server.log if r.path.startswith("/corpus/real/")]
 
     assert main(["--config", str(config), "status", "--json"]) == 0

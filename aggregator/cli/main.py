@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AggregatorError, ConfigError
-from . import subscribers
+from . import sources, subscribers
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"aggregator {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("check", help="validate config.yaml")
+    ck = sub.add_parser("check", help="validate config.yaml")
+    ck.add_argument("--discover", metavar="URL", help="list the feeds of a site's home page")
     f = sub.add_parser("fetch", help="one refresh pass of the due sources")
     f.add_argument("--source", action="append", help="only this source (repeatable)")
     f.add_argument("--force", action="store_true", help="fetch every source, due or not")
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8080)
     sub.add_parser("demo", help="offline end-to-end run on bundled sample feeds")
     subscribers.register(sub)
+    sources.register(sub)  # sets args.config_handler
     return p
 
 
@@ -102,6 +104,8 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
+    if getattr(args, "config_handler", None) is not None:  # edits config.yaml: before load()
+        return args.config_handler(args)
     if cmd == "tag":
         return _cmd_tag(args)
     if cmd == "dedupe":
@@ -113,6 +117,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo()
     path = _config_path(args)
+    if cmd == "check" and args.discover:
+        from .sources import check_discover
+
+        return check_discover(path, args.discover)
     if cmd == "check":
         return _cmd_check(path)
     if cmd == "opml" and args.opml_command == "import":
@@ -189,6 +197,11 @@ def _cmd_fetch(settings, store, names, force: bool) -> int:
                 listed = ", ".join(map(repr, unknown))
                 raise ConfigError(f"{settings.path}: no source named {listed}")
         due = pipe.due_sources(names, force)
+        if not due:
+            from .sources import nothing_due
+
+            print(nothing_due(settings, store.source_states(names), pipe.clock()))
+            return 0
         with Progress(len(due), sys.stderr) as bar:
             report = pipe.refresh(names, force=force, progress=bar.update)
     ok = report.count("ok", "moved")
@@ -219,6 +232,10 @@ def _cmd_status(settings, store, as_json: bool) -> int:
     configured = {s.name for s in settings.sources}
     store.sync_sources((s.name, s.url) for s in settings.sources)
     rows = [status_row(s) for s in store.source_states() if s.name in configured]
+    paused = {s.name for s in settings.sources if not s.enabled}
+    for r in rows:
+        if r["name"] in paused:
+            r["state"], r["next_attempt"] = "paused", None
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -230,6 +247,8 @@ def _cmd_status(settings, store, as_json: bool) -> int:
             tail = f"moved to {r['moved_to']} (update config.yaml)"
         if r["state"] == "gone":
             tail = "410 Gone: retired (change its URL in config.yaml to revive)"
+        if r["excluded"]:
+            tail += f"; {r['excluded']} excluded by include/exclude"
         print(
             f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6}  "
             f"{(r['last_fetch'] or '-')[:16]:16}  {tail}"
@@ -248,7 +267,9 @@ def status_row(s) -> dict:
         "state": s.state,
         "http_status": s.http_status,
         "items": s.items,
+        "excluded": s.excluded,
         "last_fetch": iso(s.last_fetch),
+        "last_success": iso(s.last_success),
         "next_attempt": iso(s.next_attempt),
         "last_error": s.last_error,
         "error_count": s.error_count,

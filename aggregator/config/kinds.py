@@ -8,6 +8,7 @@ the generic readers of ``reader.py`` do for numbers, durations, paths and URLs.
 from __future__ import annotations
 
 import ipaddress
+import re
 import string
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -53,6 +54,34 @@ class KindReader(Reader):
             elif value not in out:
                 out.append(value)
         return BAD if bad else tuple(out)
+
+    def patterns(self, f: Field) -> tuple[str, ...] | Bad:
+        """Regular expressions (Python syntax, matched case-insensitively), each compiled here
+        so that a bad one is reported with its line instead of failing a fetch."""
+        nodes = self.sequence(f, "regular expressions such as ['(?:sponsored|partner content)']")
+        if nodes is None:
+            return BAD
+        out: list[str] = []
+        for i, node in enumerate(nodes):
+            item = f.item(i, node)
+            value = self.text(item, what="a regular expression")
+            if value is BAD:
+                continue
+            try:
+                re.compile(value, re.IGNORECASE)
+            except re.error as exc:
+                self.add(node, item.key, f"bad regular expression {value!r}: {exc}")
+                continue
+            if any(ord(c) < 32 for c in value):
+                self.add(
+                    node,
+                    item.key,
+                    f"control character in {value!r} (in double quotes \\b is a backspace: "
+                    "write the expression in single quotes)",
+                )
+                continue
+            out.append(value)
+        return tuple(out) if len(out) == len(nodes) else BAD
 
     def topics(self, f: Field) -> dict[str, dict[str, tuple[str, ...]]] | Bad:
         m = self.mapping(f.vnode, "topics")

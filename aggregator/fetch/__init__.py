@@ -6,10 +6,12 @@
 value into the source's next ``SourceState`` (backoff, Retry-After, redirects, 410).
 Downloads share one asyncio loop thread with aiohttp (cheap per request, a C parser); what its
 parser refuses is read once more with http.client. aiohttp loads on the first download only.
+``discover`` finds the feeds of a site's home page (its links, then the usual paths).
 """
 
 from .client import MAX_REDIRECTS, Fetcher
 from .decode import CHUNK_SIZE, human_size
+from .discover import Candidate, Discovery, discover, feed_kind
 from .guard import address_allowed, is_public_address, parse_networks
 from .headers import parse_max_age, parse_retry_after
 from .policy import (
@@ -33,11 +35,15 @@ __all__ = [
     "MAX_REDIRECTS",
     "MAX_RETRY_AFTER",
     "MOVE_CONFIRMATIONS",
+    "Candidate",
+    "Discovery",
     "Fetcher",
     "address_allowed",
     "after_failure",
     "after_success",
     "backoff_delay",
+    "discover",
+    "feed_kind",
     "host_key",
     "human_size",
     "is_due",

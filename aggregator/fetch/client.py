@@ -19,7 +19,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Self
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -279,10 +279,13 @@ class Fetcher:
     # -- many downloads
 
     def fetch_many(
-        self, states: Iterable[SourceState]
+        self,
+        states: Iterable[SourceState],
+        host_limits: Mapping[tuple[str, int], int] | None = None,
     ) -> Generator[tuple[SourceState, FetchResult | FetchError], None, None]:
-        """Fetch concurrently (at most ``workers`` downloads in flight, ``per_host`` per host);
-        yield each outcome as it completes.
+        """Fetch concurrently (at most ``workers`` downloads in flight, ``per_host`` per host,
+        or ``host_limits[host_key(url)]`` for the hosts listed there); yield each outcome as it
+        completes.
 
         The schedule runs on the loop thread: a host's next download starts the moment its
         previous one ends, whatever the consumer is doing. A fetched body keeps
@@ -298,7 +301,7 @@ class Fetcher:
             return
         workers = max(1, self.settings.workers)
         loop = self._running()
-        sched = _Schedule(queues, per_host, workers)
+        sched = _Schedule(queues, per_host, workers, host_limits)
         done: queue.SimpleQueue[tuple[SourceState, FetchResult | FetchError] | None] = (
             queue.SimpleQueue()
         )  # None: the fetcher was closed

@@ -60,6 +60,7 @@ def after_success(
         error_count=0,
         last_error=None,
         last_fetch=now,
+        last_success=now,
         next_attempt=now + delay,
         moved_to=moved_to,
         moved_count=moved_count,

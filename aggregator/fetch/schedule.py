@@ -1,11 +1,12 @@
 """Which download starts next in ``Fetcher.fetch_many``: hosts take turns, at most ``per_host``
-downloads per host and ``workers`` in all, counting bodies the consumer has not taken yet.
+downloads per host (or that host's own limit, from a source's ``per_host``) and ``workers`` in
+all, counting bodies the consumer has not taken yet.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
 from ..models import SourceState
@@ -26,10 +27,15 @@ class _Schedule:
     ``workers`` downloads in flight or bodies not yet consumed (``held``). Loop thread only."""
 
     def __init__(
-        self, queues: dict[tuple[str, int], deque[SourceState]], per_host: int, workers: int
+        self,
+        queues: dict[tuple[str, int], deque[SourceState]],
+        per_host: int,
+        workers: int,
+        limits: Mapping[tuple[str, int], int] | None = None,
     ):
         self.queues = queues
         self.per_host = per_host
+        self.limits = {k: max(1, n) for k, n in (limits or {}).items()}
         self.workers = workers
         self.active = dict.fromkeys(queues, 0)
         self.ready = deque(queues)  # hosts with queued work and a free slot
@@ -43,7 +49,7 @@ class _Schedule:
             self.in_ready.discard(key)
             self.active[key] += 1
             self.running += 1
-            if len(self.queues[key]) > 1 and self.active[key] < self.per_host:
+            if len(self.queues[key]) > 1 and self.active[key] < self.limits.get(key, self.per_host):
                 self.ready.append(key)
                 self.in_ready.add(key)
             yield key, self.queues[key].popleft()

@@ -107,7 +107,35 @@ class Pipeline:
         self.stop_requested = False
         self._pending_states: list[SourceState] = []
         self._run = _Run([], None)
-        store.sync_sources((s.name, s.url) for s in settings.sources)
+        self._excluders: dict[str, Callable[[str, str], bool] | None] = {}
+        fresh = store.sync_sources(
+            ((s.name, s.url, s.settings_key()) for s in settings.sources),
+            fetch_key=fetch_key(settings),
+            complete=True,
+        )
+        for name in fresh:  # its include/exclude may have changed: judge its items again
+            self._reapply_exclusion(self.sources[name])
+
+    def _reapply_exclusion(self, source: Source) -> None:
+        from .filters import never
+
+        on, off = self.store.apply_exclusion(source.name, self.excluder(source) or never)
+        if on or off:
+            log.info("%s: %d items excluded, %d included again", source.name, on, off)
+
+    def excluder(self, source: Source) -> Callable[[str, str], bool] | None:
+        """The test of a source's include/exclude (None: it has none)."""
+        if source.name not in self._excluders:
+            from .filters import excluder
+
+            self._excluders[source.name] = excluder(source)
+        return self._excluders[source.name]
+
+    def interval(self, name: str) -> float:
+        """A source's refresh period: its own ``interval``, else ``fetch.interval``."""
+        source = self.sources.get(name)
+        own = source.interval if source is not None else None
+        return own if own is not None else self.settings.fetch.interval
 
     def close(self) -> None:
         """Stop the fetcher's event loop thread and close its connections (a fetcher passed in
@@ -147,7 +175,11 @@ class Pipeline:
     ) -> list[SourceState]:
         now = self.clock()
         wanted = list(names) if names is not None else list(self.sources)
-        states = [s for s in self.store.source_states(wanted) if s.name in self.sources]
+        states = [
+            s
+            for s in self.store.source_states(wanted)
+            if s.name in self.sources and self.sources[s.name].enabled
+        ]
         if force:
             return [s for s in states if not s.gone]
         return [s for s in states if fetch_stage.is_due(s, now)]
@@ -186,7 +218,7 @@ class Pipeline:
         fresh = sum(1 for s in run.due if s.body_hash is None)  # never fetched: bodies to parse
         if fresh:
             self._pool(run).start(fresh)
-        fetched = self.fetcher.fetch_many(run.due)
+        fetched = self.fetcher.fetch_many(run.due, self._host_limits(run.due))
         try:
             for state, result in fetched:
                 t0 = time.monotonic()
@@ -203,6 +235,16 @@ class Pipeline:
             fetched.close()
         run.fetching = False
         self._drain(run, block=True)
+
+    def _host_limits(self, due: list[SourceState]) -> dict[tuple[str, int], int]:
+        """Hosts whose sources set their own ``per_host`` (the smallest of them wins)."""
+        limits: dict[tuple[str, int], int] = {}
+        for state in due:
+            own = self.sources[state.name].per_host
+            if own is not None:
+                key = fetch_stage.host_key(state.fetch_url)
+                limits[key] = min(own, limits.get(key, own))
+        return limits
 
     def _finish(self, run: _Run, outcome: SourceOutcome, took: float, result: object) -> bool:
         """Record an outcome; True when a stop was requested."""
@@ -249,7 +291,7 @@ class Pipeline:
         """A fetch outcome that needs no parsing becomes a SourceOutcome here; a changed body is
         submitted for preparation (None: its outcome comes later)."""
         now = self.clock()
-        interval = self.settings.fetch.interval
+        interval = self.interval(state.name)
         source = self.sources[state.name]
         if isinstance(result, BaseException):
             return self._fail(state, result, now)
@@ -310,7 +352,7 @@ class Pipeline:
         if isinstance(prepared, FeedError):
             return self._fail(state, prepared, now)
         new_state = fetch_stage.after_success(
-            state, result, now, self.settings.fetch.interval, ttl=prepared.ttl, body_hash=body_hash
+            state, result, now, self.interval(state.name), ttl=prepared.ttl, body_hash=body_hash
         )
         new_state = replace(new_state, warning=prepared.warning)
         new, updated = self.ingest(self.sources[state.name], prepared, new_state, now)
@@ -318,7 +360,7 @@ class Pipeline:
         return SourceOutcome(state.name, new_state.state, new=new, updated=updated)
 
     def _fail(self, state: SourceState, exc: BaseException, now: datetime) -> SourceOutcome:
-        new_state = fetch_stage.after_failure(state, exc, now, self.settings.fetch.interval)
+        new_state = fetch_stage.after_failure(state, exc, now, self.interval(state.name))
         self._save_state(new_state)
         log.warning("%s: %s", state.name, new_state.last_error)
         return SourceOutcome(state.name, new_state.state, error=new_state.last_error)
@@ -341,10 +383,12 @@ class Pipeline:
         from .workers import prep_item
 
         new = updated = 0
+        excluded = self.excluder(source)
         with self.store.transaction():
             known = self.store.known_items(source.name, [k for k, *_ in feed.items])
             unchanged: list[int] = []
-            fresh = []
+            fresh: list[tuple[str, str, ParsedItem, Prep]] = []
+            left_out: list[tuple[str, str, ParsedItem, Prep]] = []
             for key, chash, parsed, prep in feed.items:
                 old = known.get(key)
                 if old is not None and old[1] == chash:
@@ -352,17 +396,30 @@ class Pipeline:
                     continue
                 if prep is None:  # the worker saw it unchanged; the store says otherwise
                     prep = prep_item(parsed, self.tagger, source.tags, source.prior)
+                out = excluded is not None and excluded(parsed.title, parsed.summary)
                 if old is None:
-                    fresh.append((key, chash, parsed, prep))
+                    (left_out if out else fresh).append((key, chash, parsed, prep))
                 else:
                     self.store.update_item(
-                        old[0], prep.canonical_url, parsed, chash, prep.tagging, now
+                        old[0], prep.canonical_url, parsed, chash, prep.tagging, now, out
                     )
                     updated += 1
             new = len(store_new_items(self.store, self.deduper, source.name, fresh, now))
+            if left_out:  # kept so they are not new next time; never clustered nor shown
+                rows = [(k, p.canonical_url, parsed, c, p.tagging) for k, c, parsed, p in left_out]
+                self.store.insert_items(source.name, rows, now, excluded=True)
+                log.info("%s: %d items excluded by its include/exclude", source.name, len(rows))
             self.store.touch_items(unchanged, now)
             self.store.save_source_state(new_state)
         return new, updated
+
+
+def fetch_key(settings: Settings) -> str:
+    """A digest of the fetch settings that decide whether a download can succeed: when one
+    changes (``allow_private`` fixed, a longer ``timeout``), failing sources stop backing off."""
+    f = settings.fetch
+    raw = repr((sorted(f.allow_private), f.timeout, f.max_bytes, f.user_agent))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def store_new_items(

@@ -18,7 +18,9 @@ can inspect the jobs and call their functions with a fixed clock.
 Signals: SIGTERM/SIGINT ask the pipeline to stop after the source in hand (whose transaction
 commits or rolls back as a unit), shut the scheduler down, close the store and exit 0. A second
 signal exits at once. SIGHUP reloads config.yaml and rebuilds the jobs (a bad file is logged
-and the running configuration kept; a changed ``database`` needs a restart).
+and the running configuration kept; a changed ``database`` needs a restart). A change of the
+file itself (``aggregator sources ...``, an editor) is seen within ``WATCH_EVERY`` seconds and
+reloads it the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -58,6 +61,8 @@ log = logging.getLogger("aggregator.scheduler")
 STOP_GRACE = 10.0
 #: Shortest refresh tick: sources fall due at their own times, so the tick only bounds lateness.
 MIN_TICK = 30.0
+#: Seconds between two looks at config.yaml's size, time and inode (a changed file is reloaded).
+WATCH_EVERY = 2.0
 
 
 # ---- time arithmetic (pure, tested with fixed clocks) ------------------------------------------
@@ -69,6 +74,36 @@ def refresh_period(interval: float) -> float:
     other tick. A sixth of the interval keeps each source within ~17 % of its period; a tick
     with nothing due costs one query."""
     return min(interval, max(MIN_TICK, interval / 6))
+
+
+def shortest_interval(settings: Settings) -> float:
+    """The refresh period of the most frequent source that is fetched (``fetch.interval``, or a
+    source's own shorter ``interval``): the tick follows it."""
+    own = [s.interval for s in settings.sources if s.enabled and s.interval is not None]
+    return min([settings.fetch.interval, *own])
+
+
+class ConfigWatch:
+    """Has config.yaml changed since the last look? (size, modification time and inode: an
+    atomic replace makes a new inode even within one mtime tick)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.seen = self._signature()
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def changed(self) -> bool:
+        now = self._signature()
+        if now is None or now == self.seen:
+            return False  # a missing file (mid-replace, or removed) is no configuration
+        self.seen = now
+        return True
 
 
 def digest_trigger(digest: DigestSettings) -> CronTrigger:
@@ -236,7 +271,7 @@ def wire_jobs(
     settings = service.settings
     now = clock()
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
-    period = refresh_period(settings.fetch.interval)
+    period = refresh_period(shortest_interval(settings))
     scheduler.add_job(
         service.refresh_tick,
         IntervalTrigger(seconds=period, start_date=now, timezone=UTC),
@@ -304,7 +339,7 @@ def run_forever(
                 scheduler.start()
                 log.info(
                     "running: refresh tick every %s, digest %s %s (pid %d)",
-                    _human(refresh_period(settings.fetch.interval)),
+                    _human(refresh_period(shortest_interval(settings))),
                     settings.digest.schedule, settings.digest.timezone, os.getpid(),
                 )  # fmt: skip
                 _main_loop(scheduler, service)
@@ -328,10 +363,18 @@ def run_forever(
 
 def _main_loop(scheduler: BaseScheduler, service: Service) -> None:
     """Sleep in short steps: signal handlers only set flags, so nothing here can deadlock."""
+    watch = ConfigWatch(service.settings.path)
+    next_look = time.monotonic() + WATCH_EVERY
     while not service.stopping:
         time.sleep(0.1)
+        if time.monotonic() >= next_look:
+            next_look = time.monotonic() + WATCH_EVERY
+            if watch.changed():
+                log.info("%s changed: reloading", watch.path)
+                service.reload_requested = True
         if service.reload_requested and not service.stopping:
             service.reload_requested = False
+            watch.changed()  # a SIGHUP after an edit: one reload, not two
             _reload(scheduler, service)
 
 

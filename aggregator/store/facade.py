@@ -9,7 +9,7 @@ Today the families are SQLite's; the constructor is where a second backend would
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from ..models import (
     Tagging,
 )
 from .sqlite import Catalog, Connection, DedupeIndex, Ledger, Meta, Sources, Subscribers
+from .sqlite.sources import SyncedSource
 
 if TYPE_CHECKING:
     from ..dedupe import ClusterIndex
@@ -83,8 +84,17 @@ class Store:
 
     # ---- sources --------------------------------------------------------------------------------
 
-    def sync_sources(self, sources: Iterable[tuple[str, str]]) -> None:
-        self.sources.sync_sources(sources)
+    def sync_sources(
+        self,
+        sources: Iterable[SyncedSource],
+        *,
+        fetch_key: str | None = None,
+        complete: bool = False,
+    ) -> list[str]:
+        return self.sources.sync_sources(sources, fetch_key=fetch_key, complete=complete)
+
+    def apply_exclusion(self, name: str, excluded: Callable[[str, str], bool]) -> tuple[int, int]:
+        return self.sources.apply_exclusion(name, excluded)
 
     def source_states(self, names: Iterable[str] | None = None) -> list[SourceState]:
         return self.sources.source_states(names)
@@ -120,8 +130,11 @@ class Store:
         *,
         ids: Sequence[int] | None = None,
         clusters: Sequence[int | None] | None = None,
+        excluded: bool = False,
     ) -> list[int]:
-        return self.catalog.insert_items(source, rows, now, ids=ids, clusters=clusters)
+        return self.catalog.insert_items(
+            source, rows, now, ids=ids, clusters=clusters, excluded=excluded
+        )
 
     def insert_item(
         self,
@@ -145,8 +158,11 @@ class Store:
         content_hash: str,
         tagging: Tagging,
         now: datetime,
+        excluded: bool = False,
     ) -> None:
-        self.catalog.update_item(item_id, canonical_url, parsed, content_hash, tagging, now)
+        self.catalog.update_item(
+            item_id, canonical_url, parsed, content_hash, tagging, now, excluded
+        )
 
     def item(self, item_id: int) -> Item:
         return self.catalog.item(item_id)

@@ -23,6 +23,10 @@ _ITEM_COLS = (
     " content_hash, cluster_id, tags, countries, why"
 )
 
+#: A cluster readers see: one of its items at least is not excluded (an item excluded after it
+#: was clustered stays in its cluster, out of sight).
+_SHOWN = "EXISTS (SELECT 1 FROM items WHERE items.cluster_id=clusters.id AND NOT items.excluded)"
+
 
 class Catalog:
     """Items, their tags, their clusters, and the stories read from them."""
@@ -71,11 +75,13 @@ class Catalog:
         *,
         ids: Sequence[int] | None = None,
         clusters: Sequence[int | None] | None = None,
+        excluded: bool = False,
     ) -> list[int]:
         """Store new items ``(key, canonical_url, parsed, content_hash, tagging)`` of one source
         with two executemany; returns their ids in order. ``ids`` (from ``next_item_id``) and
         ``clusters`` (from ``Deduper.assign_many``) let items be written once, clustered;
-        without ``ids`` they are max(id) + 1... Call inside ``transaction()`` (which holds the
+        without ``ids`` they are max(id) + 1... ``excluded``: left out by the source's
+        include/exclude (kept, never in a story). Call inside ``transaction()`` (which holds the
         write lock, so the ids are free)."""
         if not rows:
             return []
@@ -91,14 +97,14 @@ class Catalog:
         self._db.executemany(
             "INSERT INTO items(id, source_id, key, guid, link, canonical_url, title, summary,"
             " content, authors, categories, language, published, updated, enclosures, first_seen,"
-            " last_seen, content_hash, cluster_id, tags, countries, why)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " last_seen, content_hash, cluster_id, tags, countries, why, excluded)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     iid, sid, key, p.guid, p.link, canon, p.title, p.summary, p.content,
                     jlist(p.authors), jlist(p.categories), p.language,
                     ts(p.published), ts(p.updated), enclosures_json(p.enclosures), t, t,
-                    chash, cid, *tagging_json(tagging),
+                    chash, cid, *tagging_json(tagging), int(excluded),
                 )
                 for iid, cid, (key, canon, p, chash, tagging) in zip(ids, cids, rows, strict=True)
             ],
@@ -145,18 +151,20 @@ class Catalog:
         content_hash: str,
         tagging: Tagging,
         now: datetime,
+        excluded: bool = False,
     ) -> None:
-        """A changed item is updated in place: same id, same first_seen, same cluster."""
+        """A changed item is updated in place: same id, same first_seen, same cluster (and
+        excluded again by its source's include/exclude, or no longer)."""
         self._db.execute(
             "UPDATE items SET guid=?, link=?, canonical_url=?, title=?, summary=?, content=?,"
             " authors=?, categories=?, language=?, published=?, updated=?, enclosures=?,"
-            " last_seen=?, content_hash=?, tags=?, countries=?, why=? WHERE id=?",
+            " last_seen=?, content_hash=?, tags=?, countries=?, why=?, excluded=? WHERE id=?",
             (
                 parsed.guid, parsed.link, canonical_url, parsed.title, parsed.summary,
                 parsed.content, jlist(parsed.authors),
                 jlist(parsed.categories), parsed.language, ts(parsed.published),
                 ts(parsed.updated), enclosures_json(parsed.enclosures), ts(now), content_hash,
-                *tagging_json(tagging), item_id,
+                *tagging_json(tagging), int(excluded), item_id,
             ),
         )  # fmt: skip
         self._db.execute("DELETE FROM item_tags WHERE item_id=?", (item_id,))
@@ -193,7 +201,13 @@ class Catalog:
         return [r[0] for r in self._db.execute("SELECT id FROM items WHERE cluster_id IS NULL")]
 
     def tags_in_use(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT DISTINCT tag FROM item_tags ORDER BY tag")]
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT DISTINCT tag FROM item_tags JOIN items ON items.id=item_tags.item_id"
+                " WHERE NOT items.excluded ORDER BY tag"
+            )
+        ]
 
     # ---- clusters and stories -------------------------------------------------------------------
 
@@ -219,7 +233,9 @@ class Catalog:
             ids = [
                 r[0]
                 for r in self._db.execute(
-                    "SELECT id FROM clusters ORDER BY first_seen DESC, id DESC LIMIT ?", (limit,)
+                    f"SELECT id FROM clusters WHERE {_SHOWN} ORDER BY first_seen DESC, id DESC"
+                    " LIMIT ?",
+                    (limit,),
                 )
             ]
         else:
@@ -228,7 +244,8 @@ class Catalog:
                 for r in self._db.execute(
                     "SELECT DISTINCT clusters.id, clusters.first_seen FROM item_tags"
                     " JOIN items ON items.id=item_tags.item_id"
-                    " JOIN clusters ON clusters.id=items.cluster_id WHERE item_tags.tag=?"
+                    " JOIN clusters ON clusters.id=items.cluster_id"
+                    " WHERE item_tags.tag=? AND NOT items.excluded"
                     " ORDER BY clusters.first_seen DESC, clusters.id DESC LIMIT ?",
                     (tag, limit),
                 )
@@ -240,7 +257,7 @@ class Catalog:
         ids = [
             r[0]
             for r in self._db.execute(
-                "SELECT id FROM clusters WHERE first_seen>=? AND first_seen<?"
+                f"SELECT id FROM clusters WHERE first_seen>=? AND first_seen<? AND {_SHOWN}"
                 " ORDER BY first_seen DESC, id DESC",
                 (ts(start), ts(end)),
             )
@@ -261,7 +278,8 @@ class Catalog:
                 reps[cid] = rep
             for row in self._db.execute(
                 f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
-                f" WHERE cluster_id IN ({marks}) ORDER BY items.first_seen, items.id",
+                f" WHERE cluster_id IN ({marks}) AND NOT items.excluded"
+                " ORDER BY items.first_seen, items.id",
                 chunk,
             ):
                 it = _item(row)

@@ -192,12 +192,25 @@ INSERT INTO subscriber_events(subscriber_id, at, status, origin, detail)
     FROM subscribers;
 DROP TABLE unsubscribes;
 """
+
+# Sources managed by the operator (issue 19): what each source was configured with when last
+# synced (a change starts it fresh), the fetch settings it was last tried under (a change ends its
+# back-off), when it last succeeded; and items left out by the source's include/exclude, stored
+# so that they are not taken for new on the next fetch, but never published or mailed.
+_SOURCES_MANAGED = """
+ALTER TABLE sources ADD COLUMN settings_key TEXT;
+ALTER TABLE sources ADD COLUMN fetch_key TEXT;
+ALTER TABLE sources ADD COLUMN last_success REAL;
+UPDATE sources SET last_success = last_fetch WHERE state IN ('ok', 'not-modified', 'moved');
+ALTER TABLE items ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0;
+"""
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS: list[Sequence[str]] = [
     [_CORE, _DEDUPE_DDL, _LEDGER_DDL],
     [_V2],
     [_V3],
     [_SUBSCRIBERS_DDL],
+    [_SOURCES_MANAGED],
 ]
 
 
