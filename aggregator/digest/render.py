@@ -15,11 +15,14 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import markupsafe
+from babel import Locale, UnknownLocaleError
 
+from .. import site
 from ..errors import ConfigError
 from ..models import Digest, DigestSection
 from ..templating import environment
 from ..text import excerpt, is_rtl
+from . import dates
 from .hygiene import header_text, safe_link
 
 EXCERPT_CHARS = 280
@@ -34,30 +37,42 @@ class Entry:
     link: str | None
     source: str
     excerpt: str
-    date: str  # first seen, local date, YYYY-MM-DD
+    date: str  # its own date, in the digest's zone and locale ("5 December"); else first seen
+    dated: bool  # False: ``date`` is when we first saw it (the feed gave none we believe)
     dir: str  # "rtl" | "ltr"
     lang: str
+    language: str  # the story's language by name in the digest's locale, "" when it is the same
     coverage: int  # number of outlets
     also_in: tuple[tuple[str, str | None], ...]  # (source, link)
     countries: tuple[str, ...]
 
 
-def entries(section: DigestSection, zone: ZoneInfo) -> list[Entry]:
+def entries(
+    section: DigestSection, zone: ZoneInfo | str, locale: str = "en", year: int | None = None
+) -> list[Entry]:
+    """The section's stories for the templates; dates in ``zone`` and ``locale``, the year
+    written only when it is not ``year`` (the issue's)."""
+    timezone = str(zone)
+    home = dates.locale(locale)
     out = []
     for story in section.stories:
         it = story.item
         title = header_text(it.title, limit=300) or "(untitled)"
-        seen = (story.first_seen or it.first_seen).astimezone(zone)
+        when, dated = dates.story_date(story)
+        local = when.astimezone(ZoneInfo(timezone))
         rtl = is_rtl(title, it.language)
+        lang = (it.language or ("ar" if rtl else "")).split("-")[0].lower()
         out.append(
             Entry(
                 title=title,
                 link=safe_link(it.link),
                 source=header_text(it.source, limit=100),
                 excerpt=excerpt(it.summary or it.content, EXCERPT_CHARS),
-                date=seen.date().isoformat(),
+                date=dates.day(local.date(), timezone, locale, year=local.year != year),
+                dated=dated,
                 dir="rtl" if rtl else "ltr",
-                lang=(it.language or ("ar" if rtl else "")).split("-")[0],
+                lang=lang,
+                language=_language_name(lang, home),
                 coverage=len(story.sources),
                 also_in=tuple(
                     (header_text(o.source, limit=100), safe_link(o.link)) for o in story.also_in
@@ -68,6 +83,16 @@ def entries(section: DigestSection, zone: ZoneInfo) -> list[Entry]:
     return out
 
 
+def _language_name(lang: str, home: Locale) -> str:
+    """ "French" for ``fr`` in an English digest; "" for the digest's own or an unknown language."""
+    if not lang or lang == home.language:
+        return ""
+    try:
+        return Locale.parse(lang).get_language_name(home) or ""
+    except (UnknownLocaleError, ValueError):
+        return ""
+
+
 _R_MARK = "rcpt0q7x3k9mark"
 _U_MARK = "https://unsub0q7x3k9mark.invalid/"
 
@@ -76,10 +101,14 @@ class Renderer:
     """Jinja2 templates: the operator's folder first, then the packaged defaults. Autoescape for
     HTML and StrictUndefined everywhere, so a typo in a template fails loudly, not silently."""
 
-    def __init__(self, override_dir: Path | None, timezone: str, *, title: str = ""):
+    def __init__(
+        self, override_dir: Path | None, timezone: str, *, title: str = "", locale: str = "en"
+    ):
         self.env = environment(override_dir)
-        self.zone = ZoneInfo(timezone)
+        self.timezone, self.zone = timezone, ZoneInfo(timezone)
         self.title = title
+        self.locale = locale
+        dates.locale(locale)  # an unknown locale fails here, before anything is sent
         try:
             self.html = self.env.get_template(HTML_TEMPLATE)
             self.text = self.env.get_template(TEXT_TEMPLATE)
@@ -89,8 +118,15 @@ class Renderer:
     def context(self, digest: Digest) -> dict:
         """The recipient-independent part of the template context."""
         last_day = (digest.end - timedelta(seconds=1)).astimezone(self.zone).date()
-        sections = [
-            {"key": s.key, "title": s.title, "entries": entries(s, self.zone)}
+        sections: list[dict] = [
+            {
+                "key": s.key,
+                "title": s.title,
+                "entries": entries(s, self.timezone, self.locale, last_day.year),
+                "more": s.more,
+                "more_url": safe_link(s.more_url) or "",
+                "more_name": "" if s.key == "other" else site.tag_name(s.key),
+            }
             for s in digest.sections
             if s.stories
         ]
@@ -101,6 +137,9 @@ class Renderer:
             "title": self.title or digest.subject,
             "start": digest.start.astimezone(self.zone).date().isoformat(),
             "end": last_day.isoformat(),
+            "dates": dates.date_range(digest.start, digest.end, self.timezone, self.locale),
+            "locale": self.locale,
+            "intro": [p for p in digest.intro.split("\n\n") if p.strip()],
             "sections": sections,
             "story_count": sum(len(s["entries"]) for s in sections),
             "empty": digest.empty,
