@@ -136,6 +136,27 @@ def _empty_hint(
     )
 
 
+def build_issue(
+    settings: Settings,
+    store: Store,
+    issue: str,
+    start: datetime,
+    end: datetime,
+    d: DigestSettings | None = None,
+) -> tuple[Digest, list[Story]]:
+    """The issue of [start, end) as it would be frozen now, and the backlog it left out."""
+    d = d or settings.digest
+    found = [reader_links(s) for s in store.stories_between(start, end)]
+    news, old = dg.split_backlog(found, start, timedelta(seconds=d.grace))
+    digest = dg.build_digest(
+        issue, start, end, news, subject=d.subject, topics=list(settings.topics),
+        per_section=d.per_section, include_other=d.include_other, timezone=d.timezone,
+        per_outlet=d.per_outlet, base_url=settings.output.base_url, intro=d.intro,
+        locale=d.locale,
+    )  # fmt: skip
+    return digest, old
+
+
 def _days(seconds: float) -> str:
     days = seconds / 86400
     return f"{days:g} day{'' if days == 1 else 's'}"
@@ -167,21 +188,14 @@ def send_digest(
     now = now or utcnow()
     issue, start, end = dg.resolve_week(week, d.timezone, now)
     renderer = dg.Renderer(d.templates, d.timezone, title=settings.output.title, locale=d.locale)
-    backlog, old = 0, list[Story]()
+    old: list[Story] = []
     digest = store.frozen_digest(issue)
     if digest is not None:
         if intro is not None and digest.intro != dg.clean_intro(intro):
             log.warning("digest %s was frozen when first sent: its intro stays as it was", issue)
     else:
-        found = [reader_links(s) for s in store.stories_between(start, end)]
-        news, old = dg.split_backlog(found, start, timedelta(seconds=d.grace))
-        backlog = len(old)
-        digest = dg.build_digest(
-            issue, start, end, news, subject=d.subject, topics=list(settings.topics),
-            per_section=d.per_section, include_other=d.include_other, timezone=d.timezone,
-            per_outlet=d.per_outlet, base_url=settings.output.base_url, intro=d.intro,
-            locale=d.locale,
-        )  # fmt: skip
+        digest, old = build_issue(settings, store, issue, start, end, d)
+    backlog = len(old)
     stories = sum(len(s.stories) for s in digest.sections)
     hint = _empty_hint(issue, now, d, old, start) if digest.empty else ""
     context = renderer.context(digest)
@@ -334,4 +348,4 @@ def _committer(store: Store, issue: str, rcpt: str):
     return lambda: store.delivery_committing(issue, rcpt, utcnow())
 
 
-__all__ = ["DigestLock", "DigestReport", "send_digest"]
+__all__ = ["DigestLock", "DigestReport", "build_issue", "send_digest"]
