@@ -326,6 +326,29 @@ def test_subject_is_localisable(loc, week, expected):
     assert digest.subject == f"IA & Afrique — {expected}"
 
 
+def test_a_french_digest_reads_french_around_the_stories(tmp_path):
+    stories = [_story(i, ("africa",), source=f"S{i}", lang="fr") for i in range(1, 13)]
+    stories.append(_story(20, ("africa",), source="TechCabal", lang="en", published=W48))
+    digest = dg.build_digest("2026-W48", START, END, stories, subject="IA & Afrique — {dates}",
+                             base_url="https://n.example/", locale="fr",
+                             timezone="Africa/Casablanca")  # fmt: skip
+    assert digest.subject == "IA & Afrique — 23 au 29 novembre 2026"
+    assert digest.sections[0].title == "Afrique"
+    r = dg.Renderer(tmp_path / "none", "Africa/Casablanca", title="IA & Afrique", locale="fr")
+    text, html = r.render(r.context(digest), recipient="a@example.org",
+                          unsubscribe_url="https://u.example/u")  # fmt: skip
+    assert '<html lang="fr"' in html and "13 articles" not in html and "10 articles" in html
+    assert "TechCabal &middot; 25 novembre &middot; en anglais" in html
+    assert "repéré le 25 novembre" in text
+    assert "et 3 autres dans la rubrique Afrique &rarr;" in html
+    assert "Et 3 autres dans la rubrique Afrique: https://n.example/tags/africa.html" in text
+    assert "Se désabonner" in html and "Also in" not in html
+    # a locale without words of its own: its dates, English words
+    r = dg.Renderer(tmp_path / "none", "Africa/Casablanca", locale="ar")
+    text, _ = r.render(r.context(digest), recipient="a@example.org", unsubscribe_url="https://u")
+    assert "نوفمبر" in text and "first seen" in text and "in French" in text
+
+
 def test_config_keys_of_the_digest(tmp_path):
     def load(extra: str):
         path = tmp_path / "config.yaml"

@@ -29,16 +29,13 @@ from .. import site
 from ..errors import ConfigError
 from ..models import Digest, DigestSection, Story
 from ..text import clean_chars, primary_language
+from . import words
 from .dates import date_range, story_date
+from .dates import locale as babel_locale
 from .hygiene import header_text
 
 AI, AFRICA = "ai", "africa"
-BUILTIN_SECTIONS = {
-    "ai-africa": "AI & Africa",
-    "ai": "Artificial intelligence",
-    "africa": "Africa",
-    "other": "Other stories",
-}
+BUILTIN_SECTIONS = dict(words.SECTION_TITLES["en"])
 #: The tags whose evidence ranks a section's stories (a topic section: the topic itself).
 _SECTION_TAGS = {"ai-africa": (AI, AFRICA), "other": ()}
 #: Relevance weights, mirroring the tagger's features (tagging/features.py): distinct terms
@@ -193,9 +190,10 @@ def select_sections(
     include_other: bool,
     per_outlet: int = 0,
     base_url: str = "",
+    lang: str = "en",
 ) -> tuple[DigestSection, ...]:
-    """The issue's sections, each with its picks, how many more it had and (with ``base_url``)
-    the address of the tag page that lists them all."""
+    """The issue's sections (titled in ``lang``), each with its picks, how many more it had and
+    (with ``base_url``) the address of the tag page that lists them all."""
     keys = section_keys(topics, include_other)
     buckets: dict[str, list[Story]] = {k: [] for k in keys}
     for story in stories:
@@ -211,12 +209,12 @@ def select_sections(
         more = len(ranked) - len(picked)
         linked = more and base_url and key != "other"
         link = site.url(base_url, site.tag_page(key)) if linked else ""
-        out.append(DigestSection(key, section_title(key), tuple(picked), more, link))
+        out.append(DigestSection(key, section_title(key, lang), tuple(picked), more, link))
     return tuple(out)
 
 
-def section_title(key: str) -> str:
-    return BUILTIN_SECTIONS.get(key) or site.tag_name(key)
+def section_title(key: str, lang: str = "en") -> str:
+    return words.section_title(key, lang)
 
 
 def clean_intro(text: str) -> str:
@@ -251,7 +249,8 @@ def build_digest(
     news, _ = split_backlog(stories, start, grace)
     sections = select_sections(news, topics=topics, per_section=per_section,
                                include_other=include_other, per_outlet=per_outlet,
-                               base_url=base_url)  # fmt: skip
+                               base_url=base_url,
+                               lang=babel_locale(locale).language)  # fmt: skip
     first = next((s.stories[0] for s in sections if s.stories), None)
     values = {
         "week": issue,

@@ -17,12 +17,11 @@ import jinja2
 import markupsafe
 from babel import Locale, UnknownLocaleError
 
-from .. import site
 from ..errors import ConfigError
 from ..models import Digest, DigestSection
 from ..templating import environment
 from ..text import excerpt, is_rtl
-from . import dates
+from . import dates, words
 from .hygiene import header_text, safe_link
 
 EXCERPT_CHARS = 280
@@ -53,7 +52,7 @@ def entries(
     """The section's stories for the templates; dates in ``zone`` and ``locale``, the year
     written only when it is not ``year`` (the issue's)."""
     timezone = str(zone)
-    home = dates.locale(locale)
+    home = Locale.parse(words.language(dates.locale(locale).language))
     out = []
     for story in section.stories:
         it = story.item
@@ -118,6 +117,7 @@ class Renderer:
     def context(self, digest: Digest) -> dict:
         """The recipient-independent part of the template context."""
         last_day = (digest.end - timedelta(seconds=1)).astimezone(self.zone).date()
+        lang = words.language(dates.locale(self.locale).language)
         sections: list[dict] = [
             {
                 "key": s.key,
@@ -125,7 +125,7 @@ class Renderer:
                 "entries": entries(s, self.timezone, self.locale, last_day.year),
                 "more": s.more,
                 "more_url": safe_link(s.more_url) or "",
-                "more_name": "" if s.key == "other" else site.tag_name(s.key),
+                "more_name": "" if s.key == "other" else words.short_name(s.key, lang),
             }
             for s in digest.sections
             if s.stories
@@ -139,6 +139,8 @@ class Renderer:
             "end": last_day.isoformat(),
             "dates": dates.date_range(digest.start, digest.end, self.timezone, self.locale),
             "locale": self.locale,
+            "lang": lang,  # of the words below (the locale's, or en)
+            "labels": words.LABELS[lang],
             "intro": [p for p in digest.intro.split("\n\n") if p.strip()],
             "sections": sections,
             "story_count": sum(len(s["entries"]) for s in sections),
