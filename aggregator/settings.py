@@ -55,6 +55,10 @@ class DigestSettings:
     templates: Path = Path("templates")
     outbox: Path = Path("outbox")
     per_section: int = 10  # stories per section
+    per_outlet: int = 3  # stories of one outlet per section, at most (0: no limit)
+    grace: float = 2 * 86400.0  # seconds: published longer before the week's start is backlog
+    locale: str = "en"  # language of the dates ("7 au 13 décembre 2026" with fr)
+    intro: str = ""  # the editor's note above the sections (digest --intro FILE wins)
     include_other: bool = False  # a final "Other stories" section
     send_empty: bool = False  # send an issue even when the week had nothing
     smtp: SmtpSettings = field(default_factory=SmtpSettings)

@@ -84,7 +84,7 @@ def write_config(
         f"fetch: {{timeout: {timeout}s, allow_private: {allow_yaml}, workers: 16, per_host: 16}}",
         (
             "digest: {outbox: outbox, recipients: [reader@example.org], per_section: 5000, "
-            "include_other: true}"
+            "include_other: true, per_outlet: 0, grace: 36500d}"  # every hostile item, dated or not
         ),
         "sources:",
     ]

@@ -64,7 +64,8 @@ def write_config(
         )
     lines.append(
         f"digest:\n  schedule: mon 07:00\n  timezone: {CASA}\n  recipients: [reader@example.org]\n"
-        f"  templates: {json.dumps(str(TEMPLATES))}\n  outbox: outbox"
+        f"  templates: {json.dumps(str(TEMPLATES))}\n  outbox: outbox\n"
+        "  grace: 3650d"  # the bundled feeds are archived copies: their stories are not backlog
     )
     path = tmp_path / "config.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

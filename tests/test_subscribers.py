@@ -86,8 +86,15 @@ def test_digest_carries_opaque_tokens_and_smtp_gets_the_bare_address(tmp_path):
         report = send_digest(s, store, week="2026-W48", now=AFTER_W48)
         assert report.sent == 1 and sink.messages[0].rcpt_tos == ["amina@example.org"]
         header = sink.messages[0].message["List-Unsubscribe"]
+        parts = {p.get_content_type(): p.get_content() for p in sink.messages[0].message.walk()
+                 if not p.is_multipart()}  # fmt: skip
     uid = store.subscriber("amina@example.org").uid
     assert f"token={uid}." in header and "YW1pbmE" not in header  # base64 of 'amina'
+    # every digest links to the subscriber's own preferences page, by a token of that purpose
+    for body in parts.values():
+        assert f"/preferences?token={uid}." in body and "amina@example.org/" not in body
+    prefs = parts["text/plain"].split("/preferences?token=")[1].split()[0]
+    assert prefs != header.split("token=")[1].split(">")[0]  # not the unsubscribe token
 
 
 # ---- tokens ------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true", help="write .eml files to the outbox")
     mode.add_argument("--send", action="store_true", help="deliver (SMTP, or the outbox)")
     d.add_argument("--week", help="ISO week such as 2026-W48 (default: the last complete week)")
+    d.add_argument("--intro", metavar="FILE", help="the editor's note above the sections (text)")
+    d.add_argument("--grace", metavar="DURATION", help="replaces digest.grace (e.g. 30d)")
     s = sub.add_parser("status", help="per-source health")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     t = sub.add_parser(
@@ -282,12 +284,34 @@ def _cmd_digest(settings, store, args) -> int:
     from ..service.sending import Mode, send_digest
 
     mode: Mode = "preview" if args.preview else "dry-run" if args.dry_run else "send"
+    intro, grace = _digest_intro(args.intro), _digest_grace(args.grace)
     report = send_digest(
         settings, store, week=args.week, mode=mode,
-        preview_path=Path(args.preview) if args.preview else None,
+        preview_path=Path(args.preview) if args.preview else None, intro=intro, grace=grace,
     )  # fmt: skip
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _digest_intro(path: str | None) -> str | None:
+    """The text of ``--intro FILE`` (UTF-8), or None."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--intro {path}: {exc}") from exc
+
+
+def _digest_grace(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from ..config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"--grace {text!r}: use a duration such as 2d, 36h, 400d") from exc
 
 
 def _cmd_tag(args) -> int:

@@ -179,6 +179,20 @@ class KindReader(Reader):
             return BAD
         return value
 
+    def locale(self, f: Field) -> str | Bad:
+        """A locale Babel knows (``en``, ``fr``, ``ar``, ``fr-MA``): the digest's dates use it."""
+        from babel import Locale, UnknownLocaleError
+
+        value = self.text(f, what="a language code such as en, fr or ar")
+        if value is BAD:
+            return BAD
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (UnknownLocaleError, ValueError, TypeError):
+            self.add(f.vnode, f.key, f"unknown locale {value!r} (use a code such as en, fr, ar)")
+            return BAD
+        return value
+
     def subject(self, f: Field) -> str | Bad:
         value = self.text(f, what="a subject line")
         if value is BAD:

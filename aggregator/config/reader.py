@@ -237,8 +237,8 @@ class Reader:
             return BAD
         return value
 
-    def duration(self, f: Field) -> float | Bad:
-        """Seconds, more than 0, from ``30s``, ``1h30m``... or a number."""
+    def duration(self, f: Field, *, zero: bool = False) -> float | Bad:
+        """Seconds, more than 0 (or 0 with ``zero``), from ``30s``, ``1h30m``... or a number."""
         value = self.scalar(f.vnode, f.key, "a duration")
         if value is BAD:
             return BAD
@@ -251,7 +251,7 @@ class Reader:
         except ValueError:
             self.add(f.vnode, f.key, f"bad duration {written!r} (use 30s, 20m, 6h, 7d)")
             return BAD
-        if seconds <= 0:
+        if seconds < 0 or (seconds == 0 and not zero):
             self.add(f.vnode, f.key, f"must be more than 0, got {written!r}")
             return BAD
         return seconds

@@ -1,23 +1,30 @@
 """The weekly digest: pick the week's stories, rank them, render them, build the email.
 
 Pure functions over models: no store, no SMTP; ``service.sending`` wires this to the store and the
-mailer. ``issue`` chooses the week and its sections, ``render`` turns them into text and HTML,
+mailer. ``issue`` chooses the week, what is news and its sections, ``dates`` writes dates in the
+digest's zone and language, ``render`` turns them into text and HTML,
 ``message`` into MIME bytes per recipient; ``hygiene`` keeps header text and links safe.
 """
 
+from .dates import date_range, day, locale, story_date
 from .hygiene import header_text, safe_link
 from .issue import (
     AFRICA,
     AI,
     BUILTIN_SECTIONS,
+    backlog_cutoff,
     build_digest,
-    date_range,
+    clean_intro,
+    language_of,
+    pick,
     rank_key,
+    relevance,
     resolve_week,
     section_keys,
     section_of,
     section_title,
     select_sections,
+    split_backlog,
 )
 from .message import (
     WIRE_POLICY,
@@ -42,18 +49,27 @@ __all__ = [
     "MessageFactory",
     "Renderer",
     "address_domain",
+    "backlog_cutoff",
     "build_digest",
+    "clean_intro",
     "compose",
     "date_range",
+    "day",
     "entries",
     "header_text",
+    "language_of",
     "list_id",
+    "locale",
     "message_id",
+    "pick",
     "rank_key",
+    "relevance",
     "resolve_week",
     "safe_link",
     "section_keys",
     "section_of",
     "section_title",
     "select_sections",
+    "split_backlog",
+    "story_date",
 ]

@@ -21,8 +21,9 @@ Exactly-once as far as SMTP allows:
 from __future__ import annotations
 
 import logging
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -34,13 +35,13 @@ from ..clock import utcnow
 from ..errors import DeliveryError
 from ..files import write_atomic
 from ..mailer import ConnectionFailed, Outbox, SmtpMailer, Transport, prepare
-from ..models import Digest
+from ..models import Digest, Story
 from ..normalize import reader_links
-from ..settings import Settings
+from ..settings import DigestSettings, Settings
 from ..store import Store
 from ..unsubscribe import secret_for, unsubscribe_link
 from .lock import InstanceLock
-from .subscriptions import digest_recipients, link_token
+from .subscriptions import digest_recipients, link_token, preferences_url
 
 log = logging.getLogger("aggregator.digest")
 
@@ -73,6 +74,7 @@ class DigestReport:
     outbox: Path | None = None
     preview: Path | None = None
     hint: str = ""  # what to try when the week came out empty
+    backlog: int = 0  # stories first seen in the week but published before it (left out)
 
     @property
     def ok(self) -> bool:
@@ -80,10 +82,11 @@ class DigestReport:
 
     def summary(self) -> str:
         hint = f"\n  {self.hint}" if self.hint else ""
+        backlog = f" ({self.backlog} older ones left out as backlog)" if self.backlog else ""
         if self.mode == "preview":
             return (
-                f"digest {self.issue}: {self.stories} stories, preview written to {self.preview}"
-                + hint
+                f"digest {self.issue}: {self.stories} stories{backlog}, preview written to "
+                f"{self.preview}" + hint
             )
         if self.empty:
             return f"digest {self.issue}: no stories in the week, nothing sent" + hint
@@ -91,8 +94,8 @@ class DigestReport:
         verb = "written" if self.outbox else "sent"
         parts = [
             (
-                f"digest {self.issue}: {self.stories} stories, {self.sent} of {self.recipients} "
-                f"{verb}{where}"
+                f"digest {self.issue}: {self.stories} stories{backlog}, {self.sent} of "
+                f"{self.recipients} {verb}{where}"
             ),
             f"{self.already_sent} already sent" if self.already_sent else "",
             f"{self.unsubscribed} unsubscribed" if self.unsubscribed else "",
@@ -107,9 +110,23 @@ class DigestReport:
         return line
 
 
-def _empty_hint(issue: str, now: datetime, timezone: str) -> str:
-    """Why a week can be empty right after set-up, and what to try."""
-    current, _, _ = dg.resolve_week(None, timezone, now + timedelta(days=7))
+def _empty_hint(
+    issue: str, now: datetime, d: DigestSettings, backlog: list[Story], start: datetime
+) -> str:
+    """Why a week can be empty, and what to try: its stories were all backlog (published before
+    the week: a new source's archive), or nothing was first seen in it (right after set-up)."""
+    if backlog:
+        n = len(backlog)
+        cutoff = dg.day(dg.backlog_cutoff(start, timedelta(seconds=d.grace)), d.timezone, "en")
+        oldest = min(dg.story_date(s)[0] for s in backlog)
+        days = math.ceil((start - oldest) / timedelta(days=1)) + 1
+        return (
+            f"{n} {'story' if n == 1 else 'stories'} first seen this week "
+            f"{'was' if n == 1 else 'were'} published before {cutoff} (backlog: older than the "
+            f"week by more than digest.grace, {_days(d.grace)}); to include "
+            f"{'it' if n == 1 else 'them'} anyway, try --grace {days}d"
+        )
+    current, _, _ = dg.resolve_week(None, d.timezone, now + timedelta(days=7))
     if current == issue:
         return (
             "stories are counted in the week they were first seen: fetch first (aggregator fetch)"
@@ -118,6 +135,32 @@ def _empty_hint(issue: str, now: datetime, timezone: str) -> str:
         f"stories are counted in the week they were first seen; this week is {current}: "
         f"try --week {current}"
     )
+
+
+def build_issue(
+    settings: Settings,
+    store: Store,
+    issue: str,
+    start: datetime,
+    end: datetime,
+    d: DigestSettings | None = None,
+) -> tuple[Digest, list[Story]]:
+    """The issue of [start, end) as it would be frozen now, and the backlog it left out."""
+    d = d or settings.digest
+    found = [reader_links(s) for s in store.stories_between(start, end)]
+    news, old = dg.split_backlog(found, start, timedelta(seconds=d.grace))
+    digest = dg.build_digest(
+        issue, start, end, news, subject=d.subject, topics=list(settings.topics),
+        per_section=d.per_section, include_other=d.include_other, timezone=d.timezone,
+        per_outlet=d.per_outlet, base_url=settings.output.base_url, intro=d.intro,
+        locale=d.locale,
+    )  # fmt: skip
+    return digest, old
+
+
+def _days(seconds: float) -> str:
+    days = seconds / 86400
+    return f"{days:g} day{'' if days == 1 else 's'}"
 
 
 def send_digest(
@@ -129,22 +172,33 @@ def send_digest(
     preview_path: Path | None = None,
     now: datetime | None = None,
     transport: Transport | None = None,
+    intro: str | None = None,
+    grace: float | None = None,
 ) -> DigestReport:
     """Build the issue of ``week`` (default: the last complete week) and preview it, write it to
-    the outbox (dry-run) or deliver it (send: SMTP, or the outbox when ``smtp.host`` is empty)."""
+    the outbox (dry-run) or deliver it (send: SMTP, or the outbox when ``smtp.host`` is empty).
+    ``intro`` (the editor's note) and ``grace`` (seconds) replace ``digest.intro`` and
+    ``digest.grace`` for an issue not frozen yet; a frozen issue keeps what it was sent with."""
     if mode not in ("send", "dry-run", "preview"):
         raise ValueError(f"mode {mode!r}")
     d = settings.digest
+    if intro is not None:
+        d = replace(d, intro=intro)
+    if grace is not None:
+        d = replace(d, grace=grace)
     now = now or utcnow()
     issue, start, end = dg.resolve_week(week, d.timezone, now)
-    digest = store.frozen_digest(issue) or dg.build_digest(
-        issue, start, end, [reader_links(s) for s in store.stories_between(start, end)],
-        subject=d.subject, topics=list(settings.topics), per_section=d.per_section,
-        include_other=d.include_other, timezone=d.timezone,
-    )  # fmt: skip
+    renderer = dg.Renderer(d.templates, d.timezone, title=settings.output.title, locale=d.locale)
+    old: list[Story] = []
+    digest = store.frozen_digest(issue)
+    if digest is not None:
+        if intro is not None and digest.intro != dg.clean_intro(intro):
+            log.warning("digest %s was frozen when first sent: its intro stays as it was", issue)
+    else:
+        digest, old = build_issue(settings, store, issue, start, end, d)
+    backlog = len(old)
     stories = sum(len(s.stories) for s in digest.sections)
-    hint = _empty_hint(issue, now, d.timezone) if digest.empty else ""
-    renderer = dg.Renderer(d.templates, d.timezone, title=settings.output.title)
+    hint = _empty_hint(issue, now, d, old, start) if digest.empty else ""
     context = renderer.context(digest)
 
     if mode == "preview":
@@ -154,12 +208,13 @@ def send_digest(
                                   unsubscribe_url=d.unsubscribe_url)  # fmt: skip
         write_atomic(Path(preview_path), html.encode("utf-8"))
         return DigestReport(issue, mode, stories=stories, empty=digest.empty,
-                            preview=Path(preview_path), hint=hint)  # fmt: skip
+                            preview=Path(preview_path), hint=hint, backlog=backlog)  # fmt: skip
 
     recipients = digest_recipients(settings, store)  # the store's confirmed, config.yaml seeded
     if digest.empty and not d.send_empty:
         log.info("digest %s: no stories between %s and %s, nothing sent", issue, start, end)
-        return DigestReport(issue, mode, recipients=len(recipients), empty=True, hint=hint)
+        return DigestReport(issue, mode, recipients=len(recipients), empty=True, hint=hint,
+                            backlog=backlog)  # fmt: skip
 
     ledgered = mode == "send"
     outbox_dir: Path | None = None
@@ -181,8 +236,8 @@ def send_digest(
             digest = store.freeze_digest(digest, now)
             context = renderer.context(digest)
         return _deliver(settings, store, digest, context, renderer, recipients, transport,
-                        ledgered=ledgered, mode=mode, stories=stories,
-                        outbox=outbox_dir)  # fmt: skip
+                        ledgered=ledgered, mode=mode, stories=stories, outbox=outbox_dir,
+                        backlog=backlog)  # fmt: skip
     finally:
         if own_transport:
             transport.close()
@@ -203,6 +258,7 @@ def _deliver(
     mode: str,
     stories: int,
     outbox: Path | None,
+    backlog: int = 0,
 ) -> DigestReport:
     d = settings.digest
     issue = digest.issue
@@ -243,7 +299,9 @@ def _deliver(
         https = unsubscribe_link(d.unsubscribe_url, token)
         mailto = f"mailto:{sender_addr}?subject={quote('unsubscribe ' + token)}"
         try:
-            text, html = personalise(rcpt, https)
+            subscriber = store.subscriber(rcpt)
+            prefs = preferences_url(settings, secret, subscriber) if subscriber else ""
+            text, html = personalise(rcpt, https, prefs)
             msg = factory.build(rcpt, text, html, unsubscribe_https=https,
                                 unsubscribe_mailto=mailto)  # fmt: skip
         except (ValueError, TypeError) as exc:  # an address the email package refuses
@@ -283,7 +341,7 @@ def _deliver(
         issue, mode, recipients=len(recipients), sent=sent,
         skipped=already + unsub + failed_before, failed=len(failures), stories=stories,
         already_sent=already, unsubscribed=unsub, uncertain=tuple(uncertain),
-        failures=tuple(failures), aborted=aborted, outbox=outbox,
+        failures=tuple(failures), aborted=aborted, outbox=outbox, backlog=backlog,
     )  # fmt: skip
     log.info("%s", report.summary())
     return report
@@ -293,4 +351,4 @@ def _committer(store: Store, issue: str, rcpt: str):
     return lambda: store.delivery_committing(issue, rcpt, utcnow())
 
 
-__all__ = ["DigestLock", "DigestReport", "send_digest"]
+__all__ = ["DigestLock", "DigestReport", "build_issue", "send_digest"]
