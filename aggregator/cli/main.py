@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,63 +19,207 @@ from .. import __version__
 from ..errors import AggregatorError, ConfigError
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps prose lines to the terminal; keeps indented lines (examples, JSON shapes) as
+    written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for line in text.splitlines():
+            if not line.strip() or line.startswith(" "):
+                out.append(indent + line if line.strip() else "")
+            else:
+                out.append(textwrap.fill(line, width, initial_indent=indent,
+                                         subsequent_indent=indent))  # fmt: skip
+        return "\n".join(out)
+
+
+def _command(sub, name: str, summary: str, details: str, example: str):
+    """A subcommand whose ``--help`` opens with a one-line description (``summary``, also its
+    line in the command overview), then ``details``, each option's default and an example."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[0].upper()}{summary[1:]}.\n\n{details}",
+        epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+        formatter_class=_Formatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aggregator",
         description="Pull AI and Africa news feeds, merge the same story, tag it, republish it "
         "and email a weekly digest.",
+        epilog="Run 'aggregator COMMAND --help' for a command's options, defaults and an "
+        "example.\nexit codes: 0 success (also when some sources failed: see status), 1 a "
+        "runtime error,\n            2 a configuration or usage problem, 3 another instance "
+        "is running",
+        formatter_class=_Formatter,
     )
-    p.add_argument("--config", help="config.yaml (default: $AGGREGATOR_CONFIG or ./config.yaml)")
+    p.add_argument("--config", help="config.yaml (default: $AGGREGATOR_CONFIG, then ./config.yaml)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     p.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
-    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument("--log-format", choices=("text", "json"), default="text", help="(default: text)")
     p.add_argument("--version", action="version", version=f"aggregator {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
-    sub.add_parser("check", help="validate config.yaml")
-    f = sub.add_parser("fetch", help="one refresh pass of the due sources")
-    f.add_argument("--source", action="append", help="only this source (repeatable)")
-    f.add_argument("--force", action="store_true", help="fetch every source, due or not")
-    sub.add_parser("publish", help="write the combined feeds and HTML page")
-    r = sub.add_parser("run", help="run the scheduler (or one tick with --once)")
-    r.add_argument("--once", action="store_true", help="fetch then publish, then exit")
-    d = sub.add_parser("digest", help="build the weekly digest")
+    _command(
+        sub, "check", "validate config.yaml",
+        "Every problem is printed as FILE:LINE: message; the exit status is 2 if there is any.",
+        "aggregator --config /etc/aggregator/config.yaml check",
+    )  # fmt: skip
+    f = _command(
+        sub, "fetch", "one refresh pass of the due sources",
+        "Fetches the sources that are due (each has its own next attempt time; a failing "
+        "source backs off), stores what is new, then prints a summary and one line per failed "
+        "source. On a terminal a progress bar shows the pass, log lines print above it.",
+        "aggregator fetch\naggregator fetch --source 'Le Monde Afrique' --force",
+    )  # fmt: skip
+    f.add_argument(
+        "--source", action="append", metavar="NAME",
+        help="only this source, repeatable (default: every configured source)",
+    )  # fmt: skip
+    f.add_argument(
+        "--force", action="store_true",
+        help="fetch now even if not due or backing off (default: only the due sources)",
+    )  # fmt: skip
+    _command(
+        sub, "publish", "write the combined feeds and HTML page",
+        "Writes feed.xml (RSS 2.0), atom.xml, feed.json, one feed per tag (tags/<tag>.*) and "
+        "index.html into output.dir from the stored stories.",
+        "aggregator publish",
+    )  # fmt: skip
+    r = _command(
+        sub, "run", "run the scheduler (or one tick with --once)",
+        "In the foreground: a refresh tick fetches the due sources and "
+        "publishes when anything changed; the digest goes out on digest.schedule. SIGHUP "
+        "reloads config.yaml, SIGTERM/SIGINT stop after the source in hand.",
+        "aggregator run\naggregator run --once   # from cron: one fetch pass, then publish",
+    )  # fmt: skip
+    r.add_argument(
+        "--once", action="store_true",
+        help="one fetch pass then publish, and exit (default: run until stopped)",
+    )  # fmt: skip
+    d = _command(
+        sub, "digest", "build the weekly digest",
+        "Previews the issue of an ISO week, writes it as .eml files, or sends it. The "
+        "issue is frozen on its first build; a repeated --send only sends what "
+        "was not sent.",
+        "aggregator digest --preview week.html\naggregator digest --send --week 2026-W48",
+    )  # fmt: skip
     mode = d.add_mutually_exclusive_group(required=True)
     mode.add_argument("--preview", metavar="FILE.html", help="write the HTML part to a file")
-    mode.add_argument("--dry-run", action="store_true", help="write .eml files to the outbox")
-    mode.add_argument("--send", action="store_true", help="deliver (SMTP, or the outbox)")
-    d.add_argument("--week", help="ISO week such as 2026-W48 (default: the last complete week)")
-    s = sub.add_parser("status", help="per-source health")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    t = sub.add_parser(
-        "tag",
-        help="tag JSON lines from stdin, or explain the tags of items",
-        description="--jsonl: read {id,title,summary,language} lines on stdin, write "
-        "{id,tags,countries,why} lines. --explain: print, for each item (JSON lines on stdin "
-        "with --jsonl, or the TITLE argument), every candidate tag with its features, their "
-        "contributions (weight x value, largest first), the score, the threshold and the decision.",
+    mode.add_argument(
+        "--dry-run", action="store_true", help="write one .eml per recipient to outbox/dry-run/"
     )
-    t.add_argument("--jsonl", action="store_true", help="JSON lines on stdin")
+    mode.add_argument(
+        "--send", action="store_true", help="deliver (SMTP, or the outbox if no smtp.host)"
+    )
+    d.add_argument(
+        "--week", metavar="YYYY-Www",
+        help="ISO week such as 2026-W48 (default: the last complete week in digest.timezone)",
+    )  # fmt: skip
+    s = _command(
+        sub, "status", "per-source health",
+        "For each source: state, HTTP status, stored items, last fetch, next attempt or "
+        "error; the success rate of the last 30 attempts, the time since the last new item, "
+        "and 'silent' when a source has been quiet for much longer than usual (ten times "
+        "its median gap between new items).",
+        "aggregator status\naggregator status --json | jq '.[] | select(.silent)'",
+    )  # fmt: skip
+    s.add_argument(
+        "--json", action="store_true", help="one JSON array of objects (default: a table)"
+    )
+    t = _command(
+        sub, "tag", "tag JSON lines from stdin, or explain the tags of items",
+        "--jsonl reads one JSON object a line on stdin and writes one a line on stdout, in "
+        "the same order:\n"
+        "  input:  {\"id\": \"a1\", \"title\": \"...\", \"summary\": \"...\", "
+        "\"language\": \"fr\", \"source_tags\": [\"africa\"]}\n"
+        "          (language and source_tags optional)\n"
+        "  output: {\"id\": \"a1\", \"tags\": [\"ai\", \"africa\", \"morocco\"], "
+        "\"countries\": [\"MA\"], \"why\": {\"ai\": [\"title:IA\"], ...}}\n"
+        "          a line that is not a JSON object gives {\"id\": null, \"error\": \"...\"} "
+        "(exit 1)\n"
+        "--explain prints, for each item (JSON lines on stdin with --jsonl, or the TITLE "
+        "argument), every candidate tag with its features, their contributions (weight x "
+        "value, largest first), the score, the threshold and the decision. Without --config "
+        "only the built-in tags and threshold are used.",
+        "echo '{\"id\": 1, \"title\": \"Le Maroc mise sur l IA\", \"language\": \"fr\"}' "
+        "| aggregator tag --jsonl\n"
+        "aggregator tag --explain \"Le Maroc et le Sénégal signent un accord sur l'IA\"",
+    )  # fmt: skip
+    t.add_argument("--jsonl", action="store_true", help="JSON lines on stdin (see above)")
     t.add_argument("--explain", action="store_true", help="readable reasons per candidate tag")
     t.add_argument("title", nargs="?", help="with --explain: one item's title")
-    t.add_argument("--summary", default="", help="with TITLE: the item's summary")
-    t.add_argument("--language", default=None, help="with TITLE: fr, en, ar...")
-    dd = sub.add_parser("dedupe", help="cluster JSON lines from stdin")
-    dd.add_argument("--jsonl", action="store_true", required=True)
-    o = sub.add_parser("opml", help="sources to and from OPML 2.0")
-    osub = o.add_subparsers(dest="opml_command", required=True)
-    oi = osub.add_parser("import", help="add the feeds of an OPML file to config.yaml")
-    oi.add_argument("file")
-    osub.add_parser("export", help="print the sources as OPML 2.0")
-    sv = sub.add_parser("serve", help="serve the output folder and the unsubscribe endpoint")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8080)
-    sub.add_parser("demo", help="offline end-to-end run on bundled sample feeds")
+    t.add_argument("--summary", default="", help="with TITLE: the item's summary (default: none)")
+    t.add_argument("--language", default=None, help="with TITLE: fr, en, ar... (default: guessed)")
+    dd = _command(
+        sub, "dedupe", "cluster JSON lines from stdin",
+        "--jsonl reads one item a line on stdin, in order, and clusters them with the "
+        "pipeline's own code (a temporary store; nothing of yours is touched), writing one "
+        "line per input line:\n"
+        "  input:  {\"id\": \"a1\", \"title\": \"...\", \"summary\": \"...\", "
+        "\"link\": \"https://...\", \"source\": \"Le Monde\",\n"
+        "           \"published\": \"2026-11-30T07:00:00+00:00\", \"guid\": \"...\"}   "
+        "(published, guid optional)\n"
+        "  output: {\"id\": \"a1\", \"cluster\": \"a1\"}   (cluster: the id of the "
+        "story's first line)\n"
+        "A line that is not a JSON object with an id stops the run with exit 2.",
+        "aggregator dedupe --jsonl < items.jsonl > clusters.jsonl",
+    )  # fmt: skip
+    dd.add_argument("--jsonl", action="store_true", required=True, help="JSON lines on stdin")
+    o = _command(
+        sub, "opml", "sources to and from OPML 2.0",
+        "Moves sources between config.yaml and the OPML files feed readers export and import "
+        "(newsboat, Miniflux, FreshRSS...).",
+        "aggregator opml export > feeds.opml\naggregator opml import newsboat.opml",
+    )  # fmt: skip
+    osub = o.add_subparsers(dest="opml_command", required=True, metavar="ACTION")
+    oi = _command(
+        osub, "import", "add the feeds of an OPML file to config.yaml",
+        "Keeps config.yaml's comments and order. Each "
+        "outline gets a line: added, present (same URL), or skipped with the reason (a "
+        "bookmark of type link, no xmlUrl, not http(s)). Folders become tags when they name "
+        "one (ai, africa, a country, a topic). A nameless feed is named after its own title, "
+        "fetched once. The result is validated before it replaces the file.",
+        "aggregator opml import ~/Downloads/feeds.opml",
+    )  # fmt: skip
+    oi.add_argument("file", help="the OPML file (1.0 or 2.0)")
+    _command(
+        osub, "export", "print the sources as OPML 2.0",
+        "On stdout: a folder per tag (a source "
+        "goes in the folder of its first tag), tags and priors as categories.",
+        "aggregator opml export > feeds.opml",
+    )  # fmt: skip
+    sv = _command(
+        sub, "serve", "serve the output folder and the unsubscribe endpoint",
+        "Serves output.dir over HTTP (ETag/304, gzip) and the one-click unsubscribe endpoint "
+        "(RFC 8058). Put it behind a reverse proxy for TLS.",
+        "aggregator serve --host 0.0.0.0 --port 8080",
+    )  # fmt: skip
+    sv.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    sv.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    _command(
+        sub, "demo", "offline end-to-end run on bundled sample feeds",
+        "Serves the bundled sample feeds on 127.0.0.1 and run the whole pipeline (fetch, "
+        "dedupe, tag, publish, digest) into a temporary folder; prints where to look.",
+        "aggregator demo",
+    )  # fmt: skip
+    # Commands in their own modules add themselves: one ``module.register(sub)`` line each; their
+    # parser sets ``handler`` (a function of the parsed arguments returning the exit code).
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `aggregator`: the overview, like git (a usage error: 2)
+        parser.print_help(sys.stdout)
+        return 2
     from .logs import setup_logging
 
     setup_logging(args.verbose - args.quiet, args.log_format)
@@ -99,6 +244,9 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    handler = getattr(args, "handler", None)
+    if handler is not None:  # a command registered by its own module
+        return handler(args)
     cmd = args.command
     if cmd == "tag":
         return _cmd_tag(args)
@@ -172,6 +320,8 @@ def _cmd_check(path: Path) -> int:
 
 def _cmd_fetch(settings, store, names, force: bool) -> int:
     from ..service.pipeline import Pipeline
+    from ..text import plural
+    from .logs import failures_in_summary
     from .progress import Progress
 
     with Pipeline(settings, store) as pipe:
@@ -181,16 +331,16 @@ def _cmd_fetch(settings, store, names, force: bool) -> int:
                 listed = ", ".join(map(repr, unknown))
                 raise ConfigError(f"{settings.path}: no source named {listed}")
         due = pipe.due_sources(names, force)
-        with Progress(len(due), sys.stderr) as bar:
+        with failures_in_summary(), Progress(len(due), sys.stderr) as bar:
             report = pipe.refresh(names, force=force, progress=bar.update)
     ok = report.count("ok", "moved")
     nm = report.count("not-modified")
     failed = report.count("error", "backing-off", "gone")
     print(
-        f"{len(report.outcomes)} sources: {ok} ok, {nm} not modified, {failed} failed; "
-        f"{report.new_items} new items in {report.seconds:.1f} s"
+        f"{plural(len(report.outcomes), 'source')}: {ok} ok, {nm} not modified, "
+        f"{failed} failed; {plural(report.new_items, 'new item')} in {report.seconds:.1f} s"
     )
-    for o in report.outcomes:
+    for o in report.outcomes:  # each failure once: the pipeline's log line is left out
         if o.error:
             print(f"  {o.name}: {o.state}: {o.error}")
     return 0
@@ -200,8 +350,10 @@ def _cmd_publish(settings, store) -> int:
     from ..service.pipeline import publish
 
     report = publish(settings, store)
+    from ..text import plural
+
     print(
-        f"published {len(report.written)} files ({len(report.unchanged)} unchanged) "
+        f"published {plural(len(report.written), 'file')} ({len(report.unchanged)} unchanged) "
         f"in {settings.output.dir}"
     )
     return 0

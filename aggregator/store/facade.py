@@ -146,6 +146,9 @@ class Store:
     def count_items(self) -> int:
         return self.catalog.count_items()
 
+    def first_fetch(self) -> datetime | None:
+        return self.catalog.first_fetch()
+
     def unclustered_items(self) -> list[int]:
         return self.catalog.unclustered_items()
 

@@ -189,6 +189,11 @@ class Catalog:
     def count_items(self) -> int:
         return self._db.execute("SELECT count(*) FROM items").fetchone()[0]
 
+    def first_fetch(self) -> datetime | None:
+        """When the first stored item was fetched (None: nothing stored yet): the service's
+        birth, as far as digests are concerned."""
+        return dt(self._db.execute("SELECT min(first_seen) FROM items").fetchone()[0])
+
     def unclustered_items(self) -> list[int]:
         return [r[0] for r in self._db.execute("SELECT id FROM items WHERE cluster_id IS NULL")]
 
