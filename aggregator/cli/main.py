@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -235,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `aggregator status --json | head`: the reader has had enough
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (no second error at exit)
+        return 0
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -360,13 +364,25 @@ def _cmd_publish(settings, store) -> int:
 
 
 def _cmd_status(settings, store, as_json: bool) -> int:
+    from ..clock import utcnow
+    from ..service.health import human_age, source_health
+
     configured = {s.name for s in settings.sources}
     store.sync_sources((s.name, s.url) for s in settings.sources)
-    rows = [status_row(s) for s in store.source_states() if s.name in configured]
+    now = utcnow()
+    counts, times = store.attempt_counts(), store.item_times()
+    rows = [
+        status_row(s, source_health(counts.get(s.name), times.get(s.name), now), now)
+        for s in store.source_states()
+        if s.name in configured
+    ]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    print(f"{'source':28} {'state':13} {'http':>4} {'items':>6}  {'last fetch':16}  next / error")
+    print(
+        f"{'source':28} {'state':13} {'http':>4} {'items':>6} {'ok/30':>6} {'last new':>9}  "
+        f"{'last fetch':16}  next / error"
+    )
     for r in rows:
         nxt = (r["next_attempt"] or "")[:16].replace("T", " ")
         tail = f"{r['last_error']} (retry {nxt})" if r["last_error"] else nxt
@@ -374,18 +390,42 @@ def _cmd_status(settings, store, as_json: bool) -> int:
             tail = f"moved to {r['moved_to']} (update config.yaml)"
         if r["state"] == "gone":
             tail = "410 Gone: retired (change its URL in config.yaml to revive)"
+        if r["silent"]:
+            usual = human_age(_seconds(r["median_gap_seconds"]))
+            tail = f"SILENT: nothing new for {human_age(_seconds(r['since_last_item_seconds']))} " \
+                f"(usually every {usual}); {tail}"  # fmt: skip
+        rate = f"{r['successes']}/{r['attempts']}" if r["attempts"] else "-"
+        age = human_age(_seconds(r["since_last_item_seconds"]))
         print(
-            f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6}  "
-            f"{(r['last_fetch'] or '-')[:16]:16}  {tail}"
+            f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6} "
+            f"{rate:>6} {age:>9}  {(r['last_fetch'] or '-')[:16].replace('T', ' '):16}  {tail}"
+        )
+    silent = [r["name"] for r in rows if r["silent"]]
+    if silent:
+        from ..text import plural
+
+        print(
+            f"{plural(len(silent), 'source')} silent for much longer than usual: "
+            f"{', '.join(silent)} (check the site: a new feed URL, or a dead feed?)"
         )
     return 0
 
 
-def status_row(s) -> dict:
+def _seconds(value: float | None):
+    from datetime import timedelta
+
+    return None if value is None else timedelta(seconds=value)
+
+
+def status_row(s, health=None, now: datetime | None = None) -> dict:
+    """One source's line of ``status --json``. With ``health`` (``service.health``): its
+    success rate over the recorded attempts (the last 30), when its last item appeared and
+    whether it is silent for much longer than usual."""
+
     def iso(d: datetime | None) -> str | None:
         return d.isoformat() if d else None
 
-    return {
+    row = {
         "name": s.name,
         "url": s.url,
         "fetch_url": s.fetch_url,
@@ -399,6 +439,21 @@ def status_row(s) -> dict:
         "moved_to": s.moved_to,
         "warning": s.warning,
     }
+    if health is not None and now is not None:
+        since = health.since_last_item(now)
+        gap = health.median_gap
+        row |= {
+            "attempts": health.attempts,
+            "successes": health.successes,
+            "success_rate": (
+                round(health.success_rate, 3) if health.success_rate is not None else None
+            ),
+            "last_item": iso(health.last_item),
+            "since_last_item_seconds": round(since.total_seconds()) if since else None,
+            "median_gap_seconds": round(gap.total_seconds()) if gap is not None else None,
+            "silent": health.silent,
+        }
+    return row
 
 
 def _cmd_digest(settings, store, args) -> int:

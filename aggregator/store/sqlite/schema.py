@@ -145,8 +145,22 @@ CREATE TABLE dedupe_text (
 );
 CREATE INDEX dedupe_text_seen ON dedupe_text(first_seen);
 """
+# fetch-attempt history: one row per fetch of a source (success or failure), the last
+# ``sources.KEPT_ATTEMPTS`` of each kept, for ``status``'s success rate. Written beside the
+# source's state in ``Sources.save_source_state``; empty for the fetches before this version.
+_FETCH_ATTEMPTS = """
+CREATE TABLE fetch_attempts (
+    source_id     INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    at            REAL NOT NULL,      -- the fetch's time (SourceState.last_fetch)
+    ok            INTEGER NOT NULL,   -- 1: 2xx or 304 and parsed; 0: failed
+    http_status   INTEGER,
+    PRIMARY KEY (source_id, at)
+) WITHOUT ROWID;
+"""
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: list[Sequence[str]] = [[_CORE, _DEDUPE_DDL, _LEDGER_DDL], [_V2], [_V3]]
+MIGRATIONS: list[Sequence[str]] = [
+    [_CORE, _DEDUPE_DDL, _LEDGER_DDL], [_V2], [_V3], [_FETCH_ATTEMPTS],
+]  # fmt: skip
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:
