@@ -110,7 +110,10 @@ def _parser() -> argparse.ArgumentParser:
         "aggregator digest --preview week.html\naggregator digest --send --week 2026-W48",
     )  # fmt: skip
     mode = d.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--preview", metavar="FILE.html", help="write the HTML part to a file")
+    mode.add_argument(
+        "--preview", metavar="FILE.html",
+        help="write the HTML part to a file (no default mode: give --preview, --dry-run or --send)",
+    )  # fmt: skip
     mode.add_argument(
         "--dry-run", action="store_true", help="write one .eml per recipient to outbox/dry-run/"
     )
