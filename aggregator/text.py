@@ -390,10 +390,19 @@ def strip_footer_text(text: str) -> str:
     return _FOOTER_TEXT.sub("", text)
 
 
+# ---- counts in messages ------------------------------------------------------------------------
+
+
+def plural(n: int, singular: str, plural_form: str | None = None) -> str:
+    """``"1 source"``, ``"2 sources"``, ``"0 sources"``: a count and its noun, agreed (English
+    messages; pass ``plural_form`` for irregular nouns: ``plural(n, "entry", "entries")``)."""
+    return f"{n} {singular if n == 1 else plural_form or singular + 's'}"
+
+
 __all__ = [
     "ARABIC", "ARABIC_LETTER", "ARABIC_SCRIPT_LANGUAGES", "DROPPED", "EXPANSIONS",
     "FOOTER_WORDS", "HIDDEN_ELEMENTS", "INVISIBLE", "LATIN_LETTER", "ONE_TO_ONE",
     "RTL_LANGUAGES", "VARIANTS", "clean_chars", "cut", "drop_marks", "excerpt", "fold",
-    "fold_keep_case", "is_rtl", "one_line", "plain_text", "primary_language", "script_language",
-    "strip_footer", "strip_footer_text", "strip_tags", "words",
+    "fold_keep_case", "is_rtl", "one_line", "plain_text", "plural", "primary_language",
+    "script_language", "strip_footer", "strip_footer_text", "strip_tags", "words",
 ]  # fmt: skip

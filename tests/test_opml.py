@@ -16,6 +16,7 @@ from aggregator.cli import opml
 from aggregator.cli.main import main
 from aggregator.errors import ConfigError
 from aggregator.models import Source
+from aggregator.site import tag_name
 
 DATA = Path(__file__).parent / "data" / "opml"
 PACKAGED = config.PACKAGED_CONFIG
@@ -53,9 +54,15 @@ def test_export_is_opml_2_with_one_rss_outline_per_source():
     assert root.get("version") == "2.0"
     assert root.findtext("head/title") == "AI & Africa"
     assert root.findtext("head/dateCreated") == "Mon, 30 Nov 2026 07:00:00 GMT"
-    outlines = root.findall("body/outline")
+    outlines = root.findall(".//outline[@xmlUrl]")
     assert [o.get("xmlUrl") for o in outlines] == [s.url for s in sources]
     assert {o.get("type") for o in outlines} == {"rss"}
+    # a tagged source sits in its first tag's folder; the others at the top
+    (folder,) = root.findall("body/outline[@text='Africa']")
+    assert folder.get("xmlUrl") is None and folder.find("outline") is outlines[0]
+    assert [o.get("text") for o in root.findall("body/outline")[1:]] == [
+        "Rest of World", "R&D <news>",
+    ]  # fmt: skip
     assert outlines[0].get("text") == outlines[0].get("title") == "Hespress AR"
     assert outlines[0].get("language") == "ar"
     assert outlines[0].get("category") == "africa"
@@ -104,7 +111,7 @@ def test_newsboat_export_of_feeds_already_configured_adds_nothing(tmp_path):
     opml.import_into_config(path, DATA / "newsboat-export.opml", out)
 
     report = out.getvalue()
-    assert "0 added, 5 already present, 0 skipped (5 feeds" in report
+    assert "0 added, 5 already present, 0 skipped (5 outlines" in report
     assert "https://www.hespress.com/feed  (already in config.yaml as 'Hespress AR')" in report
     assert path.read_bytes() == PACKAGED.read_bytes()
 
@@ -148,7 +155,7 @@ def test_freshrss_export_nested_folders_duplicates_and_scrapers(tmp_path):
     assert "https://example.org/ai-africa/" not in by_url
     assert "HTML+XPath scraping source" in report
     assert by_url["https://www.skynewsarabia.com/web/rss"] == "سكاي نيوز عربية"
-    assert "6 added, 2 already present, 1 skipped (9 feeds" in report
+    assert "6 added, 2 already present, 1 skipped (9 outlines" in report
 
 
 def test_parse_keeps_folders_and_reads_categories_as_tags():
@@ -207,10 +214,153 @@ def test_cli_export_then_import(tmp_path, capsys):
     path.write_bytes(PACKAGED.read_bytes())
     assert main(["--config", str(path), "opml", "export"]) == 0
     exported = capsys.readouterr().out
-    assert exported.count("<outline ") == len(config.load(path).sources)
+    assert exported.count(" xmlUrl=") == len(config.load(path).sources)
     (tmp_path / "s.opml").write_text(exported, encoding="utf-8")
     other = tmp_path / "other.yaml"
     other.write_text("sources:\n  - name: Other\n    url: https://other.example/rss\n", "utf-8")
     assert main(["--config", str(other), "opml", "import", str(tmp_path / "s.opml")]) == 0
     assert config.load(other).sources[1:] == config.load(path).sources
     assert f"{len(config.load(path).sources)} added" in capsys.readouterr().out
+
+
+# ---- outlines that are not feeds, folders, names: real exports of newsboat, Miniflux, FreshRSS --
+
+try:
+    from support.feedserver import FeedServer
+except ImportError:  # pragma: no cover
+    from tests.support.feedserver import FeedServer
+
+DEMO_FEEDS = Path(__file__).resolve().parents[1] / "aggregator" / "data" / "demo"
+TOPICS = "topics:\n" + "".join(
+    f"  {t}:\n    en: [{t.replace('-', ' ')}]\n"
+    for t in ("tech", "blogs", "friends", "category-1", "category-2", "my-feeds", "some-category")
+)
+
+
+def _import(tmp_path: Path, fixture: str | Path, head: str = "sources: []\n") -> tuple[str, Path]:
+    path = tmp_path / "config.yaml"
+    path.write_text(head, encoding="utf-8")
+    out = io.StringIO()
+    assert opml.import_into_config(path, DATA / fixture, out) == 0
+    return out.getvalue(), path
+
+
+def test_bookmarks_includes_and_notes_are_skipped_with_a_line_each(tmp_path):
+    report, path = _import(tmp_path, "bookmarks-and-feeds.opml")
+    assert 'skipped  https://au.int/  (a bookmark (type="link"), not a feed)' in report
+    assert "skipped  'A reading list' (line 13)  (no xmlUrl: not a feed)" in report
+    assert "skipped  'Just a note about the site' (line 14)  (no xmlUrl: not a feed)" in report
+    sources = {s.name: s for s in config.load(path).sources}
+    assert set(sources) == {"Jeune Afrique", "TechCabal"}
+    assert sources["Jeune Afrique"].tags == ("africa",)  # the folder "Africa" names a tag
+    assert sources["TechCabal"].tags == ()  # "Tech" does not (no topic of that name) ...
+    assert "no tag   'tech' of 'TechCabal'" in report  # ... and the report says so
+    assert "2 added, 0 already present, 3 skipped (5 outlines" in report
+
+
+def test_nested_folders_become_tags_when_the_config_has_them(tmp_path):
+    report, path = _import(tmp_path, "newsboat-example.opml", "sources: []\n" + TOPICS)
+    tags = {s.name: s.tags for s in config.load(path).sources}
+    assert tags["Notes by Mike"] == ("blogs", "friends")  # Blogs / friends
+    assert tags["John's musings"] == ("blogs",)
+    assert tags["Fred on everything"] == ()
+    assert "no tag   'eloquent' of 'Fred on everything'" in report
+    assert tags["example.com website"] == ()
+
+
+def test_newsboat_url_attribute_and_missing_url(tmp_path):
+    _report, path = _import(tmp_path, "newsboat-xmlurl-missing-but-url-exists.opml")
+    assert [s.url for s in config.load(path).sources] == ["https://example.com/feed.xml"]
+    feeds = opml.parse_opml((DATA / "newsboat-xmlurl-and-url-missing.opml").read_bytes())
+    assert [(f.url, f.skip) for f in feeds] == [
+        ("https://example.com/feed.xml", None), ("", "no xmlUrl: not a feed"),
+    ]  # fmt: skip
+
+
+def test_nameless_outlines_of_real_exports_are_planned_for_naming():
+    """newsboat writes title="" for a feed it has no name for; Miniflux's tests import outlines
+    with no title at all: neither becomes a source named after its host."""
+    for fixture in ("newsboat-category.opml", "miniflux-empty-title.opml"):
+        feeds = opml.parse_opml((DATA / fixture).read_bytes())
+        plan = opml.plan_import([], feeds, set())
+        assert plan.nameless == tuple(f.url for f in feeds) and all(not f.name for f in feeds)
+    (bbc,) = opml.parse_opml((DATA / "newsboat-category.opml").read_bytes())
+    assert bbc.tags == ()  # "tag one", "tag_two", "tag/three": no slugs, nothing invented
+
+
+def test_freshrss_scraper_from_its_docs_is_skipped(tmp_path):
+    report, _path = _import(
+        tmp_path, "freshrss-docs-xpath.opml", "sources:\n  - name: A\n    url: https://a.example/\n"
+    )
+    assert "skipped  https://www.example.net/page.html  (a HTML+XPath scraping source" in report
+    assert "unchanged" in report
+
+
+def test_a_nameless_feed_is_named_after_its_own_title_fetched_once(tmp_path):
+    with FeedServer(root=DEMO_FEEDS) as srv:
+        good, bad = srv.url("techcabal-en.xml"), srv.url("_status/500")
+        doc = tmp_path / "nameless.opml"
+        doc.write_text(
+            '<?xml version="1.0"?>\n<opml version="2.0"><head/><body>\n'
+            f'<outline type="rss" xmlUrl="{good}" title=""/>\n'
+            f'<outline type="rss" xmlUrl="{bad}"/>\n</body></opml>\n',
+            encoding="utf-8",
+        )
+        path = tmp_path / "config.yaml"
+        path.write_text("fetch:\n  allow_private: [127.0.0.0/8]\nsources: []\n", "utf-8")
+        out = io.StringIO()
+        assert opml.import_into_config(path, doc, out) == 0
+        fetched = [r.path for r in srv.log]
+    names = {s.url: s.name for s in config.load(path).sources}
+    assert names[good] == "TechCabal - Article Feed"
+    assert (
+        f"named    'TechCabal - Article Feed' from the feed's own title  {good}" in out.getvalue()
+    )
+    host = bad.split("/")[2]
+    assert names[bad] == f"{host}/_status/500" and names[bad] != host
+    assert "the feed did not give its title: HTTP 500" in out.getvalue()
+    assert fetched.count("/techcabal-en.xml") == 1
+
+
+def test_without_allow_private_the_title_fetch_is_refused_like_any_fetch(tmp_path):
+    with FeedServer(root=DEMO_FEEDS) as srv:
+        url = srv.url("techcabal-en.xml")
+        doc = tmp_path / "n.opml"
+        doc.write_text(
+            f'<opml version="2.0"><body><outline type="rss" xmlUrl="{url}"/></body></opml>', "utf-8"
+        )
+        path = tmp_path / "config.yaml"
+        path.write_text("sources: []\n", "utf-8")
+        out = io.StringIO()
+        opml.import_into_config(path, doc, out)
+        assert srv.log == []  # nothing reached the private address
+    assert "the feed did not give its title" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "fixture", ["newsboat-example.opml", "miniflux-export.opml", "freshrss-export.opml"]
+)
+def test_round_trip_with_reader_exports_keeps_sources_and_folders(tmp_path, fixture):
+    """A reader's export imported, exported again and imported into an empty config gives the
+    same sources (names, URLs, tags from folders) in the same order; folders are folders."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir(), second_dir.mkdir()
+    _, first = _import(first_dir, fixture, "sources: []\n" + TOPICS)
+    sources = config.load(first).sources
+    exported = opml.export_opml(sources, "t")
+    root = etree.fromstring(exported.encode())
+    for s in sources:
+        (outline,) = root.xpath(".//outline[@xmlUrl=$u]", u=s.url)
+        parent = outline.getparent()
+        if s.tags:
+            shown = tag_name(s.tags[0])
+            assert parent.get("text") == (
+                shown if opml.folder_slug(shown) == s.tags[0] else s.tags[0]
+            )
+        else:
+            assert parent.tag == "body"
+    (second_dir / "x.opml").write_text(exported, encoding="utf-8")
+    _, second = _import(second_dir, second_dir / "x.opml", "sources: []\n" + TOPICS)
+    assert config.load(second).sources == sources
+    if fixture == "miniflux-export.opml":
+        assert [s.tags for s in sources] == [("category-1",), ("category-1",), ("category-2",)]

@@ -136,19 +136,43 @@ def test_issue_week_is_the_last_complete_week_in_the_digest_timezone():
 
 
 def test_catch_up_sends_the_missed_issue_unless_the_ledger_has_it():
-    assert scheduler.catch_up_week(_trigger(), WED, CASA, lambda week: False) == "2026-W48"
-    assert scheduler.catch_up_week(_trigger(), WED, CASA, {"2026-W48"}.__contains__) is None
+    installed = datetime(2026, 11, 20, tzinfo=UTC)  # first fetch: Friday of week 47
+    assert scheduler.catch_up_week(_trigger(), WED, CASA, lambda w: False, installed) == "2026-W48"
+    assert (
+        scheduler.catch_up_week(_trigger(), WED, CASA, {"2026-W48"}.__contains__, installed) is None
+    )
     # Before Monday's due time the owed issue is the previous one.
     sunday = datetime(2026, 11, 29, 12, tzinfo=UTC)
-    assert scheduler.catch_up_week(_trigger(), sunday, CASA, lambda w: False) == "2026-W47"
+    assert scheduler.catch_up_week(_trigger(), sunday, CASA, lambda w: False, installed) == (
+        "2026-W47"
+    )
+
+
+def test_catch_up_never_sends_a_week_that_ended_before_the_first_fetch():
+    """A first start on Wednesday of week 49: week 48 ended before anything was fetched, so no
+    catch-up (the service did not miss it: it did not exist); a store that has fetched nothing
+    owes nothing either. A week under way at the first fetch is owed."""
+    first_start = WED - timedelta(minutes=5)
+    assert scheduler.catch_up_week(_trigger(), WED, CASA, lambda w: False, first_start) is None
+    assert scheduler.catch_up_week(_trigger(), WED, CASA, lambda w: False, None) is None
+    # Sunday 29 November 22:00 UTC is 23:00 in Casablanca: week 48 was still under way.
+    late_sunday = datetime(2026, 11, 29, 22, tzinfo=UTC)
+    assert scheduler.catch_up_week(_trigger(), WED, CASA, lambda w: False, late_sunday) == (
+        "2026-W48"
+    )
+    # 23:30 UTC is Monday 00:30 there: week 48 had ended.
+    monday = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)
+    assert scheduler.catch_up_week(_trigger(), WED, CASA, lambda w: False, monday) is None
 
 
 # ---- wiring, inspected without starting anything ----------------------------------------------
 
 
 def test_wiring_with_a_fixed_clock(settings, store):
-    clock = Clock(WED)
+    clock = Clock(datetime(2026, 11, 26, 12, tzinfo=UTC))  # Thursday of week 48
     service = scheduler.Service(settings, store, clock=clock)
+    service.refresh_tick()  # the store's first fetch
+    clock.now = WED  # then the service was down on Monday 07:00
     sched = scheduler.make_scheduler()
     scheduler.wire_jobs(sched, service, clock)
     jobs = {job.id: job for job in sched.get_jobs()}
@@ -201,6 +225,31 @@ def test_jobs_called_directly_refresh_publish_then_catch_up(settings, store, fee
     again = scheduler.make_scheduler()
     scheduler.wire_jobs(again, service, clock)
     assert again.get_job("digest-catch-up") is None  # the ledger has it now
+
+
+def test_first_start_sends_no_digest_for_a_week_before_the_install(settings, store, feeds):
+    """Installed on Wednesday of week 49: the first start fetches, schedules no catch-up for
+    week 48 (it ended before the first fetch) and a digest tick for week 48 sends nothing; the
+    next Monday's issue (week 49, under way at the install) is sent."""
+    clock = Clock(WED)
+    service = scheduler.Service(settings, store, clock=clock)
+    sched = scheduler.make_scheduler()
+    scheduler.wire_jobs(sched, service, clock)  # an empty store: nothing owed
+    assert sched.get_job("digest-catch-up") is None
+    service.refresh_tick()
+    assert store.first_fetch() == WED and store.count_items() == 20
+
+    again = scheduler.make_scheduler()
+    scheduler.wire_jobs(again, service, clock)  # a restart the same day: still nothing owed
+    assert again.get_job("digest-catch-up") is None
+    service.digest_tick("2026-W48")
+    assert store.frozen_digest("2026-W48") is None
+    assert not (settings.digest.outbox / "2026-W48").exists()
+
+    clock.now = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)  # Monday 07:00 in Casablanca
+    service.digest_tick()
+    assert store.frozen_digest("2026-W49") is not None
+    assert len(list((settings.digest.outbox / "2026-W49").glob("*.eml"))) == 1
 
 
 def test_a_reload_closes_the_replaced_pipelines_fetcher(settings, store, feeds):

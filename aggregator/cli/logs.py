@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 _LEVELS = [logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG]
@@ -38,3 +40,26 @@ def setup_logging(verbosity: int = 0, fmt: str = "text") -> None:
     root.setLevel(level)
     for noisy in ("aiohttp", "asyncio", "apscheduler.executors", "mail.log"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class _DropSourceFailures(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "source_failure", False)
+
+
+@contextmanager
+def failures_in_summary() -> Iterator[None]:
+    """While a command's summary lists the failed sources, the text handlers leave out the
+    pipeline's per-source failure lines (records with ``extra={"source_failure": True}``), so
+    each failure is printed once. JSON handlers keep them: log shippers want every event."""
+    drop = _DropSourceFailures()
+    handlers = [
+        h for h in logging.getLogger().handlers if not isinstance(h.formatter, JsonFormatter)
+    ]
+    for h in handlers:
+        h.addFilter(drop)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(drop)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,68 +21,227 @@ from ..errors import AggregatorError, ConfigError
 from . import sources, subscribers
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps prose lines to the terminal; keeps indented lines (examples, JSON shapes) as
+    written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for line in text.splitlines():
+            if not line.strip() or line.startswith(" "):
+                out.append(indent + line if line.strip() else "")
+            else:
+                out.append(textwrap.fill(line, width, initial_indent=indent,
+                                         subsequent_indent=indent))  # fmt: skip
+        return "\n".join(out)
+
+
+def _command(sub, name: str, summary: str, details: str, example: str):
+    """A subcommand whose ``--help`` opens with a one-line description (``summary``, also its
+    line in the command overview), then ``details``, each option's default and an example."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[0].upper()}{summary[1:]}.\n\n{details}",
+        epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+        formatter_class=_Formatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aggregator",
         description="Pull AI and Africa news feeds, merge the same story, tag it, republish it "
         "and email a weekly digest.",
+        epilog="Run 'aggregator COMMAND --help' for a command's options, defaults and an "
+        "example.\nexit codes: 0 success (also when some sources failed: see status), 1 a "
+        "runtime error,\n            2 a configuration or usage problem, 3 another instance "
+        "is running",
+        formatter_class=_Formatter,
     )
-    p.add_argument("--config", help="config.yaml (default: $AGGREGATOR_CONFIG or ./config.yaml)")
+    p.add_argument("--config", help="config.yaml (default: $AGGREGATOR_CONFIG, then ./config.yaml)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     p.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
-    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument("--log-format", choices=("text", "json"), default="text", help="(default: text)")
     p.add_argument("--version", action="version", version=f"aggregator {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
-    ck = sub.add_parser("check", help="validate config.yaml")
-    ck.add_argument("--discover", metavar="URL", help="list the feeds of a site's home page")
-    f = sub.add_parser("fetch", help="one refresh pass of the due sources")
-    f.add_argument("--source", action="append", help="only this source (repeatable)")
-    f.add_argument("--force", action="store_true", help="fetch every source, due or not")
-    sub.add_parser("publish", help="write the combined feeds and HTML page")
-    r = sub.add_parser("run", help="run the scheduler (or one tick with --once)")
-    r.add_argument("--once", action="store_true", help="fetch then publish, then exit")
-    d = sub.add_parser("digest", help="build the weekly digest")
+    ck = _command(
+        sub, "check", "validate config.yaml",
+        "Every problem is printed as FILE:LINE: message; the exit status is 2 if there is any.",
+        "aggregator --config /etc/aggregator/config.yaml check\n"
+        "aggregator check --discover https://www.example.com/",
+    )  # fmt: skip
+    ck.add_argument(
+        "--discover", metavar="URL",
+        help="list the feeds of a site's home page instead (default: check config.yaml)",
+    )  # fmt: skip
+    f = _command(
+        sub, "fetch", "one refresh pass of the due sources",
+        "Fetches the sources that are due (each has its own next attempt time; a failing "
+        "source backs off), stores what is new, then prints a summary and one line per failed "
+        "source. On a terminal a progress bar shows the pass, log lines print above it.",
+        "aggregator fetch\naggregator fetch --source 'Le Monde Afrique' --force",
+    )  # fmt: skip
+    f.add_argument(
+        "--source", action="append", metavar="NAME",
+        help="only this source, repeatable (default: every configured source)",
+    )  # fmt: skip
+    f.add_argument(
+        "--force", action="store_true",
+        help="fetch now even if not due or backing off (default: only the due sources)",
+    )  # fmt: skip
+    _command(
+        sub, "publish", "write the combined feeds and HTML page",
+        "Writes feed.xml (RSS 2.0), atom.xml, feed.json, one feed per tag (tags/<tag>.*) and "
+        "index.html into output.dir from the stored stories.",
+        "aggregator publish",
+    )  # fmt: skip
+    r = _command(
+        sub, "run", "run the scheduler (or one tick with --once)",
+        "In the foreground: a refresh tick fetches the due sources and "
+        "publishes when anything changed; the digest goes out on digest.schedule. SIGHUP "
+        "reloads config.yaml, SIGTERM/SIGINT stop after the source in hand.",
+        "aggregator run\naggregator run --once   # from cron: one fetch pass, then publish",
+    )  # fmt: skip
+    r.add_argument(
+        "--once", action="store_true",
+        help="one fetch pass then publish, and exit (default: run until stopped)",
+    )  # fmt: skip
+    d = _command(
+        sub, "digest", "build the weekly digest",
+        "Previews the issue of an ISO week, writes it as .eml files, or sends it. The "
+        "issue is frozen on its first build; a repeated --send only sends what "
+        "was not sent.",
+        "aggregator digest --preview week.html\naggregator digest --send --week 2026-W48",
+    )  # fmt: skip
     mode = d.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--preview", metavar="FILE.html", help="write the HTML part to a file")
-    mode.add_argument("--dry-run", action="store_true", help="write .eml files to the outbox")
-    mode.add_argument("--send", action="store_true", help="deliver (SMTP, or the outbox)")
-    d.add_argument("--week", help="ISO week such as 2026-W48 (default: the last complete week)")
-    d.add_argument("--intro", metavar="FILE", help="the editor's note above the sections (text)")
-    d.add_argument("--grace", metavar="DURATION", help="replaces digest.grace (e.g. 30d)")
-    s = sub.add_parser("status", help="per-source health")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    t = sub.add_parser(
-        "tag",
-        help="tag JSON lines from stdin, or explain the tags of items",
-        description="--jsonl: read {id,title,summary,language} lines on stdin, write "
-        "{id,tags,countries,why} lines. --explain: print, for each item (JSON lines on stdin "
-        "with --jsonl, or the TITLE argument), every candidate tag with its features, their "
-        "contributions (weight x value, largest first), the score, the threshold and the decision.",
+    mode.add_argument(
+        "--preview", metavar="FILE.html",
+        help="write the HTML part to a file (no default mode: give --preview, --dry-run or --send)",
+    )  # fmt: skip
+    mode.add_argument(
+        "--dry-run", action="store_true", help="write one .eml per recipient to outbox/dry-run/"
     )
-    t.add_argument("--jsonl", action="store_true", help="JSON lines on stdin")
+    mode.add_argument(
+        "--send", action="store_true", help="deliver (SMTP, or the outbox if no smtp.host)"
+    )
+    d.add_argument(
+        "--week", metavar="YYYY-Www",
+        help="ISO week such as 2026-W48 (default: the last complete week in digest.timezone)",
+    )  # fmt: skip
+    d.add_argument(
+        "--intro", metavar="FILE",
+        help="the editor's note above the sections, plain text (default: digest.intro)",
+    )  # fmt: skip
+    d.add_argument(
+        "--grace", metavar="DURATION",
+        help="replaces digest.grace for this run, e.g. 30d (default: digest.grace)",
+    )  # fmt: skip
+    s = _command(
+        sub, "status", "per-source health",
+        "For each source: state, HTTP status, stored items, last fetch, next attempt or "
+        "error; the success rate of the last 30 attempts, the time since the last new item, "
+        "and 'silent' when a source has been quiet for much longer than usual (ten times "
+        "its median gap between new items).",
+        "aggregator status\naggregator status --json | jq '.[] | select(.silent)'",
+    )  # fmt: skip
+    s.add_argument(
+        "--json", action="store_true", help="one JSON array of objects (default: a table)"
+    )
+    t = _command(
+        sub, "tag", "tag JSON lines from stdin, or explain the tags of items",
+        "--jsonl reads one JSON object a line on stdin and writes one a line on stdout, in "
+        "the same order:\n"
+        "  input:  {\"id\": \"a1\", \"title\": \"...\", \"summary\": \"...\", "
+        "\"language\": \"fr\", \"source_tags\": [\"africa\"]}\n"
+        "          (language and source_tags optional)\n"
+        "  output: {\"id\": \"a1\", \"tags\": [\"ai\", \"africa\", \"morocco\"], "
+        "\"countries\": [\"MA\"], \"why\": {\"ai\": [\"title:IA\"], ...}}\n"
+        "          a line that is not a JSON object gives {\"id\": null, \"error\": \"...\"} "
+        "(exit 1)\n"
+        "--explain prints, for each item (JSON lines on stdin with --jsonl, or the TITLE "
+        "argument), every candidate tag with its features, their contributions (weight x "
+        "value, largest first), the score, the threshold and the decision. Without --config "
+        "only the built-in tags and threshold are used.",
+        "echo '{\"id\": 1, \"title\": \"Le Maroc mise sur l IA\", \"language\": \"fr\"}' "
+        "| aggregator tag --jsonl\n"
+        "aggregator tag --explain \"Le Maroc et le Sénégal signent un accord sur l'IA\"",
+    )  # fmt: skip
+    t.add_argument("--jsonl", action="store_true", help="JSON lines on stdin (see above)")
     t.add_argument("--explain", action="store_true", help="readable reasons per candidate tag")
     t.add_argument("title", nargs="?", help="with --explain: one item's title")
-    t.add_argument("--summary", default="", help="with TITLE: the item's summary")
-    t.add_argument("--language", default=None, help="with TITLE: fr, en, ar...")
-    dd = sub.add_parser("dedupe", help="cluster JSON lines from stdin")
-    dd.add_argument("--jsonl", action="store_true", required=True)
-    o = sub.add_parser("opml", help="sources to and from OPML 2.0")
-    osub = o.add_subparsers(dest="opml_command", required=True)
-    oi = osub.add_parser("import", help="add the feeds of an OPML file to config.yaml")
-    oi.add_argument("file")
-    osub.add_parser("export", help="print the sources as OPML 2.0")
-    sv = sub.add_parser("serve", help="serve the output folder and the unsubscribe endpoint")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8080)
-    sub.add_parser("demo", help="offline end-to-end run on bundled sample feeds")
+    t.add_argument("--summary", default="", help="with TITLE: the item's summary (default: none)")
+    t.add_argument("--language", default=None, help="with TITLE: fr, en, ar... (default: guessed)")
+    dd = _command(
+        sub, "dedupe", "cluster JSON lines from stdin",
+        "--jsonl reads one item a line on stdin, in order, and clusters them with the "
+        "pipeline's own code (a temporary store; nothing of yours is touched), writing one "
+        "line per input line:\n"
+        "  input:  {\"id\": \"a1\", \"title\": \"...\", \"summary\": \"...\", "
+        "\"link\": \"https://...\", \"source\": \"Le Monde\",\n"
+        "           \"published\": \"2026-11-30T07:00:00+00:00\", \"guid\": \"...\"}   "
+        "(published, guid optional)\n"
+        "  output: {\"id\": \"a1\", \"cluster\": \"a1\"}   (cluster: the id of the "
+        "story's first line)\n"
+        "A line that is not a JSON object with an id stops the run with exit 2.",
+        "aggregator dedupe --jsonl < items.jsonl > clusters.jsonl",
+    )  # fmt: skip
+    dd.add_argument("--jsonl", action="store_true", required=True, help="JSON lines on stdin")
+    o = _command(
+        sub, "opml", "sources to and from OPML 2.0",
+        "Moves sources between config.yaml and the OPML files feed readers export and import "
+        "(newsboat, Miniflux, FreshRSS...).",
+        "aggregator opml export > feeds.opml\naggregator opml import newsboat.opml",
+    )  # fmt: skip
+    osub = o.add_subparsers(dest="opml_command", required=True, metavar="ACTION")
+    oi = _command(
+        osub, "import", "add the feeds of an OPML file to config.yaml",
+        "Keeps config.yaml's comments and order. Each "
+        "outline gets a line: added, present (same URL), or skipped with the reason (a "
+        "bookmark of type link, no xmlUrl, not http(s)). Folders become tags when they name "
+        "one (ai, africa, a country, a topic). A nameless feed is named after its own title, "
+        "fetched once. The result is validated before it replaces the file.",
+        "aggregator opml import ~/Downloads/feeds.opml",
+    )  # fmt: skip
+    oi.add_argument("file", help="the OPML file (1.0 or 2.0)")
+    _command(
+        osub, "export", "print the sources as OPML 2.0",
+        "On stdout: a folder per tag (a source "
+        "goes in the folder of its first tag), tags and priors as categories.",
+        "aggregator opml export > feeds.opml",
+    )  # fmt: skip
+    sv = _command(
+        sub, "serve", "serve the published site and the subscribe, preferences and unsubscribe pages",
+        "Serves output.dir over HTTP (ETag/304, gzip), the subscribe form with double opt-in "
+        "(/subscribe), each subscriber's preferences page and the one-click unsubscribe "
+        "endpoint (RFC 8058). Put it behind a reverse proxy for TLS.",
+        "aggregator serve --host 0.0.0.0 --port 8080",
+    )  # fmt: skip
+    sv.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    sv.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    _command(
+        sub, "demo", "offline end-to-end run on bundled sample feeds",
+        "Serves the bundled sample feeds on 127.0.0.1 and run the whole pipeline (fetch, "
+        "dedupe, tag, publish, digest) into a temporary folder; prints where to look.",
+        "aggregator demo",
+    )  # fmt: skip
+    # Commands in their own modules add themselves: one ``module.register(sub)`` line each. Their
+    # parser sets ``handler(settings, args)`` (run after config.yaml is loaded) or, for commands
+    # that edit config.yaml, ``config_handler(args)`` (run before, on the file as it is).
     subscribers.register(sub)
-    sources.register(sub)  # sets args.config_handler
+    sources.register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `aggregator`: the overview, like git (a usage error: 2)
+        parser.print_help(sys.stdout)
+        return 2
     from .logs import setup_logging
 
     setup_logging(args.verbose - args.quiet, args.log_format)
@@ -96,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `aggregator status --json | head`: the reader has had enough
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (no second error at exit)
+        return 0
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -190,6 +354,8 @@ def _cmd_check(path: Path) -> int:
 
 def _cmd_fetch(settings, store, names, force: bool) -> int:
     from ..service.pipeline import Pipeline
+    from ..text import plural
+    from .logs import failures_in_summary
     from .progress import Progress
 
     with Pipeline(settings, store) as pipe:
@@ -204,16 +370,16 @@ def _cmd_fetch(settings, store, names, force: bool) -> int:
 
             print(nothing_due(settings, store.source_states(names), pipe.clock()))
             return 0
-        with Progress(len(due), sys.stderr) as bar:
+        with failures_in_summary(), Progress(len(due), sys.stderr) as bar:
             report = pipe.refresh(names, force=force, progress=bar.update)
     ok = report.count("ok", "moved")
     nm = report.count("not-modified")
     failed = report.count("error", "backing-off", "gone")
     print(
-        f"{len(report.outcomes)} sources: {ok} ok, {nm} not modified, {failed} failed; "
-        f"{report.new_items} new items in {report.seconds:.1f} s"
+        f"{plural(len(report.outcomes), 'source')}: {ok} ok, {nm} not modified, "
+        f"{failed} failed; {plural(report.new_items, 'new item')} in {report.seconds:.1f} s"
     )
-    for o in report.outcomes:
+    for o in report.outcomes:  # each failure once: the pipeline's log line is left out
         if o.error:
             print(f"  {o.name}: {o.state}: {o.error}")
     return 0
@@ -223,25 +389,39 @@ def _cmd_publish(settings, store) -> int:
     from ..service.pipeline import publish
 
     report = publish(settings, store)
+    from ..text import plural
+
     print(
-        f"published {len(report.written)} files ({len(report.unchanged)} unchanged) "
+        f"published {plural(len(report.written), 'file')} ({len(report.unchanged)} unchanged) "
         f"in {settings.output.dir}"
     )
     return 0
 
 
 def _cmd_status(settings, store, as_json: bool) -> int:
+    from ..clock import utcnow
+    from ..service.health import human_age, source_health
+
     configured = {s.name for s in settings.sources}
     store.sync_sources((s.name, s.url) for s in settings.sources)
-    rows = [status_row(s) for s in store.source_states() if s.name in configured]
+    now = utcnow()
+    counts, times = store.attempt_counts(), store.item_times()
+    rows = [
+        status_row(s, source_health(counts.get(s.name), times.get(s.name), now), now)
+        for s in store.source_states()
+        if s.name in configured
+    ]
     paused = {s.name for s in settings.sources if not s.enabled}
     for r in rows:
         if r["name"] in paused:
-            r["state"], r["next_attempt"] = "paused", None
+            r["state"], r["next_attempt"], r["silent"] = "paused", None, False
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    print(f"{'source':28} {'state':13} {'http':>4} {'items':>6}  {'last fetch':16}  next / error")
+    print(
+        f"{'source':28} {'state':13} {'http':>4} {'items':>6} {'ok/30':>6} {'last new':>9}  "
+        f"{'last fetch':16}  next / error"
+    )
     for r in rows:
         nxt = (r["next_attempt"] or "")[:16].replace("T", " ")
         tail = f"{r['last_error']} (retry {nxt})" if r["last_error"] else nxt
@@ -251,18 +431,42 @@ def _cmd_status(settings, store, as_json: bool) -> int:
             tail = "410 Gone: retired (change its URL in config.yaml to revive)"
         if r["excluded"]:
             tail += f"; {r['excluded']} excluded by include/exclude"
+        if r["silent"]:
+            usual = human_age(_seconds(r["median_gap_seconds"]))
+            tail = f"SILENT: nothing new for {human_age(_seconds(r['since_last_item_seconds']))} " \
+                f"(usually every {usual}); {tail}"  # fmt: skip
+        rate = f"{r['successes']}/{r['attempts']}" if r["attempts"] else "-"
+        age = human_age(_seconds(r["since_last_item_seconds"]))
         print(
-            f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6}  "
-            f"{(r['last_fetch'] or '-')[:16]:16}  {tail}"
+            f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6} "
+            f"{rate:>6} {age:>9}  {(r['last_fetch'] or '-')[:16].replace('T', ' '):16}  {tail}"
+        )
+    silent = [r["name"] for r in rows if r["silent"]]
+    if silent:
+        from ..text import plural
+
+        print(
+            f"{plural(len(silent), 'source')} silent for much longer than usual: "
+            f"{', '.join(silent)} (check the site: a new feed URL, or a dead feed?)"
         )
     return 0
 
 
-def status_row(s) -> dict:
+def _seconds(value: float | None):
+    from datetime import timedelta
+
+    return None if value is None else timedelta(seconds=value)
+
+
+def status_row(s, health=None, now: datetime | None = None) -> dict:
+    """One source's line of ``status --json``. With ``health`` (``service.health``): its
+    success rate over the recorded attempts (the last 30), when its last item appeared and
+    whether it is silent for much longer than usual."""
+
     def iso(d: datetime | None) -> str | None:
         return d.isoformat() if d else None
 
-    return {
+    row = {
         "name": s.name,
         "url": s.url,
         "fetch_url": s.fetch_url,
@@ -278,6 +482,21 @@ def status_row(s) -> dict:
         "moved_to": s.moved_to,
         "warning": s.warning,
     }
+    if health is not None and now is not None:
+        since = health.since_last_item(now)
+        gap = health.median_gap
+        row |= {
+            "attempts": health.attempts,
+            "successes": health.successes,
+            "success_rate": (
+                round(health.success_rate, 3) if health.success_rate is not None else None
+            ),
+            "last_item": iso(health.last_item),
+            "since_last_item_seconds": round(since.total_seconds()) if since else None,
+            "median_gap_seconds": round(gap.total_seconds()) if gap is not None else None,
+            "silent": health.silent,
+        }
+    return row
 
 
 def _cmd_digest(settings, store, args) -> int:

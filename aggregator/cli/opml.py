@@ -1,12 +1,15 @@
 """Sources to and from OPML, the list format every feed reader exports.
 
-Export writes OPML 2.0 (one ``type="rss"`` outline per source, tags as ``category``; a
-source's ``prior`` as the categories ``/prior/<tag>``, which readers show as a folder path).
-Import reads OPML 1.0/2.0 with nested folders, including the files ``newsboat -e`` and FreshRSS
-write, and adds the new feeds to config.yaml by inserting text after the last source: the
-operator's comments, order, quoting and indentation stay exactly as they were (a YAML
-round-trip would re-indent or move comments). The result is validated with ``config`` before
-it replaces the file; a feed already present (same URL) is reported, not duplicated.
+Export writes OPML 2.0: a folder outline per tag (a source goes in the folder of its first tag;
+consecutive sources of one folder share it, so the config's order is kept), one ``type="rss"``
+outline per source, tags as ``category``, a source's ``prior`` as the categories
+``/prior/<tag>``. Import reads OPML 1.0/2.0 as newsboat, Miniflux and FreshRSS write it:
+folders become tags when their name's slug is one (ai, africa, a country, a topic); bookmark
+outlines (``type="link"``), outlines without a feed URL and scrapers are skipped with a line
+each; a nameless feed is named after its own title, fetched once with the config's fetch
+settings. New feeds are inserted as text after the last source: the operator's comments, order,
+quoting and indentation stay exactly as they were. The result is validated with ``config``
+before it replaces the file; a feed already present (same URL) is reported, not duplicated.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import unicodedata
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +34,7 @@ from ..clock import utcnow
 from ..errors import ConfigError
 from ..files import staged
 from ..models import Source
+from ..text import plural
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _LANG = re.compile(r"([a-z]{2})(?:[-_][A-Za-z0-9]+)*")
@@ -41,7 +46,7 @@ _PRIOR = "prior"
 
 @dataclass(frozen=True)
 class OpmlFeed:
-    """One feed outline as the file gave it."""
+    """One outline as the file gave it: a feed, or (``skip`` set) an outline that is not one."""
 
     url: str
     name: str | None = None
@@ -52,6 +57,14 @@ class OpmlFeed:
     folder: tuple[str, ...] = ()  # enclosing folder outlines, outermost first
     type: str | None = None
     line: int | None = None
+    skip: str | None = None  # why this outline is no feed (a bookmark, no xmlUrl)
+
+    @property
+    def shown(self) -> str:
+        """How a report line names it: its URL, else its name and line."""
+        if self.url:
+            return self.url
+        return f"{self.name or '(no name)'!r} (line {self.line})" if self.line else repr(self.name)
 
 
 @dataclass(frozen=True)
@@ -63,20 +76,34 @@ class ImportPlan:
     skipped: tuple[tuple[OpmlFeed, str], ...]  # (feed, reason)
     renamed: tuple[tuple[str, str], ...]  # (name in the OPML, name given)
     dropped: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name given, categories left out)
+    nameless: tuple[str, ...] = ()  # URLs of added sources that had no name in the file
 
 
 # ---- export ------------------------------------------------------------------------------------
 
 
 def export_opml(sources: Iterable[Source], title: str, now: datetime | None = None) -> str:
-    """OPML 2.0 of the configured sources."""
+    """OPML 2.0 of the configured sources, a folder per first tag."""
+    from ..site import tag_name
+
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = title
     ET.SubElement(head, "dateCreated").text = format_datetime(now or utcnow(), usegmt=True)
     ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ET.SubElement(root, "body")
+    folder, folder_tag = body, None
     for s in sources:
+        tag = s.tags[0] if s.tags else None
+        if tag != folder_tag:  # a new run of sources: a new folder (readers merge same names)
+            folder_tag = tag
+            if tag is None:
+                folder = body
+            else:
+                # the display name when it reads back as the tag ("Africa"), else the tag itself
+                shown = tag_name(tag)
+                shown = shown if folder_slug(shown) == tag else tag
+                folder = ET.SubElement(body, "outline", {"text": shown, "title": shown})
         attrs = {"type": "rss", "text": s.name, "title": s.name, "xmlUrl": s.url}
         if s.language:
             attrs["language"] = s.language
@@ -84,9 +111,16 @@ def export_opml(sources: Iterable[Source], title: str, now: datetime | None = No
         categories = [*s.tags, *(f"/{_PRIOR}/{t}" for t in s.prior)]
         if categories:
             attrs["category"] = ",".join(categories)
-        ET.SubElement(body, "outline", attrs)
+        ET.SubElement(folder, "outline", attrs)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def folder_slug(name: str) -> str:
+    """A folder's name as a tag: ``"Côte d'Ivoire"`` -> ``cote-d-ivoire``, ``"AI & Africa"`` ->
+    ``ai-africa``."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return "-".join(re.findall(r"[a-z0-9]+", plain))
 
 
 # ---- reading OPML --------------------------------------------------------------------------------
@@ -112,6 +146,10 @@ def parse_opml(data: bytes, display: str = "OPML") -> list[OpmlFeed]:
     return feeds
 
 
+#: Outline types that carry a feed in ``url`` when ``xmlUrl`` is missing (newsboat reads those).
+_FEED_TYPES = ("rss", "atom")
+
+
 def _walk(node: etree._Element, folder: tuple[str, ...], out: list[OpmlFeed]) -> None:
     for child in node:
         if _local(child) != "outline":
@@ -119,22 +157,29 @@ def _walk(node: etree._Element, folder: tuple[str, ...], out: list[OpmlFeed]) ->
         attrs = {
             etree.QName(k).localname.lower(): (v or "").strip() for k, v in child.attrib.items()
         }
-        url = attrs.get("xmlurl") or attrs.get("url")
-        label = _clean(attrs.get("text") or attrs.get("title"))
+        kind = attrs.get("type") or None
+        label = _clean(attrs.get("title") or attrs.get("text"))
+        url = attrs.get("xmlurl") or (
+            attrs.get("url") if (kind or "").lower() in _FEED_TYPES else None
+        )
+        has_children = any(_local(c) == "outline" for c in child)
+        common = {"name": label, "folder": folder, "type": kind, "line": child.sourceline}
         if url:
             out.append(
                 OpmlFeed(
                     url=url,
-                    name=label,
                     html_url=attrs.get("htmlurl") or None,
                     language=_language(attrs.get("language")),
                     tags=_tags(attrs.get("category")),
                     prior=_tags(attrs.get("category"), f"/{_PRIOR}/"),
-                    folder=folder,
-                    type=attrs.get("type") or None,
-                    line=child.sourceline,
+                    **common,
                 )
             )
+        elif (kind or "").lower() == "link":
+            reason = 'a bookmark (type="link"), not a feed'
+            out.append(OpmlFeed(url=attrs.get("url") or "", skip=reason, **common))
+        elif not has_children and (kind or attrs.get("htmlurl")):
+            out.append(OpmlFeed(url="", skip="no xmlUrl: not a feed", **common))
         _walk(child, folder + ((label,) if label and not url else ()), out)
 
 
@@ -193,7 +238,11 @@ def plan_import(
     skipped: list[tuple[OpmlFeed, str]] = []
     renamed: list[tuple[str, str]] = []
     dropped: list[tuple[str, tuple[str, ...]]] = []
+    nameless: list[str] = []
     for feed in feeds:
+        if feed.skip:
+            skipped.append((feed, feed.skip))
+            continue
         parts = urlsplit(feed.url)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             skipped.append((feed, "not an http(s) feed URL"))
@@ -211,7 +260,12 @@ def plan_import(
             renamed.append((wanted, name))
         names.add(name.casefold())
         by_url[key] = name
-        tags, prior = feed.tags, feed.prior
+        if not feed.name:
+            nameless.append(feed.url)
+        # the file's categories first, then its folders (outermost first) as tags
+        folders = tuple(t for t in map(folder_slug, feed.folder) if _SLUG.fullmatch(t))
+        tags = tuple(dict.fromkeys((*feed.tags, *folders)))
+        prior = feed.prior
         if known_tags is not None:
             unknown = [t for t in (*tags, *prior) if t not in known_tags]
             if unknown:
@@ -221,7 +275,10 @@ def plan_import(
         added.append(
             Source(name=name, url=feed.url, language=feed.language, tags=tags, prior=prior)
         )
-    return ImportPlan(tuple(added), tuple(present), tuple(skipped), tuple(renamed), tuple(dropped))
+    return ImportPlan(
+        tuple(added), tuple(present), tuple(skipped), tuple(renamed), tuple(dropped),
+        tuple(nameless),
+    )  # fmt: skip
 
 
 def _unique(name: str, host: str, taken: set[str]) -> str:
@@ -250,23 +307,34 @@ def import_into_config(config_path: Path, opml_path: Path, out: TextIO = sys.std
         text = config_path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{config_path}: cannot read: {exc.strerror or exc}") from exc
-    plan = plan_import(configured_sources(text, str(config_path)), feeds, known_tags(text))
+    existing = configured_sources(text, str(config_path))
+    plan = plan_import(existing, feeds, known_tags(text))
+    named: list[tuple[str, str, str | None]] = []
+    if plan.nameless:
+        plan, named = _names_from_feeds(config_path, text, plan, {n for n, _ in existing})
 
     for feed, name in plan.present:
         print(f"present  {feed.url}  (already in {config_path.name} as {name!r})", file=out)
     for feed, reason in plan.skipped:
-        print(f"skipped  {feed.url}  ({reason})", file=out)
+        print(f"skipped  {feed.shown}  ({reason})", file=out)
     for wanted, name in plan.renamed:
         print(f"renamed  {wanted!r} to {name!r} (the name is taken)", file=out)
     for s in plan.added:
         lang = f" [{s.language}]" if s.language else ""
         print(f"added    {s.name}{lang}  {s.url}", file=out)
+    for url, name, error in named:
+        how = f"after its URL ({error})" if error else "from the feed's own title"
+        print(f"named    {name!r} {how}  {url}", file=out)
     for name, categories in plan.dropped:
         listed = ", ".join(map(repr, categories))
-        print(f"no tag   {listed} of {name!r} (not ai, africa, a country or a topic)", file=out)
+        print(
+            f"no tag   {listed} of {name!r} (not ai, africa, a country or a topic: add a topic "
+            "of that name to keep it as a tag)",
+            file=out,
+        )
     summary = (
         f"{len(plan.added)} added, {len(plan.present)} already present, "
-        f"{len(plan.skipped)} skipped ({len(feeds)} feeds in {opml_path.name})"
+        f"{len(plan.skipped)} skipped ({plural(len(feeds), 'outline')} in {opml_path.name})"
     )
     if not plan.added:
         print(f"{summary}; {config_path} unchanged", file=out)
@@ -275,6 +343,68 @@ def import_into_config(config_path: Path, opml_path: Path, out: TextIO = sys.std
     _replace_validated(config_path, new_text)
     print(f"{summary}; {config_path} updated", file=out)
     return 0
+
+
+def _names_from_feeds(
+    config_path: Path, text: str, plan: ImportPlan, taken: set[str]
+) -> tuple[ImportPlan, list[tuple[str, str, str | None]]]:
+    """Name each nameless feed after its own title, fetched once (the config's fetch settings:
+    private addresses refused unless allowed, size and time caps). A feed that cannot be read
+    is named after its URL, and the report says why. Returns the plan with the new names and
+    ``(url, name, error or None)`` per feed."""
+    from dataclasses import replace
+
+    from ..fetch import Fetcher
+    from ..models import SourceState
+    from ..parse import parse
+
+    fetch_settings = _fetch_settings(config_path, add_sources_text(text, plan.added))
+    names = {n.casefold() for n in taken} | {
+        s.name.casefold() for s in plan.added if s.url not in plan.nameless
+    }
+    added, named = [], []
+    with Fetcher(fetch_settings) as fetcher:
+        for s in plan.added:
+            if s.url not in plan.nameless:
+                added.append(s)
+                continue
+            title, error = "", None
+            try:
+                result = fetcher.fetch(SourceState(name=s.name, url=s.url, fetch_url=s.url))
+                title = " ".join(parse(result.content or b"", result.final_url, result.headers)
+                                 .title.split())  # fmt: skip
+                error = None if title else "the feed has no title"
+            except Exception as exc:  # any failure: fall back to the URL, and say why
+                error = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            parts = urlsplit(s.url)
+            wanted = title or (parts.netloc + parts.path.rstrip("/")).removeprefix("www.")
+            name = _unique(wanted, parts.netloc.lower().removeprefix("www."), names)
+            names.add(name.casefold())
+            added.append(replace(s, name=name))
+            named.append(
+                (s.url, name, f"the feed did not give its title: {error}" if error else None)
+            )
+    return replace(plan, added=tuple(added)), named
+
+
+def _fetch_settings(config_path: Path, candidate: str):
+    """The fetch settings the config will have after the import (defaults if it will not load:
+    the validation after the import reports why)."""
+    import tempfile
+
+    from ..config import load
+    from ..settings import FetchSettings
+
+    fd, name = tempfile.mkstemp(dir=config_path.parent, prefix=f".{config_path.name}.")
+    tmp = Path(name)
+    try:
+        with open(fd, "w", encoding="utf-8") as f:  # beside it: relative paths resolve alike
+            f.write(candidate)
+        return load(tmp).fetch
+    except ConfigError:
+        return FetchSettings()
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def configured_sources(text: str, display: str = "config.yaml") -> list[tuple[str, str]]:

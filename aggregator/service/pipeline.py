@@ -362,7 +362,8 @@ class Pipeline:
     def _fail(self, state: SourceState, exc: BaseException, now: datetime) -> SourceOutcome:
         new_state = fetch_stage.after_failure(state, exc, now, self.interval(state.name))
         self._save_state(new_state)
-        log.warning("%s: %s", state.name, new_state.last_error)
+        # marked, so a command that lists failures in its summary can leave this line out
+        log.warning("%s: %s", state.name, new_state.last_error, extra={"source_failure": True})
         return SourceOutcome(state.name, new_state.state, error=new_state.last_error)
 
     def ingest(

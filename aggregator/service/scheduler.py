@@ -8,7 +8,9 @@ Two jobs, each mapped to one pipeline call:
 * ``digest``: a cron trigger on ``digest.schedule`` in ``digest.timezone`` that sends the issue
   of the last complete ISO week. At start, if the last due time has passed and the ledger has
   not seen that issue, a one-off ``digest-catch-up`` job sends it (the ledger makes a repeat
-  harmless).
+  harmless). Only weeks the service itself missed are caught up: a week that ended before the
+  store's first fetch is never sent, so a first start does not mail an issue from before the
+  install.
 
 Jobs run one at a time on a single worker thread: the refresh and the digest never race on the
 store, and ``max_instances=1`` + ``coalesce`` mean a slow job is never stacked up behind itself.
@@ -47,6 +49,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from ..clock import Clock, utcnow
 from ..errors import AggregatorError, ConfigError
 from ..settings import DigestSettings, Settings
+from ..text import plural
 from .lock import InstanceLock, ServiceLock
 
 if TYPE_CHECKING:
@@ -138,15 +141,30 @@ def issue_week(moment: datetime, timezone: str) -> str:
     return iso_week(local.date() - timedelta(days=7))
 
 
+def week_end(week: str, timezone: str) -> datetime:
+    """When the ISO ``week`` ends (Monday 00:00 after it) in ``timezone``, as UTC."""
+    from ..digest import resolve_week
+
+    return resolve_week(week, timezone, utcnow())[2]
+
+
 def catch_up_week(
-    trigger: CronTrigger, now: datetime, timezone: str, in_ledger: Callable[[str], bool]
+    trigger: CronTrigger,
+    now: datetime,
+    timezone: str,
+    in_ledger: Callable[[str], bool],
+    first_fetch: datetime | None,
 ) -> str | None:
     """The issue to send at start, or None: the issue that was due at the trigger's last fire
-    time, unless the ledger already has it (sent, or at least attempted)."""
+    time, unless the ledger already has it (sent, or at least attempted) or the service did not
+    exist yet to miss it: a week that ended before the store's ``first_fetch`` (or a store that
+    has fetched nothing) is not owed to anyone."""
     due = last_fire_time(trigger, now)
-    if due is None:
+    if due is None or first_fetch is None:
         return None
     week = issue_week(due, timezone)
+    if week_end(week, timezone) <= first_fetch:
+        return None
     return None if in_ledger(week) else week
 
 
@@ -195,8 +213,9 @@ class Service:
                 if report.outcomes:
                     failed = report.count("error", "backing-off", "gone")
                     log.info(
-                        "refresh: %d sources, %d new items, %d failed, %.1f s",
-                        len(report.outcomes), report.new_items, failed, report.seconds,
+                        "refresh: %s, %s, %d failed, %.1f s",
+                        plural(len(report.outcomes), "source"),
+                        plural(report.new_items, "new item"), failed, report.seconds,
                     )  # fmt: skip
                 if report.changed:
                     self.publish_pending = True
@@ -219,7 +238,13 @@ class Service:
             from .sending import send_digest
 
             now = self.clock()
-            week = week or issue_week(now, self.settings.digest.timezone)
+            tz = self.settings.digest.timezone
+            week = week or issue_week(now, tz)
+            first = self.store.first_fetch()
+            if first is None or week_end(week, tz) <= first:
+                since = f"the first fetch ({first:%Y-%m-%d %H:%M} UTC)" if first else "any fetch"
+                log.info("digest: week %s ended before %s: no issue to send", week, since)
+                return
             log.info("digest: sending issue %s", week)
             report = send_digest(self.settings, self.store, week=week, mode="send", now=now)
             log.info("%s", report.summary())
@@ -293,7 +318,9 @@ def wire_jobs(
     )
     if not catch_up:
         return
-    week = catch_up_week(trigger, now, settings.digest.timezone, service.in_ledger)
+    week = catch_up_week(
+        trigger, now, settings.digest.timezone, service.in_ledger, service.store.first_fetch()
+    )
     if week is not None:
         log.info("digest %s was due while the service was down: sending it now", week)
         scheduler.add_job(
@@ -397,7 +424,7 @@ def _reload(scheduler: BaseScheduler, service: Service) -> None:
         wire_jobs(scheduler, service, service.clock, catch_up=False)
     finally:
         scheduler.resume()
-    log.info("reloaded %s: %d sources", new.path, len(new.sources))
+    log.info("reloaded %s: %s", new.path, plural(len(new.sources), "source"))
 
 
 def _wait_idle(service: Service, grace: float) -> bool:

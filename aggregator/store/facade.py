@@ -108,6 +108,9 @@ class Store:
     def save_source_states(self, states: Sequence[SourceState]) -> None:
         self.sources.save_source_states(states)
 
+    def attempt_counts(self) -> dict[str, tuple[int, int]]:
+        return self.sources.attempt_counts()
+
     # ---- items, clusters, stories ---------------------------------------------------------------
 
     def known_items(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -172,6 +175,12 @@ class Store:
 
     def count_items(self) -> int:
         return self.catalog.count_items()
+
+    def first_fetch(self) -> datetime | None:
+        return self.catalog.first_fetch()
+
+    def item_times(self, per_source: int = 50) -> dict[str, list[datetime]]:
+        return self.catalog.item_times(per_source)
 
     def unclustered_items(self) -> list[int]:
         return self.catalog.unclustered_items()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ...errors import StorageError
 from ...models import Enclosure, Item, ParsedItem, Story, Tagging
@@ -196,6 +196,30 @@ class Catalog:
 
     def count_items(self) -> int:
         return self._db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def item_times(self, per_source: int = 50) -> dict[str, list[datetime]]:
+        """``{source name: times}`` of each source's newest ``per_source`` items, newest first.
+        An item's time is its own date (published, else updated) unless it has none or claims
+        to be more than an hour newer than when it was first seen: then its first-seen time
+        (the rule the published feeds sort by)."""
+        rows = self._db.execute(
+            "SELECT s.name, t FROM (SELECT source_id, t, row_number() OVER"
+            " (PARTITION BY source_id ORDER BY t DESC) AS n FROM (SELECT source_id,"
+            " CASE WHEN coalesce(published, updated) IS NULL"
+            " OR coalesce(published, updated) > first_seen + 3600 THEN first_seen"
+            " ELSE coalesce(published, updated) END AS t FROM items))"
+            " JOIN sources s ON s.id = source_id WHERE n <= ? ORDER BY s.name, t DESC",
+            (per_source,),
+        )
+        out: dict[str, list[datetime]] = {}
+        for name, t in rows:
+            out.setdefault(name, []).append(datetime.fromtimestamp(t, UTC))
+        return out
+
+    def first_fetch(self) -> datetime | None:
+        """When the first stored item was fetched (None: nothing stored yet): the service's
+        birth, as far as digests are concerned."""
+        return dt(self._db.execute("SELECT min(first_seen) FROM items").fetchone()[0])
 
     def unclustered_items(self) -> list[int]:
         return [r[0] for r in self._db.execute("SELECT id FROM items WHERE cluster_id IS NULL")]

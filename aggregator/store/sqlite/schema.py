@@ -204,6 +204,19 @@ ALTER TABLE sources ADD COLUMN last_success REAL;
 UPDATE sources SET last_success = last_fetch WHERE state IN ('ok', 'not-modified', 'moved');
 ALTER TABLE items ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0;
 """
+# fetch-attempt history: one row per fetch of a source (success or failure), the last
+# ``sources.KEPT_ATTEMPTS`` of each kept, for ``status``'s success rate. Written beside the
+# source's state in ``Sources.save_source_state``; empty for the fetches before this version.
+_FETCH_ATTEMPTS = """
+CREATE TABLE fetch_attempts (
+    source_id     INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    at            REAL NOT NULL,      -- the fetch's time (SourceState.last_fetch)
+    ok            INTEGER NOT NULL,   -- 1: 2xx or 304 and parsed; 0: failed
+    http_status   INTEGER,
+    PRIMARY KEY (source_id, at)
+) WITHOUT ROWID;
+"""
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS: list[Sequence[str]] = [
     [_CORE, _DEDUPE_DDL, _LEDGER_DDL],
@@ -211,6 +224,7 @@ MIGRATIONS: list[Sequence[str]] = [
     [_V3],
     [_SUBSCRIBERS_DDL],
     [_SOURCES_MANAGED],
+    [_FETCH_ATTEMPTS],
 ]
 
 

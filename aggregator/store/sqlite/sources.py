@@ -1,7 +1,9 @@
 """The ``sources`` table: the configured feeds and their fetch state.
 
 ``config.yaml`` decides which sources exist (``sync_sources``); the pipeline reads and saves
-each one's conditional-GET validators, error count, redirects and schedule.
+each one's conditional-GET validators, error count, redirects and schedule. Each saved fetch
+also lands in ``fetch_attempts`` (the last ``KEPT_ATTEMPTS`` per source), for the success rate
+``status`` shows.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from ...errors import StorageError
 from ...models import SourceState
 from ..codecs import dt, ts
 from .connection import Connection
+
+#: Fetch attempts kept per source (older ones are pruned as new ones are recorded).
+KEPT_ATTEMPTS = 30
 
 _SOURCE_COLS = (
     "name, url, fetch_url, state, etag, last_modified, http_status, error_count, last_error,"
@@ -120,6 +125,8 @@ class Sources:
         return states[0]
 
     def save_source_state(self, state: SourceState) -> None:
+        """Save a source's state after a fetch, and record the fetch as an attempt (once per
+        ``last_fetch`` time: saving the same state again adds nothing)."""
         with self._conn.transaction():
             self._db.execute(
                 "UPDATE sources SET fetch_url=?, state=?, etag=?, last_modified=?, http_status=?,"
@@ -133,6 +140,33 @@ class Sources:
                     ts(state.last_success), state.name,
                 ),
             )  # fmt: skip
+            if state.last_fetch is not None:
+                self._record_attempt(state)
+
+    def _record_attempt(self, state: SourceState) -> None:
+        row = self._db.execute("SELECT id FROM sources WHERE name=?", (state.name,)).fetchone()
+        if row is None:
+            return
+        sid = row[0]
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO fetch_attempts(source_id, at, ok, http_status) VALUES (?,?,?,?)",
+            (sid, ts(state.last_fetch), int(state.last_error is None), state.http_status),
+        )
+        if cur.rowcount:  # prune to the newest KEPT_ATTEMPTS (a no-op until there are more)
+            self._db.execute(
+                "DELETE FROM fetch_attempts WHERE source_id=? AND at <= (SELECT at FROM"
+                " fetch_attempts WHERE source_id=? ORDER BY at DESC LIMIT 1 OFFSET ?)",
+                (sid, sid, KEPT_ATTEMPTS),
+            )
+
+    def attempt_counts(self) -> dict[str, tuple[int, int]]:
+        """``{source name: (attempts, successes)}`` over each source's recorded attempts (the
+        last ``KEPT_ATTEMPTS``); a source never fetched since the history began is absent."""
+        rows = self._db.execute(
+            "SELECT s.name, count(*), sum(a.ok) FROM fetch_attempts a"
+            " JOIN sources s ON s.id = a.source_id GROUP BY a.source_id"
+        )
+        return {name: (n, ok or 0) for name, n, ok in rows}
 
     def save_source_states(self, states: Sequence[SourceState]) -> None:
         """``save_source_state`` for many sources in one transaction (304s, errors: a state
