@@ -212,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
         "aggregator opml export > feeds.opml",
     )  # fmt: skip
     sv = _command(
-        sub, "serve", "serve the published site and the subscribe, preferences and unsubscribe pages",
+        sub, "serve", "serve the site and the subscribe, preferences and unsubscribe pages",
         "Serves output.dir over HTTP (ETag/304, gzip), the subscribe form with double opt-in "
         "(/subscribe), each subscriber's preferences page and the one-click unsubscribe "
         "endpoint (RFC 8058). Put it behind a reverse proxy for TLS.",
