@@ -202,7 +202,9 @@ def test_files_and_tags(published: tuple[Path, PublishReport]) -> None:
         for ext in ("xml", "atom", "json", "html"):
             assert (out / "tags" / f"{t}.{ext}").is_file(), f"{t}.{ext}"
     assert set(report.tags) == {"ai", "africa", "ai-africa", "morocco", "south-africa", "diplomacy"}
-    assert len(report.written) == 4 * 7 and not report.unchanged
+    # 4 files per feed (combined + 6 tags), the week's page (archive/2026-W10.html), issues.xml
+    assert len(report.written) == 4 * 7 + 2 and not report.unchanged
+    assert report.weeks == ("2026-W10",) and (out / "archive/2026-W10.html").is_file()
     ai_africa = json.loads((out / "tags/ai-africa.json").read_text("utf-8"))
     assert [i["_aggregator"]["cluster"] for i in ai_africa["items"]] == [106, 105]
 
@@ -380,7 +382,7 @@ def test_html_page(published: tuple[Path, PublishReport]) -> None:
     # an undated story says so, and shows when it was first seen instead
     undated = doc.xpath("//article[@id='story-103']//p[@class='meta']")[0]
     assert " ".join("".join(undated.itertext()).split()) == (
-        "Jeune Afrique · undated, first seen 2026-03-03 09:00 UTC"
+        "Jeune Afrique · undated, first seen Tue 3 Mar 2026, 09:00"  # publish's default zone: UTC
     )
     dated = doc.xpath("//article[@id='story-105']//p[@class='meta']")[0]
     assert "undated" not in "".join(dated.itertext())
