@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from feedgen.feed import FeedGenerator
@@ -93,8 +94,11 @@ def _summary_html(digest: Digest, page_url: str) -> str:
     return "".join(parts)
 
 
-def issues_feed(digests: Sequence[Digest], site_title: str, base_url: str, authority: str) -> bytes:
-    """``issues.xml``: one item per published issue, newest first."""
+def issues_feed(
+    digests: Sequence[Digest], site_title: str, base_url: str, authority: str, empty: datetime
+) -> bytes:
+    """``issues.xml``: one item per published issue, newest first. Its date is the newest
+    issue's end, else ``empty`` (feedgen would write the clock: the bytes must not change)."""
     fg = FeedGenerator()
     title = f"{site_title} — weekly issues"
     description = f"{site_title}: each weekly digest issue, as sent"
@@ -103,15 +107,14 @@ def issues_feed(digests: Sequence[Digest], site_title: str, base_url: str, autho
     fg.link(href=url(base_url, ISSUES_FEED), rel="self", type="application/rss+xml")
     fg.link(href=url(base_url, issue_page(digests[0].issue)) if digests else base_url)
     fg.generator(GENERATOR)
-    if digests:
-        newest = max(d.end for d in digests)
-        fg.lastBuildDate(newest)
-        fg.pubDate(newest)
+    newest = max((d.end for d in digests), default=empty)
+    fg.lastBuildDate(newest)
+    fg.pubDate(newest)
     for d in digests:  # newest first
         page_url = url(base_url, issue_page(d.issue))
         fe = fg.add_entry(order="append")
         fe.guid(f"tag:{authority},{TAG_URI_DATE}:issue/{d.issue}", permalink=False)
-        fe.title(f"{d.subject}")
+        fe.title(d.subject)
         fe.link(href=page_url)
         fe.description(_summary_html(d, page_url))
         fe.pubDate(d.end)

@@ -166,6 +166,9 @@ def week_page(
     sections = sections_view(entries, page, site, week or "", FRONT_PER_SECTION if front else None)
     ctx = common(site, page, title)
     ctx.update(
+        tag="",  # tag, tag_name and root: what an operator's pre-0.2 index.html.j2 reads
+        tag_name="",
+        root="../" if "/" in page else "",
         front=front,
         week=week or "",
         week_label=label,

@@ -175,7 +175,7 @@ def publish(
         write(feeds[0].path("html"), week_page(site, None, [], front=True))
     for d in digests:
         write(issue_page(d.issue), issue_html(site, d, authority, list(site.issues)))
-    write(ISSUES_FEED, issues_feed(digests, settings.title, base_url, authority))
+    write(ISSUES_FEED, issues_feed(digests, settings.title, base_url, authority, fallback))
     log.info(
         "publish: %d stories, %d tag feeds, %d files written, %d unchanged (at %s)",
         len(feeds[0].entries),
