@@ -237,8 +237,11 @@ def test_tag_pages_stay_lists_newest_first(site: tuple[Path, PublishReport]) -> 
         "المغرب يطلق استراتيجية رقمية",  # 10 December
         "L'IA au Maroc : un plan national",  # 8 December
     ]
-    assert doc.xpath("//details[@open]")  # Morocco sits under "More tags": opened on its page
-    assert doc.xpath("//nav[@class='tags']//a[@aria-current='page']/@href") == ["morocco.html"]
+    # Morocco sits under "More tags" (the side column); the top says where the reader is
+    assert doc.xpath("//aside//section[@id='tags']//a[@aria-current='page']/@href") == [
+        "morocco.html"
+    ]
+    assert text(doc.xpath("//p[@class='moretags']/a")[0]) == "Morocco ↓"
 
 
 def test_pages_are_rewritten_only_when_they_change(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def common(site: Site, page: str, title: str, current_tag: str | None = None) ->
         "issues_feed": rel(ISSUES_FEED, page),
         "nav": [latest, *(chip(t) for t in primary)],
         "nav_more": [chip(t) for t in more],
-        "nav_more_open": current_tag in more,
+        "nav_more_current": tag_name(current_tag, site.names) if current_tag in more else "",
         "weeks": [
             {
                 "week": w,
