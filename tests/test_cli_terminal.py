@@ -18,7 +18,7 @@ import pytest
 try:
     from support.feedserver import FeedServer
 except ImportError:  # pragma: no cover
-    from tests.support.feedserver import FeedServer
+    from support.feedserver import FeedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "aggregator" / "data" / "demo"

@@ -45,8 +45,8 @@ try:
         string_problems,
     )  # fmt: skip
 except ImportError:  # pragma: no cover
-    from tests.support.feedserver import FeedServer
-    from tests.support.hostile import (
+    from support.feedserver import FeedServer
+    from support.hostile import (
         CANARY_PATHS,
         LAUGH,
         SECRET,

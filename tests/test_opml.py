@@ -228,7 +228,7 @@ def test_cli_export_then_import(tmp_path, capsys):
 try:
     from support.feedserver import FeedServer
 except ImportError:  # pragma: no cover
-    from tests.support.feedserver import FeedServer
+    from support.feedserver import FeedServer
 
 DEMO_FEEDS = Path(__file__).resolve().parents[1] / "aggregator" / "data" / "demo"
 TOPICS = "topics:\n" + "".join(

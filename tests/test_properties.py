@@ -29,7 +29,7 @@ from aggregator.text import strip_tags as fold_plain_text
 try:
     from support.hostile import DANGEROUS_HTML, DANGEROUS_LINKS, html_problems
 except ImportError:  # pragma: no cover
-    from tests.support.hostile import DANGEROUS_HTML, DANGEROUS_LINKS, html_problems
+    from support.hostile import DANGEROUS_HTML, DANGEROUS_LINKS, html_problems
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 REAL = Path(__file__).parent / "data" / "corpus" / "real"

@@ -27,7 +27,7 @@ from aggregator.store import Store
 try:
     from support.feedserver import FeedServer
 except ImportError:  # pragma: no cover
-    from tests.support.feedserver import FeedServer
+    from support.feedserver import FeedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FEEDS = ROOT / "aggregator" / "data" / "demo"  # real feeds, bundled for the demo

@@ -146,6 +146,7 @@ def run_demo(workdir: Path | None = None, out: TextIO | None = None) -> int:
     print(f"published {len(published.written)} files:", file=out)
     print(f"  feeds:  {outdir / 'feed.xml'}  (also atom.xml, feed.json, tags/)", file=out)
     print(f"  page:   {outdir / 'index.html'}", file=out)
+    print(f"  weeks:  {outdir / 'archive'}/  ({len(published.weeks)} pages)", file=out)
     print(digest.summary(), file=out)
     for eml in emls:
         print(f"  email:  {eml}", file=out)

@@ -509,6 +509,10 @@ def _cmd_digest(settings, store, args) -> int:
         preview_path=Path(args.preview) if args.preview else None, intro=intro, grace=grace,
     )  # fmt: skip
     print(report.summary())
+    if mode == "send" and not report.empty:  # the sent issue as a page, and in issues.xml
+        from ..service.pipeline import publish
+
+        publish(settings, store)
     return 0 if report.ok else 1
 
 

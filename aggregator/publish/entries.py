@@ -104,10 +104,37 @@ def _believable(dt: datetime | None, seen: datetime) -> datetime | None:
     return dt if dt <= seen + FUTURE_TOLERANCE else None
 
 
+def story_dates(
+    published: datetime | None,
+    updated: datetime | None,
+    item_first_seen: datetime,
+    item_last_seen: datetime,
+) -> tuple[datetime | None, datetime | None]:
+    """``(published, updated)`` as readers are shown them: the item's own dates in UTC, each
+    dropped when it lies in the future of when we last saw the item; ``published`` falls back
+    to ``updated``. The one rule behind every output's dates and the archive's weeks."""
+    seen = max(_utc(item_last_seen), _utc(item_first_seen))
+    upd = _believable(updated, seen)
+    return _believable(published, seen) or upd, upd
+
+
+def display_time(
+    published: datetime | None,
+    updated: datetime | None,
+    item_first_seen: datetime,
+    item_last_seen: datetime,
+    story_first_seen: datetime,
+) -> datetime:
+    """When a story happened for readers: its believable date (``story_dates``), else when it
+    was first seen. Pages are sorted and put in weeks by it."""
+    return story_dates(published, updated, item_first_seen, item_last_seen)[0] or _utc(
+        story_first_seen
+    )
+
+
 def _entry(story: Story, authority: str) -> _Entry:
     item = story.item
     first_seen = _utc(story.first_seen or item.first_seen)
-    seen = max(_utc(item.last_seen), _utc(item.first_seen))
     lang = _language(item.language)
     raw = item.content or item.summary
     rtl = is_rtl(item.title or plain_text(raw, 400), lang)
@@ -116,8 +143,7 @@ def _entry(story: Story, authority: str) -> _Entry:
     also_in = tuple(_Link(clean_chars(o.source), _uri(o.link)) for o in story.also_in)
     # Item.title is plain text already: fold it, never unescape it again ("AT&amp;T" stays).
     title = " ".join(clean_chars(item.title).split()) or link or f"Story {story.cluster_id}"
-    updated = _believable(item.updated, seen)
-    published = _believable(item.published, seen) or updated
+    published, updated = story_dates(item.published, item.updated, item.first_seen, item.last_seen)
     return _Entry(
         cluster_id=story.cluster_id,
         id=f"tag:{authority},{TAG_URI_DATE}:story/{story.cluster_id}",

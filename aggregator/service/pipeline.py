@@ -468,8 +468,9 @@ def _elapsed(result: object) -> float:
 
 
 def publish(settings: Settings, store: Store, now: datetime | None = None):
-    """store ─► stories ─► feeds + HTML page. Per-tag feeds get their own newest stories, so a
-    rare tag's feed is full even when the combined feed has moved on."""
+    """store ─► stories ─► feeds + HTML pages (this week, every past week, the sent digest
+    issues). Per-tag feeds get their own newest stories, so a rare tag's feed is full even when
+    the combined feed has moved on."""
     from .. import publish as publish_stage
     from ..normalize import reader_links
     from ..tagging import COUNTRY_NAMES
@@ -485,6 +486,18 @@ def publish(settings: Settings, store: Store, now: datetime | None = None):
         "id_authority", publish_stage.default_id_authority(settings.output.base_url)
     )
     templates = settings.output.templates
+    # Pages: every week's stories (read a week at a time) and the sent issues, in digest.timezone.
+    tz = settings.digest.timezone
+    archive = publish_stage.Archive(
+        publish_stage.archive_weeks(store.story_times(), tz),
+        lambda ids: [reader_links(s) for s in store.stories(ids)],
+    )
+    issues = [
+        replace(d, sections=tuple(
+            replace(sec, stories=tuple(reader_links(s) for s in sec.stories))
+            for sec in d.sections))
+        for d in store.frozen_digests()
+    ]  # fmt: skip
     report = publish_stage.publish(
         stories,
         settings.output,
@@ -492,6 +505,10 @@ def publish(settings: Settings, store: Store, now: datetime | None = None):
         templates_dir=templates if templates.is_dir() else None,
         tag_names=tag_display_names(settings, COUNTRY_NAMES),
         id_authority=authority,
+        timezone=tz,
+        topics=list(settings.topics),
+        archive=archive,
+        issues=issues,
     )
     log.info("published %d files (%d unchanged)", len(report.written), len(report.unchanged))
     return report
@@ -499,7 +516,7 @@ def publish(settings: Settings, store: Store, now: datetime | None = None):
 
 def tag_display_names(settings: Settings, countries: dict[str, str]) -> dict[str, str]:
     """Readable names for tag feeds and pages: "AI", "Africa", "Morocco", "Diplomacy"..."""
-    names = {"ai": "AI", "africa": "Africa", "ai-africa": "AI in Africa"}
+    names = {"ai": "AI", "africa": "Africa", "ai-africa": "AI & Africa"}
     names.update(countries)
     for key in settings.topics:
         names.setdefault(key, key.replace("-", " ").capitalize())

@@ -248,6 +248,8 @@ class Service:
             log.info("digest: sending issue %s", week)
             report = send_digest(self.settings, self.store, week=week, mode="send", now=now)
             log.info("%s", report.summary())
+            if not report.empty:  # the issue is frozen: its page and issues.xml come next tick
+                self.publish_pending = True
 
     def in_ledger(self, issue: str) -> bool:
         """Has a send of ``issue`` begun? It is frozen in the store on its first send. (A week

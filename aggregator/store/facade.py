@@ -203,6 +203,11 @@ class Store:
     def stories(self, cluster_ids: Sequence[int]) -> list[Story]:
         return self.catalog.stories(cluster_ids)
 
+    def story_times(
+        self,
+    ) -> list[tuple[int, datetime | None, datetime | None, datetime, datetime, datetime]]:
+        return self.catalog.story_times()
+
     # ---- dedupe index (dedupe.ClusterIndex) -----------------------------------------------------
 
     def next_cluster_id(self) -> int:
@@ -246,6 +251,9 @@ class Store:
 
     def freeze_digest(self, digest: Digest, now: datetime) -> Digest:
         return self.ledger.freeze_digest(digest, now)
+
+    def frozen_digests(self) -> list[Digest]:
+        return self.ledger.frozen_digests()
 
     def deliveries(self, issue: str) -> dict[str, Delivery]:
         return self.ledger.deliveries(issue)

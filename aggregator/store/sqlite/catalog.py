@@ -288,6 +288,24 @@ class Catalog:
         ]
         return self.stories(ids)
 
+    def story_times(
+        self,
+    ) -> list[tuple[int, datetime | None, datetime | None, datetime, datetime, datetime]]:
+        """Every story's dates, without its text: ``(cluster id, representative's published,
+        updated, first seen, last seen, earliest first seen of the members)``, for placing
+        stories in the weeks of the archive (publish decides which date counts)."""
+        rows = self._db.execute(
+            "SELECT c.id, r.published, r.updated, r.first_seen, r.last_seen, m.first"
+            " FROM clusters c JOIN items r ON r.id=c.rep_item_id"
+            " JOIN (SELECT cluster_id, min(first_seen) AS first FROM items"
+            "       WHERE cluster_id IS NOT NULL GROUP BY cluster_id) m ON m.cluster_id=c.id"
+            " ORDER BY c.id"
+        )
+        return [
+            (r[0], dt(r[1]), dt(r[2]), dt(r[3]), dt(r[4]), dt(r[5]))  # type: ignore[misc]
+            for r in rows
+        ]
+
     def stories(self, cluster_ids: Sequence[int]) -> list[Story]:
         """Assemble stories in the order of ``cluster_ids``."""
         if not cluster_ids:

@@ -30,6 +30,11 @@ class Ledger:
         ).fetchone()
         return None if row is None else digest_from_json(json.loads(row[0]))
 
+    def frozen_digests(self) -> list[Digest]:
+        """Every frozen issue, newest week first (the issues published as web pages)."""
+        rows = self._db.execute("SELECT payload FROM digest_issues ORDER BY issue DESC")
+        return [digest_from_json(json.loads(r[0])) for r in rows]
+
     def freeze_digest(self, digest: Digest, now: datetime) -> Digest:
         """Store ``digest`` unless its issue is already frozen; return the frozen one."""
         with self._conn.lock:
