@@ -5,11 +5,14 @@ python scripts/cv_tagging.py [--eval ../shared/eval] [--json cv_tagging.json]
     For each outlet (``train_tagging.outlet``: one per corpus folder, dataset, or brand of the
     extra feeds), fits the models on every other outlet with ``train_tagging.train`` and tags
     the held-out outlet with the runtime code; each fold chooses its L2 penalties by an inner
-    leave-one-outlet-out over its training outlets (``--l2`` fixes one instead; ~1 min).
+    grouped k-fold over its training outlets (``train_tagging.outlet_folds``; ``--l2`` fixes
+    one instead; ~15 s). ``--prior zero`` pulls the weights toward 0 instead of the
+    guideline means (``train_tagging.GUIDELINE_MEANS``).
     Pools precision, recall and F1 per tag (ai, africa, countries; countries count ISO codes
     as score_tagging.py does) overall and per
-    language, prints a table next to the hand-set scorer's (which does not change per fold)
-    and writes the figures as JSON. Targets (issue 16): ai >= 0.95, africa >= 0.96,
+    language, prints a table next to the hand-set scorer's (in-sample: its constants were set
+    on all of these items) and its held-back figures quoted in issue 16, and writes the
+    figures as JSON. Targets (issue 16): ai >= 0.95, africa >= 0.96,
     countries >= 0.93, overall and in each language with at least 10 positives.
 """
 
@@ -29,6 +32,19 @@ from aggregator.tagging import Tagger
 from aggregator.tagging.model import from_json
 
 TARGETS = {"ai": 0.95, "africa": 0.96, "countries": 0.93}
+#: The hand-set scorer's F1 on the held-back test set, as issue 16 quotes it: what the learned
+#: model's cross-validated F1 must beat for ``train_tagging.py --activate`` to name the tag.
+HELD_BACK = {
+    ("africa", "all"): 0.93,
+    ("africa", "fr"): 0.92,
+    ("africa", "en"): 0.92,
+    ("countries", "all"): 0.86,
+    ("countries", "fr"): 0.84,
+    ("countries", "en"): 0.85,
+    ("ai", "all"): 0.935,
+    ("ai", "ar"): 0.88,
+    ("ai", "en"): 0.90,
+}
 Counts = dict[tuple[str, str], list[int]]  # (tag, language) -> [tp, fp, fn, positives]
 
 
@@ -86,7 +102,8 @@ def run(items: list[tt.Item], nested: bool = True, l2: float = tt.L2) -> dict[st
 
 def table(results: dict[str, Counts]) -> tuple[str, dict[str, object]]:
     lines = [
-        f"{'tag':10} {'lang':5} {'pos':>4}  {'learned P/R/F1':>20}  {'hand-set P/R/F1':>20}  target"
+        f"{'tag':10} {'lang':5} {'pos':>4}  {'learned P/R/F1':>20}  {'hand in-sample':>20}"
+        "  held-back  target"
     ]
     out: dict[str, object] = {}
     keys = sorted(results["learned"], key=lambda k: (k[0], k[1] != "all", k[1]))
@@ -105,8 +122,11 @@ def table(results: dict[str, Counts]) -> tuple[str, dict[str, object]]:
         mark = ("ok" if f_learned >= TARGETS[tag] else "MISS") if judged else "-"
         row["positives"] = pos
         row["target"] = TARGETS[tag]
+        held = HELD_BACK.get((tag, lang))
+        row["hand_held_back_F1"] = held
         out[f"{tag}/{lang}"] = row
-        lines.append(f"{tag:10} {lang:5} {pos:4}  {cells[0]:>20}  {cells[1]:>20}  {mark}")
+        hb = f"{held:9.3f}" if held is not None else f"{'':9}"
+        lines.append(f"{tag:10} {lang:5} {pos:4}  {cells[0]:>20}  {cells[1]:>20}  {hb}  {mark}")
     return "\n".join(lines), out
 
 
@@ -117,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--l2", type=float, default=None, help="one fixed L2 penalty (default: nested choice)"
     )
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
+    ap.add_argument("--prior", choices=("guideline", "zero"), default="guideline")
     args = ap.parse_args(argv)
+    tt.set_prior(args.prior)
     items = tt.load(args.eval)
     results = run(items, args.l2 is None, args.l2 or tt.L2)
     text, figures = table(results)

@@ -63,7 +63,7 @@ def explain_item(
     t = tagger.tag(title, summary, language, source_tags)
     learned = sorted(tagger.model.active) if tagger.model is not None else []
     who = (
-        f"{', '.join(learned)}: learned model; others: hand-set scorer"
+        f"learned model for {', '.join(learned)}; hand-set rules for the rest"
         if learned
         else "hand-set scorer"
     )

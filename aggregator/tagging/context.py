@@ -50,3 +50,7 @@ _VENUE = re.compile(
     r"|\bheld|tenue?s?|organisee?s?|hosted|اجتماع|قمة|مؤتمر|منتدى)\b[^.;:!?]{0,24}"
     r"(?:\b(?:a|au|en|in|at)|\bب|في)\s*\S{0,12}\s*$"
 )
+
+# The three window patterns as one search (each is anchored at the window's end): what the
+# learned features ask of every country mention, in one pass of the regex engine.
+_CUE_BEFORE = re.compile("|".join(f"(?:{p.pattern})" for p in (_PASSING_BEFORE, _VENUE, _EXAMPLE)))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..text import ARABIC, fold_keep_case
-from .context import _ADJACENT, _EXAMPLE, _PASSING_AFTER, _PASSING_BEFORE, _SENTENCE_END, _VENUE
+from .context import _ADJACENT, _CUE_BEFORE, _PASSING_AFTER, _SENTENCE_END
 from .lexicon import COUNTRY_SLUGS, Entry
 
 LEDE_CHARS = 300  # the opening sentence ends at the first full stop, or here
@@ -98,13 +98,12 @@ AFRICA_FEATURES = (
 FEATURES = {"ai": TOPIC_FEATURES, "africa": AFRICA_FEATURES, "country": COUNTRY_FEATURES}
 # A mention in an enumeration: a comma (Latin or Arabic) just before or after it, and another
 # separator (comma, ellipsis, "et"/"and"/"و") near it: "jumelles, IA avec un visage...".
-_LIST_NEAR = re.compile(r"[,،]")
 _LIST_SEP = re.compile(r"[,،;]|\.\.\.|…|\b(?:et|and|ou|or)\b")
 
 
 def _in_list(text: str, start: int, end: int) -> bool:
-    before, after = text[max(0, start - 14) : start], text[end : end + 14]
-    if not (_LIST_NEAR.search(before) or _LIST_NEAR.search(after)):
+    near = text[max(0, start - 14) : end + 14]  # the mention itself holds no comma
+    if "," not in near and "،" not in near:
         return False
     wide = text[max(0, start - 60) : start] + " | " + text[end : end + 60]
     return len(_LIST_SEP.findall(wide)) >= 2
@@ -237,12 +236,7 @@ def extract(
         cue = False
         if not e.tag:
             window = fold_keep_case(text[max(0, h.start - 40) : h.start])[0].lower()
-            cue = bool(
-                _PASSING_BEFORE.search(window)
-                or _PASSING_AFTER.match(text, end)
-                or _VENUE.search(window)
-                or _EXAMPLE.search(window)
-            )
+            cue = bool(_CUE_BEFORE.search(window) or _PASSING_AFTER.match(text, end))
         listed = _in_list(text, h.start, end)
         for target in targets:
             a = accs.get(target)

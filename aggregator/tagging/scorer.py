@@ -241,9 +241,8 @@ class Tagger:
             return Tagging(tags=(), countries=(), why={})
         code_scores = {c: v for c, v in scores.items() if c in COUNTRY_SLUGS}
         floor = max(self.threshold, RELATIVE * max(code_scores.values(), default=0.0))
-        chosen_codes = sorted(
-            (c for c, v in code_scores.items() if v >= floor), key=lambda c: (-scores[c], c)
-        )
+        # in the order the item names them (scores are built in the order of the hits)
+        chosen_codes = [c for c, v in code_scores.items() if v >= floor]
         tags = [  # a tag needs evidence: a threshold of 0 does not tag every topic
             t
             for t in self.topics
