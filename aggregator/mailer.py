@@ -77,11 +77,11 @@ class Pacer:
 
     def __init__(
         self, per_second: float = 0.0, per_hour: int = 0, *, sent: Sequence[float] = (),
-        clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None,
     ):  # fmt: skip
         self.gap = 1.0 / per_second if per_second > 0 else 0.0
         self.per_hour = per_hour
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.sleep = clock or time.time, sleep or time.sleep
         self.lock = threading.Lock()
         self.next = 0.0  # the earliest time of the next message (per second)
         self.window: deque[float] = deque(sorted(sent)[-per_hour:] if per_hour else ())

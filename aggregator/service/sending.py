@@ -343,7 +343,7 @@ def _transports(
     if transport is not None:
         folder = transport.directory if isinstance(transport, Outbox) else None
         return (lambda: transport), 1, folder
-    if mode in ("dry-run", "test") or not d.smtp.host:
+    if mode == "dry-run" or not d.smtp.host:
         sub = {"dry-run": ("dry-run", issue), "test": ("test", issue)}.get(mode, (issue,))
         folder = d.outbox.joinpath(*sub)
         box = Outbox(folder)
