@@ -119,8 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     mode = d.add_mutually_exclusive_group(required=True)
     mode.add_argument(
         "--preview", metavar="FILE.html",
-        help="write the HTML part to a file (no default mode: give --preview, --dry-run, --send "
-        "or --test)",
+        help="write the HTML part to a file (no default mode: choose one of these four)",
     )  # fmt: skip
     mode.add_argument(
         "--dry-run", action="store_true", help="write one .eml per recipient to outbox/dry-run/"
@@ -130,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     mode.add_argument(
         "--test", metavar="ADDRESS",
-        help="send the issue to this one address, marked as a test, outside the ledger",
+        help="send the issue to this one address, marked as a test, outside the ledger "
+        "(no default)",
     )  # fmt: skip
     d.add_argument(
         "--week", metavar="YYYY-Www",
