@@ -1,4 +1,4 @@
-"""Deliver built messages: SMTP (one reused connection) or an outbox folder of .eml files.
+"""Deliver built messages: SMTP (connections reused for many messages) or an outbox folder.
 
 Render, then send: ``digest`` builds an ``EmailMessage``; this module only turns it into bytes
 (checking the serialised headers) and hands it over. Both transports call ``on_commit`` just
@@ -16,8 +16,10 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -41,6 +43,71 @@ _SINGLE = ("from", "to", "subject", "date", "message-id", "list-unsubscribe", "m
 class ConnectionFailed(DeliveryError):
     """The server cannot be reached or refuses us (connect, TLS, login): nobody can be sent to
     now, so the run stops instead of failing every recipient in turn."""
+
+
+class Refused(DeliveryError):
+    """The server refused this recipient's message (a 4xx or 5xx reply to MAIL, RCPT or DATA):
+    ``code``, ``enhanced`` (RFC 3463 ``5.1.1``, None when the reply has none) and ``reply``."""
+
+    def __init__(self, recipient: str, code: int, reply: str, *, permanent: bool):
+        self.enhanced = enhanced_code(reply)
+        self.reply = reply
+        super().__init__(recipient, f"{code} {reply}", permanent=permanent, code=code)
+
+
+class Deferred(Refused):
+    """A 4xx refusal passed up at once by a mailer made with ``defer_temporary``: the caller
+    tries this message again later (other recipients need not wait)."""
+
+
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def enhanced_code(reply: str) -> str | None:
+    """The RFC 3463 enhanced status code a reply starts with (``5.1.1``), or None."""
+    m = _ENHANCED.match(reply.strip())
+    return ".".join(m.groups()) if m else None
+
+
+class Pacer:
+    """The rate limit shared by every connection of a run: at most ``per_second`` messages a
+    second (evenly spaced) and ``per_hour`` in any hour (a sliding window, primed with the
+    times of messages sent by earlier runs); 0 means no limit. ``wait()`` blocks the calling
+    thread until its message may go. ``clock``/``sleep`` are injectable for tests."""
+
+    def __init__(
+        self, per_second: float = 0.0, per_hour: int = 0, *, sent: Sequence[float] = (),
+        clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None,
+    ):  # fmt: skip
+        self.gap = 1.0 / per_second if per_second > 0 else 0.0
+        self.per_hour = per_hour
+        self.clock, self.sleep = clock or time.time, sleep or time.sleep
+        self.lock = threading.Lock()
+        self.next = 0.0  # the earliest time of the next message (per second)
+        self.window: deque[float] = deque(sorted(sent)[-per_hour:] if per_hour else ())
+        self.waited = 0.0  # seconds slept, over all threads
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.gap or self.per_hour)
+
+    def wait(self) -> None:
+        if not self.limited:
+            return
+        with self.lock:  # reserve a slot, then sleep outside the lock until it comes
+            now = self.clock()
+            at = max(now, self.next)
+            if self.per_hour:
+                while self.window and self.window[0] <= at - 3600:
+                    self.window.popleft()
+                if len(self.window) >= self.per_hour:
+                    at = max(at, self.window[0] + 3600)
+                self.window.append(at)
+            self.next = at + self.gap
+            delay = at - now
+            self.waited += max(delay, 0.0)
+        if delay > 0:
+            self.sleep(delay)
 
 
 class Transport(Protocol):
@@ -132,8 +199,11 @@ class SmtpMailer:
     ``max_per_connection``, as servers cap messages per connection, and after a drop).
 
     4xx replies and dropped connections are retried ``retries`` times with exponential backoff
-    (``sleep`` is injectable for tests); 5xx replies raise ``DeliveryError(permanent=True)``.
-    Connect/TLS/login failures raise ``ConnectionFailed`` after the same retries.
+    (``sleep`` is injectable for tests); 5xx replies raise ``Refused(permanent=True)``.
+    With ``defer_temporary`` a 4xx refusal of the recipient (not 421, which closes the
+    connection) raises ``Deferred`` at once, for the caller to retry it later while the
+    connection carries other messages. Connect/TLS/login failures raise ``ConnectionFailed``
+    after the retries. A ``pacer`` is waited for before each transaction.
     """
 
     def __init__(
@@ -147,6 +217,8 @@ class SmtpMailer:
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
         max_per_connection: int = 100,
+        defer_temporary: bool = False,
+        pacer: Pacer | None = None,
     ):
         if settings.security not in ("none", "starttls", "ssl"):
             raise ValueError(f"smtp.security: {settings.security!r}")
@@ -158,6 +230,8 @@ class SmtpMailer:
         self.ssl_context = ssl_context
         self.local_hostname = local_hostname
         self.max_per_connection = max_per_connection  # servers cap messages per connection
+        self.defer_temporary = defer_temporary  # a 4xx refusal raises Deferred, no sleeping here
+        self.pacer = pacer
         self.conn: smtplib.SMTP | None = None
         self.on_conn = 0  # messages sent on the current connection
         self.connections = 0  # opened so far (connection reuse is observable)
@@ -244,7 +318,10 @@ class SmtpMailer:
         attempt = 0
         while True:
             try:
-                self._transaction(self._connection(), sender, recipient, raw, on_commit)
+                conn = self._connection()
+                if self.pacer is not None:
+                    self.pacer.wait()
+                self._transaction(conn, sender, recipient, raw, on_commit)
                 self.on_conn += 1
                 return
             except _Retry as exc:
@@ -252,12 +329,14 @@ class SmtpMailer:
                     self._drop()
                 attempt += 1
                 if attempt > self.retries:
-                    cls = ConnectionFailed if exc.connect else DeliveryError
-                    raise cls(
-                        recipient,
-                        f"gave up after {attempt} attempts: {exc.code or ''} {exc.text}".strip(),
-                        code=exc.code,
-                    ) from exc
+                    if exc.connect:
+                        raise ConnectionFailed(recipient, f"gave up after {attempt} attempts: "
+                                               f"{exc.code or ''} {exc.text}".strip(),
+                                               code=exc.code) from exc  # fmt: skip
+                    if exc.code is not None and exc.code > 0:
+                        raise Refused(recipient, exc.code, exc.text, permanent=False) from exc
+                    raise DeliveryError(recipient, f"gave up after {attempt} attempts: "
+                                        f"{exc.text}", code=exc.code) from exc  # fmt: skip
                 delay = self.backoff * 2 ** (attempt - 1)
                 log.warning("%s: temporary failure (%s), retry %d in %.0f s",
                             recipient, exc.text, attempt, delay)  # fmt: skip
@@ -294,9 +373,11 @@ class SmtpMailer:
         if rset and code != 421:
             _quietly(conn.rset)
         reply = _reply(text)
+        if 400 <= code < 500 and code != 421 and self.defer_temporary:
+            raise Deferred(recipient, code, reply, permanent=False)
         if 400 <= code < 500 or code == -1:
             raise _Retry(code, reply, reconnect=code in (421, -1))
-        raise DeliveryError(recipient, f"{code} {reply}", permanent=True, code=code)
+        raise Refused(recipient, code, reply, permanent=True)
 
 
 class Outbox:
@@ -341,4 +422,16 @@ def _quietly(fn: Callable[[], object]) -> None:
         fn()
 
 
-__all__ = ["ConnectionFailed", "Outbox", "SmtpMailer", "Transport", "Wire", "prepare", "serialise"]
+__all__ = [
+    "ConnectionFailed",
+    "Deferred",
+    "Outbox",
+    "Pacer",
+    "Refused",
+    "SmtpMailer",
+    "Transport",
+    "Wire",
+    "enhanced_code",
+    "prepare",
+    "serialise",
+]

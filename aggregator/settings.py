@@ -41,6 +41,11 @@ class SmtpSettings:
     username: str = ""
     password_env: str = "AGGREGATOR_SMTP_PASSWORD"
     timeout: float = 30.0
+    connections: int = 4  # SMTP connections at once (each reused for many messages)
+    rate_per_second: float = 0.0  # messages per second at most, over all connections (0: none)
+    rate_per_hour: int = 0  # messages per hour at most, counting earlier runs' (0: none)
+    retries: int = 3  # a 4xx-refused message is tried again this many times later in the run
+    retry_delay: float = 60.0  # seconds before the first of those; doubles each time
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class DigestSettings:
     intro: str = ""  # the editor's note above the sections (digest --intro FILE wins)
     include_other: bool = False  # a final "Other stories" section
     send_empty: bool = False  # send an issue even when the week had nothing
+    list_id: str = ""  # the List-Id header's identifier; empty: from the sender's address
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
 

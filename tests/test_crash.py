@@ -2,7 +2,9 @@
 point of its SQL (``support.killpoint``: the child stops there, says so through a pipe, and is
 killed), then run normally. After every kill the store must pass PRAGMA integrity_check and
 every source's state must agree with its items (one transaction per source); after the normal
-run it must hold every item exactly once."""
+run it must hold every item exactly once. The digest too: a send of editions over four SMTP
+connections is killed mid-way, and the rerun completes it with one message per subscriber (a
+message caught at the end of DATA resent with the same Message-ID), each of its frozen edition."""
 
 from __future__ import annotations
 
@@ -11,14 +13,18 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from aggregator.config import load
+from aggregator.service.sending import send_digest
 from aggregator.store import Store
 
 from support.corpus import REAL, distinct_items, write_config
+from support.digest import AFTER_W48, smtp_settings, week_store
+from support.smtpserver import Sink
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -114,3 +120,77 @@ def test_sigkill_during_fetch_at_twelve_points_then_a_normal_run(tmp_path, feed_
             assert states[name].items == expected, name
         assert store.count_items() == COPIES * sum(distinct_items(f) for f in files)
         assert not store.unclustered_items()
+
+
+# ---- the digest: kill -9 while four connections deliver editions ---------------------------
+
+_SEND_CHILD = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from pathlib import Path
+from aggregator.service.sending import send_digest
+from aggregator.store import Store
+from support.digest import AFTER_W48, smtp_settings
+class _Port:  # smtp_settings only needs .port
+    port = {port}
+s = smtp_settings(Path({tmp!r}), _Port, recipients=(), smtp_kw={{"connections": 4}})
+send_digest(s, Store(s.database), week="2026-W48", now=AFTER_W48)
+"""
+#: the choices subscribers cycle through: four editions (and one empty for "ar" + diplomacy)
+_CHOICES = [((), ()), (("ai",), ()), ((), ("fr",)), (("africa",), ("ar",)),
+            (("diplomacy",), ("ar",))]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sigkill_while_sending_editions_over_four_connections_then_a_rerun(tmp_path):
+    n = 60
+    people = [f"kill{i:02d}@example.org" for i in range(n)]
+    store = week_store(tmp_path)
+    for i, address in enumerate(people):
+        topics, languages = _CHOICES[i % len(_CHOICES)]
+        store.set_subscriber_status(address, "confirmed", "form", AFTER_W48, topics=topics,
+                                    languages=languages)  # fmt: skip
+    store.close()
+    empty = {p for i, p in enumerate(people) if i % len(_CHOICES) == 4}
+    with Sink(delay_rcpt=0.02) as sink:
+        code = _SEND_CHILD.format(root=str(ROOT), tests=str(TESTS), port=sink.port,
+                                  tmp=str(tmp_path))  # fmt: skip
+        child = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path)
+        deadline = time.monotonic() + WAIT
+        while len(sink.messages) < 15 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.005)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        assert child.returncode == -signal.SIGKILL
+        first = len(sink.messages)
+        assert 15 <= first < n - len(empty)
+        assert sink.connections == 4
+        store = Store(tmp_path / "agg.db")
+        assert store.integrity_check() == "ok"
+        in_doubt = {r for r, (_, unknown) in store.delivery_flags("2026-W48").items() if unknown}
+        assert len(in_doubt) <= 4  # at most one message in flight per connection
+        editions = {k: store.frozen_edition("2026-W48", k) for k in
+                    ("topics=ai", "languages=fr", "topics=africa;languages=ar")}  # fmt: skip
+        s = smtp_settings(tmp_path, sink, recipients=(), smtp_kw={"connections": 4})
+        report = send_digest(s, store, week="2026-W48", now=AFTER_W48)
+        counts = sink.by_recipient()
+        messages = list(sink.messages)
+    assert report.failed == 0 and report.sent + report.already_sent == n - len(empty)
+    assert set(counts) == set(people) - empty
+    assert {r for r, c in counts.items() if c != 1} <= in_doubt
+    assert set(report.uncertain) == in_doubt
+    rows = store.deliveries("2026-W48")
+    assert {r for r, d in rows.items() if d.status == "skipped"} == empty
+    assert {d.status for r, d in rows.items() if r not in empty} == {"sent"}
+    # the editions frozen before the kill are the ones the rerun sent
+    for key, frozen in editions.items():
+        if frozen is not None:
+            assert store.frozen_edition("2026-W48", key) == frozen
+    got = store.delivery_editions("2026-W48")
+    for m in messages:  # every message is its recipient's edition, with one Message-ID each
+        rcpt = m.rcpt_tos[0]
+        edition = store.frozen_edition("2026-W48", got[rcpt]) if got[rcpt] != "all" else None
+        want = edition.subject if edition else store.frozen_digest("2026-W48").subject
+        assert m.message["Subject"] == want
+    for r in set(people) - empty:
+        assert len({m.message["Message-ID"] for m in messages if m.rcpt_tos == [r]}) == 1

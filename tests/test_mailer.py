@@ -43,7 +43,7 @@ def run(settings, store, **kw):
 
 def test_one_message_per_recipient_over_one_connection(tmp_path, sink):
     store = week_store(tmp_path)
-    s = smtp_settings(tmp_path, sink)
+    s = smtp_settings(tmp_path, sink, smtp_kw={"connections": 1})  # the default is 4
     report = run(s, store)
     assert (report.sent, report.failed, report.recipients) == (6, 0, 6)
     assert sink.connections == 1

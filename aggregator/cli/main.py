@@ -113,12 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         "Previews the issue of an ISO week, writes it as .eml files, or sends it. The "
         "issue is frozen on its first build; a repeated --send only sends what "
         "was not sent.",
-        "aggregator digest --preview week.html\naggregator digest --send --week 2026-W48",
+        "aggregator digest --preview week.html\naggregator digest --test me@example.org\n"
+        "aggregator digest --send --week 2026-W48",
     )  # fmt: skip
     mode = d.add_mutually_exclusive_group(required=True)
     mode.add_argument(
         "--preview", metavar="FILE.html",
-        help="write the HTML part to a file (no default mode: give --preview, --dry-run or --send)",
+        help="write the HTML part to a file (no default mode: choose one of these four)",
     )  # fmt: skip
     mode.add_argument(
         "--dry-run", action="store_true", help="write one .eml per recipient to outbox/dry-run/"
@@ -126,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--send", action="store_true", help="deliver (SMTP, or the outbox if no smtp.host)"
     )
+    mode.add_argument(
+        "--test", metavar="ADDRESS",
+        help="send the issue to this one address, marked as a test, outside the ledger "
+        "(no default)",
+    )  # fmt: skip
     d.add_argument(
         "--week", metavar="YYYY-Www",
         help="ISO week such as 2026-W48 (default: the last complete week in digest.timezone)",
@@ -500,8 +506,12 @@ def status_row(s, health=None, now: datetime | None = None) -> dict:
 
 
 def _cmd_digest(settings, store, args) -> int:
-    from ..service.sending import Mode, send_digest
+    from ..service.sending import Mode, send_digest, send_test
 
+    if args.test:
+        report = send_test(settings, store, args.test, week=args.week)
+        print(report.summary())
+        return 0 if report.ok else 1
     mode: Mode = "preview" if args.preview else "dry-run" if args.dry_run else "send"
     intro, grace = _digest_intro(args.intro), _digest_grace(args.grace)
     report = send_digest(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import typing
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -272,6 +273,33 @@ def _unsubscribe_url(self: _Loader, f: Field) -> str | Bad:
 
 
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
+_LIST_ID = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+$")
+
+
+def _rate(self: _Loader, f: Field) -> float | Bad:
+    """Messages per second: 0 (no limit) or more."""
+    value = self.scalar(f.vnode, f.key, "a number")
+    if value is BAD:
+        return BAD
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        self.add(f.vnode, f.key, f"expected a number of messages per second (0: no limit), "
+                 f"got {value!r}")  # fmt: skip
+        return BAD
+    return float(value)
+
+
+def _list_id(self: _Loader, f: Field) -> str | Bad:
+    """RFC 2919: a dot-atom with at least one dot (``digest.news.example.org``), with or
+    without its angle brackets; empty: derived from the sender's address."""
+    value = self.text(f, empty=True)
+    if value is BAD or not value:
+        return value
+    ident = str(value).strip().removeprefix("<").removesuffix(">")
+    if not _LIST_ID.match(ident) or len(ident) > 255:
+        self.add(f.vnode, f.key, f"{value!r} is not a list identifier such as "
+                 "digest.news.example.org (RFC 2919)")  # fmt: skip
+        return BAD
+    return ident
 
 
 def warnings(settings: Settings) -> list[str]:
@@ -343,6 +371,12 @@ _READERS: dict[str, _Read] = {
     "digest.smtp.username": partial(Reader.text, empty=True),
     "digest.smtp.password_env": Reader.env_name,
     "digest.smtp.timeout": Reader.duration,
+    "digest.smtp.connections": partial(Reader.integer, lo=1, hi=100),
+    "digest.smtp.rate_per_hour": partial(Reader.integer, lo=0),
+    "digest.smtp.retries": partial(Reader.integer, lo=0, hi=20),
+    "digest.smtp.retry_delay": partial(Reader.duration, zero=True),
+    "digest.smtp.rate_per_second": _rate,
+    "digest.list_id": _list_id,
     "tagging.threshold": Reader.number,
 }
 

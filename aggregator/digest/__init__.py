@@ -7,6 +7,7 @@ digest's zone and language, ``render`` turns them into text and HTML,
 """
 
 from .dates import date_range, day, locale, story_date
+from .editions import FULL, Choice, choice, edition
 from .hygiene import header_text, safe_link
 from .issue import (
     AFRICA,
@@ -19,6 +20,7 @@ from .issue import (
     pick,
     rank_key,
     relevance,
+    render_subject,
     resolve_week,
     section_keys,
     section_of,
@@ -42,19 +44,23 @@ __all__ = [
     "AI",
     "BUILTIN_SECTIONS",
     "EXCERPT_CHARS",
+    "FULL",
     "HTML_TEMPLATE",
     "TEXT_TEMPLATE",
     "WIRE_POLICY",
+    "Choice",
     "Entry",
     "MessageFactory",
     "Renderer",
     "address_domain",
     "backlog_cutoff",
     "build_digest",
+    "choice",
     "clean_intro",
     "compose",
     "date_range",
     "day",
+    "edition",
     "entries",
     "header_text",
     "language_of",
@@ -64,6 +70,7 @@ __all__ = [
     "pick",
     "rank_key",
     "relevance",
+    "render_subject",
     "resolve_week",
     "safe_link",
     "section_keys",

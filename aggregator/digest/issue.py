@@ -251,6 +251,21 @@ def build_digest(
                                include_other=include_other, per_outlet=per_outlet,
                                base_url=base_url,
                                lang=babel_locale(locale).language)  # fmt: skip
+    text = render_subject(subject, issue, start, end, sections, timezone, locale)
+    return Digest(issue, start, end, text, sections, clean_intro(intro))
+
+
+def render_subject(
+    template: str,
+    issue: str,
+    start: datetime,
+    end: datetime,
+    sections: Sequence[DigestSection],
+    timezone: str = "UTC",
+    locale: str = "en",
+) -> str:
+    """The subject line: ``template`` with ``{week}``, ``{dates}``, ``{count}`` (the stories of
+    ``sections``: an edition counts its own) and ``{top}`` (its first story's title)."""
     first = next((s.stories[0] for s in sections if s.stories), None)
     values = {
         "week": issue,
@@ -258,5 +273,5 @@ def build_digest(
         "count": str(sum(len(s.stories) for s in sections)),
         "top": first.item.title if first else "",
     }
-    text = _SUBJECT_FIELD.sub(lambda m: values[m[1]], subject)
-    return Digest(issue, start, end, header_text(text) or issue, sections, clean_intro(intro))
+    text = _SUBJECT_FIELD.sub(lambda m: values[m[1]], template)
+    return header_text(text) or issue

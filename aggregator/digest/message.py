@@ -11,6 +11,7 @@ import binascii
 import email.policy
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -32,12 +33,17 @@ def message_id(issue: str, recipient: str, domain: str) -> str:
     return f"<{issue}.{h}@{domain}>"
 
 
-def list_id(sender: str) -> str:
+def list_id(sender: str, ident: str = "") -> str:
+    """The List-Id header (RFC 2919): the sender's name as the label and ``ident`` (config
+    ``digest.list_id``), else ``<local.domain>`` of the sender's address."""
     name, addr = parseaddr(sender)
-    local, _, domain = addr.partition("@")
-    ident = f"{local or 'digest'}.{domain or 'localhost'}".lower()
-    ident = re.sub(r"[^a-z0-9.-]", "-", ident)
-    label = header_text(name).replace('"', "")
+    if ident:
+        ident = ident.strip().removeprefix("<").removesuffix(">")
+    else:
+        local, _, domain = addr.partition("@")
+        ident = f"{local or 'digest'}.{domain or 'localhost'}".lower()
+        ident = re.sub(r"[^a-z0-9.-]", "-", ident)
+    label = header_text(name).replace('"', "").replace("\\", "")
     return f'"{label}" <{ident}>' if label else f"<{ident}>"
 
 
@@ -51,9 +57,14 @@ def compose(
     unsubscribe_https: str,
     unsubscribe_mailto: str,
     date: datetime,
+    list_ident: str = "",
+    headers: Mapping[str, str] | None = None,
+    mid: str | None = None,
 ) -> EmailMessage:
     """One message to one recipient: multipart/alternative, text/plain then text/html, UTF-8,
-    with List-Id, List-Unsubscribe and RFC 8058 one-click headers."""
+    with List-Id (``list_ident``: config ``digest.list_id``), List-Unsubscribe and RFC 8058
+    one-click headers, then ``headers`` (``X-Aggregator-Test``). ``mid`` replaces the
+    deterministic Message-ID (a test message must not share the real one's)."""
     name, addr = parseaddr(sender)
     msg = EmailMessage()
     msg["From"] = Address(display_name=header_text(name), addr_spec=addr)
@@ -64,10 +75,12 @@ def compose(
         del msg["Subject"]
         msg["Subject"] = subject.replace("=?", "= ?")
     msg["Date"] = format_datetime(date.astimezone(UTC))
-    msg["Message-ID"] = message_id(digest.issue, recipient, address_domain(sender))
-    msg["List-Id"] = list_id(sender)
+    msg["Message-ID"] = mid or message_id(digest.issue, recipient, address_domain(sender))
+    msg["List-Id"] = list_id(sender, list_ident)
     msg["List-Unsubscribe"] = f"<{unsubscribe_mailto}>, <{unsubscribe_https}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in (headers or {}).items():
+        msg[name] = header_text(value)
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg
@@ -96,12 +109,17 @@ class MessageFactory:
     and quoted-printable bodies put in, an order of magnitude cheaper than ``compose()``. Values
     that are not plain ASCII (an internationalised address) fall back to ``compose()``."""
 
-    def __init__(self, digest: Digest, *, sender: str, date: datetime):
+    def __init__(
+        self, digest: Digest, *, sender: str, date: datetime, list_ident: str = "",
+        headers: Mapping[str, str] | None = None,
+    ):  # fmt: skip
         self.digest, self.sender, self.date = digest, sender, date
+        self.list_ident, self.headers = list_ident, dict(headers or {})
         self.domain = address_domain(sender)
         self.template = compose(digest, _S_TEXT, _S_HTML, sender=sender, recipient=_S_TO,
                                 unsubscribe_https=_S_HTTPS, unsubscribe_mailto=_S_MAILTO,
-                                date=date)  # fmt: skip
+                                date=date, list_ident=list_ident,
+                                headers=self.headers)  # fmt: skip
         raw = self.template.as_bytes(policy=WIRE_POLICY).decode("ascii")
         mid = message_id(digest.issue, _S_TO, self.domain)
         marks = {mid: "mid", _S_TO: "to", _S_MAILTO: "mailto", _S_HTTPS: "https",
@@ -134,7 +152,7 @@ class MessageFactory:
 
     def build(
         self, recipient: str, text: str, html: str, *, unsubscribe_https: str,
-        unsubscribe_mailto: str,
+        unsubscribe_mailto: str, mid: str | None = None,
     ) -> bytes | EmailMessage:  # fmt: skip
         simple = (
             _SIMPLE_ADDR.match(recipient)
@@ -144,9 +162,11 @@ class MessageFactory:
         if not simple:
             return compose(self.digest, text, html, sender=self.sender, recipient=recipient,
                            unsubscribe_https=unsubscribe_https,
-                           unsubscribe_mailto=unsubscribe_mailto, date=self.date)  # fmt: skip
+                           unsubscribe_mailto=unsubscribe_mailto, date=self.date,
+                           list_ident=self.list_ident, headers=self.headers,
+                           mid=mid)  # fmt: skip
         values = {
-            "mid": message_id(self.digest.issue, recipient, self.domain),
+            "mid": mid or message_id(self.digest.issue, recipient, self.domain),
             "to": recipient,
             "mailto": unsubscribe_mailto,
             "https": unsubscribe_https,

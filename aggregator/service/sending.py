@@ -20,28 +20,47 @@ Exactly-once as far as SMTP allows:
 
 from __future__ import annotations
 
+import functools
+import heapq
+import importlib
 import logging
 import math
 import os
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
+from .. import addresses
 from .. import digest as dg
 from ..clock import utcnow
-from ..errors import DeliveryError
+from ..errors import ConfigError, DeliveryError
 from ..files import write_atomic
-from ..mailer import ConnectionFailed, Outbox, SmtpMailer, Transport, prepare
-from ..models import Digest, Story
+from ..mailer import (
+    ConnectionFailed,
+    Deferred,
+    Outbox,
+    Pacer,
+    Refused,
+    SmtpMailer,
+    Transport,
+    prepare,
+)
+from ..models import Digest, Story, Subscriber
 from ..normalize import reader_links
 from ..settings import DigestSettings, Settings
 from ..store import Store
-from ..unsubscribe import secret_for, unsubscribe_link
+from ..unsubscribe import make_token, secret_for, unsubscribe_link
 from .lock import InstanceLock
-from .subscriptions import digest_recipients, link_token, preferences_url
+from .subscriptions import digest_recipients, preferences_url
 
 log = logging.getLogger("aggregator.digest")
 
@@ -75,6 +94,12 @@ class DigestReport:
     preview: Path | None = None
     hint: str = ""  # what to try when the week came out empty
     backlog: int = 0  # stories first seen in the week but published before it (left out)
+    editions: int = 0  # distinct editions rendered (one per choice of topics and languages)
+    empty_editions: int = 0  # recipients skipped: their edition had no story
+    retried: int = 0  # 4xx refusals tried again later in this run
+    bounced: int = 0  # addresses the bounce policy stopped in this run
+    connections: int = 0  # SMTP connections (or outbox writers) used at once
+    test: str = ""  # digest --test: the one address it went to
 
     @property
     def ok(self) -> bool:
@@ -92,14 +117,25 @@ class DigestReport:
             return f"digest {self.issue}: no stories in the week, nothing sent" + hint
         where = f" to {self.outbox}" if self.outbox else ""
         verb = "written" if self.outbox else "sent"
+        if self.test:
+            done = "failed" if self.failed else verb
+            line = f"digest {self.issue}: test message to {self.test} {done}{where} (not ledgered)"
+            return line + "".join(f"\n  failed: {r}: {e}" for r, e in self.failures)
+        n = self.editions
         parts = [
             (
                 f"digest {self.issue}: {self.stories} stories{backlog}, {self.sent} of "
                 f"{self.recipients} {verb}{where}"
             ),
+            f"{n} editions" if n > 1 else "",
             f"{self.already_sent} already sent" if self.already_sent else "",
             f"{self.unsubscribed} unsubscribed" if self.unsubscribed else "",
+            f"{self.empty_editions} skipped (nothing in their topics and languages)"
+            if self.empty_editions
+            else "",
             f"{self.failed} failed" if self.failed else "",
+            f"{self.bounced} stopped as bounced" if self.bounced else "",
+            f"{self.retried} refusals tried again" if self.retried else "",
             f"{len(self.uncertain)} resent after an interrupted send" if self.uncertain else "",
         ]
         line = ", ".join(p for p in parts if p)
@@ -217,131 +253,471 @@ def send_digest(
                             backlog=backlog)  # fmt: skip
 
     ledgered = mode == "send"
-    outbox_dir: Path | None = None
-    own_transport = transport is None
-    if transport is None:
-        if mode == "dry-run" or not d.smtp.host:
-            outbox_dir = d.outbox / "dry-run" / issue if mode == "dry-run" else d.outbox / issue
-            transport = Outbox(outbox_dir)
-        else:
-            transport = SmtpMailer(d.smtp, os.environ.get(d.smtp.password_env) or None)
-    elif isinstance(transport, Outbox):
-        outbox_dir = transport.directory
-
     lock = DigestLock(store.path) if ledgered else None
     if lock is not None:
         lock.acquire()
     try:
+        make, connections, outbox_dir = _transports(settings, store, issue, mode, transport, now)
         if ledgered:
             digest = store.freeze_digest(digest, now)
-            context = renderer.context(digest)
-        return _deliver(settings, store, digest, context, renderer, recipients, transport,
-                        ledgered=ledgered, mode=mode, stories=stories, outbox=outbox_dir,
-                        backlog=backlog)  # fmt: skip
+        return _deliver(settings, store, digest, renderer, recipients, make,
+                        connections=connections, owned=transport is None, ledgered=ledgered,
+                        mode=mode, stories=stories, outbox=outbox_dir, backlog=backlog,
+                        now=now)  # fmt: skip
     finally:
-        if own_transport:
-            transport.close()
         if lock is not None:
             lock.release()
+
+
+def send_test(
+    settings: Settings,
+    store: Store,
+    address: str,
+    *,
+    week: str | None = None,
+    now: datetime | None = None,
+    transport: Transport | None = None,
+) -> DigestReport:
+    """``digest --test ADDRESS``: the current issue (as frozen, else as it would be frozen now,
+    without freezing it) to one address, outside the ledger and marked as a test: subject
+    "[test] ...", ``X-Aggregator-Test: yes``, a Message-ID of its own (never the one the real
+    delivery will carry). A subscriber gets their own edition and working links; another
+    address the whole issue, whose unsubscribe link does nothing."""
+    box = addresses.valid(address)
+    if box is None:
+        raise ConfigError(f"--test {address!r}: {addresses.problem(address)}")
+    d = settings.digest
+    now = now or utcnow()
+    issue, start, end = dg.resolve_week(week, d.timezone, now)
+    renderer = dg.Renderer(d.templates, d.timezone, title=settings.output.title, locale=d.locale)
+    digest = store.frozen_digest(issue) or build_issue(settings, store, issue, start, end)[0]
+    subscriber = store.subscriber(box.address)
+    editions = _Editions(settings, store, digest, renderer, freeze=False, now=now,
+                         headers={"X-Aggregator-Test": "yes"},
+                         subject_prefix="[test] ")  # fmt: skip
+    ed = editions.get(_choice_of(subscriber))
+    secret = secret_for(settings.secret_env, store)
+    token = make_token(secret, subscriber.uid) if subscriber else "test"
+    https = unsubscribe_link(d.unsubscribe_url, token)
+    mailto = f"mailto:{parseaddr(d.sender)[1]}?subject={quote('unsubscribe ' + token)}"
+    prefs = preferences_url(settings, secret, subscriber) if subscriber else ""
+    text, html = ed.personalise(box.address, https, prefs)
+    mid = f"<{issue}.test.{secrets.token_hex(8)}@{dg.address_domain(d.sender)}>"
+    msg = ed.factory.build(box.address, text, html, unsubscribe_https=https,
+                           unsubscribe_mailto=mailto, mid=mid)  # fmt: skip
+    make, _, folder = _transports(settings, store, issue, "test", transport, now)
+    sender = make()
+    failures: list[tuple[str, str]] = []
+    aborted = None
+    try:
+        sender.send(msg)
+    except ConnectionFailed as exc:
+        aborted = str(exc)
+        failures.append((box.address, str(exc)))
+    except DeliveryError as exc:
+        failures.append((box.address, str(exc)))
+    finally:
+        if transport is None:
+            sender.close()
+    stories = sum(len(s.stories) for s in ed.digest.sections)
+    report = DigestReport(issue, "test", recipients=1, sent=0 if failures else 1,
+                          failed=len(failures), stories=stories, failures=tuple(failures),
+                          aborted=aborted, outbox=folder, editions=1, connections=1,
+                          test=box.address)  # fmt: skip
+    log.info("%s", report.summary())
+    return report
+
+
+def _transports(
+    settings: Settings,
+    store: Store,
+    issue: str,
+    mode: str,
+    transport: Transport | None,
+    now: datetime,
+) -> tuple[Callable[[], Transport], int, Path | None]:
+    """How the run delivers: ``(make a transport, how many at once, the outbox folder)``. SMTP
+    gets ``digest.smtp.connections`` connections sharing one rate limit (primed with the last
+    hour's sends of earlier runs); the outbox, or a transport handed in, one."""
+    d = settings.digest
+    if transport is not None:
+        folder = transport.directory if isinstance(transport, Outbox) else None
+        return (lambda: transport), 1, folder
+    if mode == "dry-run" or not d.smtp.host:
+        sub = {"dry-run": ("dry-run", issue), "test": ("test", issue)}.get(mode, (issue,))
+        folder = d.outbox.joinpath(*sub)
+        box = Outbox(folder)
+        return (lambda: box), 1, folder
+    smtp = d.smtp
+    password = os.environ.get(smtp.password_env) or None
+    earlier = store.sent_since(now - timedelta(hours=1)) if smtp.rate_per_hour else []
+    pacer = Pacer(smtp.rate_per_second, smtp.rate_per_hour,
+                  sent=[t.timestamp() for t in earlier])  # fmt: skip
+    connections = 1 if mode == "test" else smtp.connections
+
+    def make() -> Transport:
+        return SmtpMailer(smtp, password, defer_temporary=True,
+                          pacer=pacer if pacer.limited else None)  # fmt: skip
+
+    return make, connections, None
+
+
+@dataclass
+class _Edition:
+    """One edition as the sender needs it: rendered once, then filled per recipient."""
+
+    key: str
+    digest: Digest
+    factory: dg.MessageFactory
+    personalise: Callable[[str, str, str], tuple[str, str]]
+
+    @property
+    def empty(self) -> bool:
+        return self.digest.empty
+
+
+class _Editions:
+    """The editions of one issue, made (and, when sending, frozen) the first time a subscriber
+    with that choice comes up: rendering costs one template pass per edition, not per reader."""
+
+    def __init__(self, settings: Settings, store: Store, digest: Digest, renderer: dg.Renderer,
+                 *, freeze: bool, now: datetime, headers: dict[str, str] | None = None,
+                 subject_prefix: str = ""):  # fmt: skip
+        self.settings, self.store, self.digest, self.renderer = settings, store, digest, renderer
+        self.freeze, self.now = freeze, now
+        self.headers, self.prefix = headers or {}, subject_prefix
+        self.date = utcnow()
+        self.made: dict[str, _Edition] = {}
+
+    def get(self, chosen: dg.Choice) -> _Edition:
+        key = chosen.key
+        found = self.made.get(key)
+        if found is not None:
+            return found
+        d = self.settings.digest
+        content = self.digest
+        if key != dg.FULL:
+            frozen = self.store.frozen_edition(self.digest.issue, key)
+            if frozen is None:
+                content = dg.edition(self.digest, chosen, subject=d.subject,
+                                     timezone=d.timezone, locale=d.locale)  # fmt: skip
+                if self.freeze:
+                    content = self.store.freeze_edition(key, content, self.now)
+            else:
+                content = frozen
+        if self.prefix:
+            content = replace(content, subject=f"{self.prefix}{content.subject}")
+        factory = dg.MessageFactory(content, sender=d.sender, date=self.date,
+                                    list_ident=d.list_id, headers=self.headers)  # fmt: skip
+        prepare(factory.template)  # the full header round-trip check, once per edition
+        personalise = self.renderer.personaliser(self.renderer.context(content))
+        made = self.made[key] = _Edition(key, content, factory, personalise)
+        return made
+
+
+def _choice_of(subscriber: Subscriber | None) -> dg.Choice:
+    if subscriber is None:
+        return dg.Choice()
+    return dg.choice(subscriber.topics, subscriber.languages)
+
+
+@dataclass
+class _Job:
+    rcpt: str
+    mid: str
+    edition: str
+    msg: EmailMessage | bytes
+    attempt: int = 0  # retries in this run after a 4xx
+
+
+_STOPPED = object()  # a job the pool gave back unsent (the run was stopping)
+
+
+class _Pool:
+    """Threads, each with its own transport (one SMTP connection reused for its messages),
+    taking jobs from one queue and answering ``(job, None | exception | _STOPPED)``. A thread
+    whose transport cannot connect ends (the others go on); ``work`` runs in the threads."""
+
+    def __init__(self, make: Callable[[], Transport], size: int, owned: bool,
+                 work: Callable[[Transport, _Job], None]):  # fmt: skip
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[tuple[_Job, object]] = queue.SimpleQueue()
+        self.stop = threading.Event()
+        self.size = self.alive = size
+        self.work, self.owned = work, owned
+        self.threads = [
+            threading.Thread(target=self._run, args=(make,), name=f"smtp-{i}", daemon=True)
+            for i in range(size)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, make: Callable[[], Transport]) -> None:
+        transport = make()
+        try:
+            while (job := self.jobs.get()) is not None:
+                if self.stop.is_set():
+                    self.done.put((job, _STOPPED))
+                    continue
+                try:
+                    self.work(transport, job)
+                except ConnectionFailed as exc:
+                    self.done.put((job, exc))
+                    return  # this connection is done for; the others take the queue
+                except BaseException as exc:
+                    self.done.put((job, exc))
+                else:
+                    self.done.put((job, None))
+        finally:
+            if self.owned:
+                transport.close()
+
+    def drain(self) -> list[_Job]:
+        """The jobs nobody took (after ``stop``)."""
+        out: list[_Job] = []
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return out
+            if job is not None:
+                out.append(job)
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for t in self.threads:
+            t.join()
+
+
+def _on_refusal(store: Store, settings: Settings, address: str, code: int,
+                enhanced: str | None, text: str, now: datetime) -> str:  # fmt: skip
+    """What a refusal means for ``address`` (``bounces.on_refusal``, the bounce policy:
+    "bounced": stop sending to it, "counted": permanent but below the threshold, "temporary":
+    try again). Without that module, 4xx is temporary and 5xx counted."""
+    policy = _bounce_policy()
+    if policy is None:
+        return "temporary" if 400 <= code < 500 else "counted"
+    verdict = policy(store, settings, address, code, enhanced, text, now)
+    if verdict not in ("bounced", "counted", "temporary"):
+        log.error("bounces.on_refusal(%s, %s) answered %r; taken as 'counted'",
+                  address, code, verdict)  # fmt: skip
+        return "counted"
+    return verdict
+
+
+@functools.cache
+def _bounce_policy() -> Callable[..., str] | None:
+    name = f"{__package__}.bounces"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+    return module.on_refusal
 
 
 def _deliver(
     settings: Settings,
     store: Store,
     digest: Digest,
-    context: dict,
     renderer: dg.Renderer,
     recipients: list[str],
-    transport: Transport,
+    make: Callable[[], Transport],
     *,
+    connections: int,
+    owned: bool,
     ledgered: bool,
     mode: str,
     stories: int,
     outbox: Path | None,
     backlog: int = 0,
+    now: datetime,
 ) -> DigestReport:
     d = settings.digest
     issue = digest.issue
     secret = secret_for(settings.secret_env, store)
     sender_addr = parseaddr(d.sender)[1]
     domain = dg.address_domain(d.sender)
-    factory = dg.MessageFactory(digest, sender=d.sender, date=utcnow())
-    prepare(factory.template)  # the full header round-trip check, once per issue
-    personalise = renderer.personaliser(context)
+    editions = _Editions(settings, store, digest, renderer, freeze=ledgered, now=now)
+    editions.get(dg.Choice())  # the whole issue: its checks run before anything is sent
+    subscribers = {s.key: s for s in store.subscribers()}
     unsubscribed = store.unsubscribed()
     ledger = store.deliveries(issue) if ledgered else {}
     flags = store.delivery_flags(issue) if ledgered else {}
-    sent = already = unsub = failed_before = 0
+    sent = already = unsub = failed_before = empty = retried = bounced = 0
     uncertain: list[str] = []
     failures: list[tuple[str, str]] = []
     aborted: str | None = None
 
+    todo: list[str] = []
     for rcpt in recipients:
         key = rcpt.lower()
         row = ledger.get(key)
         if row is not None and row.status == "sent":
             already += 1
-            continue
-        if key in unsubscribed:
+        elif key in unsubscribed:
             unsub += 1
             if ledgered and (row is None or row.status != "skipped"):
                 store.finish_delivery(issue, rcpt, "skipped", utcnow(), error="unsubscribed")
-            continue
-        permanent, maybe_sent = flags.get(key, (False, False))
-        if row is not None and row.status == "failed" and permanent:
+        elif row is not None and row.status == "failed" and flags.get(key, (False, False))[0]:
             failed_before += 1
-            continue
-        if maybe_sent:
-            log.warning("%s: the previous send of %s was interrupted at the end of DATA; "
-                        "resending with the same Message-ID", rcpt, issue)  # fmt: skip
-            uncertain.append(rcpt)
-        token = link_token(store, secret, rcpt)  # opaque: the subscriber's uid + HMAC
-        https = unsubscribe_link(d.unsubscribe_url, token)
-        mailto = f"mailto:{sender_addr}?subject={quote('unsubscribe ' + token)}"
-        try:
-            subscriber = store.subscriber(rcpt)
-            prefs = preferences_url(settings, secret, subscriber) if subscriber else ""
-            text, html = personalise(rcpt, https, prefs)
-            msg = factory.build(rcpt, text, html, unsubscribe_https=https,
-                                unsubscribe_mailto=mailto)  # fmt: skip
-        except (ValueError, TypeError) as exc:  # an address the email package refuses
-            failures.append((rcpt, f"cannot build message: {exc}"))
-            if ledgered:
-                store.finish_delivery(issue, rcpt, "failed", utcnow(), error=str(exc)[:500],
-                                      permanent=True)  # fmt: skip
-            continue
-        mid = dg.message_id(issue, rcpt, domain)
-        if ledgered:
-            store.begin_delivery(issue, rcpt, mid, utcnow())
-            commit = _committer(store, issue, rcpt)
         else:
-            commit = None
-        try:
-            transport.send(msg, on_commit=commit)
-        except ConnectionFailed as exc:
-            aborted = str(exc)
-            if ledgered:
-                store.finish_delivery(issue, rcpt, "failed", utcnow(), message_id=mid,
-                                      error=str(exc)[:500])  # fmt: skip
-            failures.append((rcpt, str(exc)))
-            log.error("digest %s: %s; stopping", issue, exc)
-            break
-        except DeliveryError as exc:
-            failures.append((rcpt, str(exc)))
-            log.warning("digest %s: %s", issue, exc)
-            if ledgered:
-                store.finish_delivery(issue, rcpt, "failed", utcnow(), message_id=mid,
-                                      error=str(exc)[:500], permanent=exc.permanent)  # fmt: skip
-            continue
+            todo.append(rcpt)
+
+    def fail(rcpt: str, error: str, *, mid: str = "", edition: str | None = None,
+             permanent: bool = False) -> None:  # fmt: skip
+        failures.append((rcpt, error))
         if ledgered:
-            store.finish_delivery(issue, rcpt, "sent", utcnow(), message_id=mid)
-        sent += 1
+            store.finish_delivery(issue, rcpt, "failed", utcnow(), message_id=mid,
+                                  error=error[:500], permanent=permanent,
+                                  edition=edition)  # fmt: skip
+
+    def jobs() -> Iterator[_Job]:
+        """Messages built one at a time as the connections take them (memory stays flat)."""
+        nonlocal empty
+        for rcpt in todo:
+            key = rcpt.lower()
+            subscriber = subscribers.get(key)
+            ed = editions.get(_choice_of(subscriber))
+            if ed.empty and ed.key != dg.FULL:
+                empty += 1
+                if ledgered:
+                    store.finish_delivery(issue, rcpt, "skipped", utcnow(),
+                                          error=f"empty edition ({ed.key})",
+                                          edition=ed.key)  # fmt: skip
+                continue
+            if flags.get(key, (False, False))[1]:
+                log.warning("%s: the previous send of %s was interrupted at the end of DATA; "
+                            "resending with the same Message-ID", rcpt, issue)  # fmt: skip
+                uncertain.append(rcpt)
+            mid = dg.message_id(issue, rcpt, domain)
+            try:
+                if subscriber is None:
+                    raise ValueError("not a subscriber")
+                token = make_token(secret, subscriber.uid)  # opaque: uid + HMAC
+                https = unsubscribe_link(d.unsubscribe_url, token)
+                mailto = f"mailto:{sender_addr}?subject={quote('unsubscribe ' + token)}"
+                prefs = preferences_url(settings, secret, subscriber)
+                text, html = ed.personalise(rcpt, https, prefs)
+                msg = ed.factory.build(rcpt, text, html, unsubscribe_https=https,
+                                       unsubscribe_mailto=mailto)  # fmt: skip
+            except (ValueError, TypeError) as exc:  # an address the email package refuses
+                fail(rcpt, f"cannot build message: {exc}", edition=ed.key, permanent=True)
+                continue
+            yield _Job(rcpt, mid, ed.key, msg)
+
+    def work(transport: Transport, job: _Job) -> None:  # in a pool thread
+        if ledgered:
+            store.begin_delivery(issue, job.rcpt, job.mid, utcnow(), job.edition)
+            transport.send(job.msg, on_commit=_committer(store, issue, job.rcpt))
+            store.finish_delivery(issue, job.rcpt, "sent", utcnow(), message_id=job.mid,
+                                  edition=job.edition)  # fmt: skip
+        else:
+            transport.send(job.msg)
+
+    smtp = d.smtp
+    size = max(1, min(connections, len(todo)))
+    pool = _Pool(make, size, owned, work)
+    source = jobs()
+    later: list[tuple[float, int, _Job]] = []  # (due, order, job): 4xx-refused, tried again
+    inflight, cap, exhausted, order = 0, size * 4, False, 0
+    crash: BaseException | None = None
+
+    def submit(job: _Job) -> None:
+        nonlocal inflight
+        pool.jobs.put(job)
+        inflight += 1
+
+    def stop_all() -> None:
+        nonlocal inflight
+        pool.stop.set()
+        inflight -= len(pool.drain())
+
+    try:
+        while True:
+            if aborted is None and crash is None:
+                clock = time.monotonic()
+                while later and later[0][0] <= clock and inflight < cap:
+                    submit(heapq.heappop(later)[2])
+                while not exhausted and inflight < cap:
+                    job = next(source, None)
+                    if job is None:
+                        exhausted = True
+                    else:
+                        submit(job)
+            if inflight == 0:
+                if aborted is not None or crash is not None or (exhausted and not later):
+                    break
+                time.sleep(max(0.0, later[0][0] - time.monotonic()))
+                continue
+            wait = max(0.0, later[0][0] - time.monotonic()) if later else None
+            try:
+                job, outcome = pool.done.get(timeout=wait)
+            except queue.Empty:
+                continue
+            inflight -= 1
+            if outcome is None:
+                sent += 1
+            elif outcome is _STOPPED:
+                pass
+            elif isinstance(outcome, ConnectionFailed):
+                pool.alive -= 1
+                if outcome.permanent or pool.alive == 0:
+                    aborted = str(outcome)
+                    fail(job.rcpt, str(outcome), mid=job.mid, edition=job.edition)
+                    log.error("digest %s: %s; stopping", issue, outcome)
+                    stop_all()
+                else:
+                    log.warning("digest %s: a connection failed (%s); going on with %d",
+                                issue, outcome, pool.alive)  # fmt: skip
+                    submit(job)
+            elif isinstance(outcome, Refused):
+                verdict = _on_refusal(store, settings, job.rcpt, outcome.code or 0,
+                                      outcome.enhanced, outcome.reply, utcnow())  # fmt: skip
+                bounced += verdict == "bounced"
+                again = verdict == "temporary" and isinstance(outcome, Deferred)
+                if again and job.attempt < smtp.retries:
+                    job.attempt += 1
+                    retried += 1
+                    delay = smtp.retry_delay * 2 ** (job.attempt - 1)
+                    log.info("digest %s: %s; trying again in %.0f s", issue, outcome, delay)
+                    if ledgered:  # a crash now: the next run tries it (not permanent)
+                        store.finish_delivery(issue, job.rcpt, "failed", utcnow(),
+                                              message_id=job.mid, error=str(outcome)[:500],
+                                              edition=job.edition)  # fmt: skip
+                    order += 1
+                    heapq.heappush(later, (time.monotonic() + delay, order, job))
+                else:
+                    log.warning("digest %s: %s (%s)", issue, outcome, verdict)
+                    fail(job.rcpt, str(outcome), mid=job.mid, edition=job.edition,
+                         permanent=verdict != "temporary")  # fmt: skip
+            elif isinstance(outcome, DeliveryError):
+                log.warning("digest %s: %s", issue, outcome)
+                fail(job.rcpt, str(outcome), mid=job.mid, edition=job.edition,
+                     permanent=outcome.permanent)  # fmt: skip
+            else:
+                assert isinstance(outcome, BaseException)
+                crash = crash or outcome
+                stop_all()
+    except BaseException:
+        stop_all()
+        raise
+    finally:
+        pool.close()
+    if crash is not None:
+        raise crash
+    for _, _, job in later:  # stopped before their turn came: the next run tries them
+        fail(job.rcpt, "not tried again: the run stopped", mid=job.mid, edition=job.edition)
 
     report = DigestReport(
         issue, mode, recipients=len(recipients), sent=sent,
-        skipped=already + unsub + failed_before, failed=len(failures), stories=stories,
+        skipped=already + unsub + failed_before + empty, failed=len(failures), stories=stories,
         already_sent=already, unsubscribed=unsub, uncertain=tuple(uncertain),
         failures=tuple(failures), aborted=aborted, outbox=outbox, backlog=backlog,
+        editions=len(editions.made), empty_editions=empty, retried=retried, bounced=bounced,
+        connections=size,
     )  # fmt: skip
     log.info("%s", report.summary())
     return report
@@ -351,4 +727,4 @@ def _committer(store: Store, issue: str, rcpt: str):
     return lambda: store.delivery_committing(issue, rcpt, utcnow())
 
 
-__all__ = ["DigestLock", "DigestReport", "build_issue", "send_digest"]
+__all__ = ["DigestLock", "DigestReport", "build_issue", "send_digest", "send_test"]

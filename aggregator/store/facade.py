@@ -261,8 +261,23 @@ class Store:
     def delivery_flags(self, issue: str) -> dict[str, tuple[bool, bool]]:
         return self.ledger.delivery_flags(issue)
 
-    def begin_delivery(self, issue: str, recipient: str, message_id: str, now: datetime) -> None:
-        self.ledger.begin_delivery(issue, recipient, message_id, now)
+    def frozen_edition(self, issue: str, edition: str) -> Digest | None:
+        return self.ledger.frozen_edition(issue, edition)
+
+    def freeze_edition(self, edition: str, digest: Digest, now: datetime) -> Digest:
+        return self.ledger.freeze_edition(edition, digest, now)
+
+    def delivery_editions(self, issue: str) -> dict[str, str | None]:
+        return self.ledger.delivery_editions(issue)
+
+    def sent_since(self, since: datetime) -> list[datetime]:
+        return self.ledger.sent_since(since)
+
+    def begin_delivery(
+        self, issue: str, recipient: str, message_id: str, now: datetime,
+        edition: str | None = None,
+    ) -> None:  # fmt: skip
+        self.ledger.begin_delivery(issue, recipient, message_id, now, edition)
 
     def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
         self.ledger.delivery_committing(issue, recipient, now)
@@ -277,10 +292,12 @@ class Store:
         message_id: str = "",
         error: str | None = None,
         permanent: bool = False,
+        edition: str | None = None,
     ) -> None:
         self.ledger.finish_delivery(
-            issue, recipient, status, now, message_id=message_id, error=error, permanent=permanent
-        )
+            issue, recipient, status, now, message_id=message_id, error=error,
+            permanent=permanent, edition=edition,
+        )  # fmt: skip
 
     # ---- subscribers ----------------------------------------------------------------------------
 

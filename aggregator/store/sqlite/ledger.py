@@ -2,9 +2,11 @@
 ``subscribers.py``).
 
 An issue is frozen (stored as JSON) the first time it is sent, so every recipient and every
-retry gets the same content. A delivery row is written "pending" before the SMTP transaction,
-stamped "committing" just before the message and the end of DATA are written, and "sent" after
-the reply: a pending row with a committing stamp is the only state whose outcome is unknown.
+retry gets the same content; so is each edition (the issue filtered for one choice of topics and
+languages), and each delivery records the edition it got. A delivery row is written "pending"
+before the SMTP transaction, stamped "committing" just before the message and the end of DATA
+are written, and "sent" after the reply: a pending row with a committing stamp is the only state
+whose outcome is unknown.
 """
 
 from __future__ import annotations
@@ -46,6 +48,41 @@ class Ledger:
         assert frozen is not None
         return frozen
 
+    def frozen_edition(self, issue: str, edition: str) -> Digest | None:
+        row = self._db.execute(
+            "SELECT payload FROM digest_editions WHERE issue=? AND edition=?", (issue, edition)
+        ).fetchone()
+        return None if row is None else digest_from_json(json.loads(row[0]))
+
+    def freeze_edition(self, edition: str, digest: Digest, now: datetime) -> Digest:
+        """Store ``digest`` as edition ``edition`` of its issue unless that edition is already
+        frozen; return the frozen one (a rerun sends what the first run sent)."""
+        with self._conn.lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO digest_editions(issue, edition, payload, created)"
+                " VALUES (?,?,?,?)",
+                (digest.issue, edition, json.dumps(digest_json(digest), ensure_ascii=False),
+                 ts(now)),
+            )  # fmt: skip
+            frozen = self.frozen_edition(digest.issue, edition)
+        assert frozen is not None
+        return frozen
+
+    def delivery_editions(self, issue: str) -> dict[str, str | None]:
+        """recipient (lower-cased) -> the edition its delivery got (None: the whole issue,
+        recorded before editions existed)."""
+        rows = self._db.execute("SELECT recipient, edition FROM deliveries WHERE issue=?", (issue,))
+        return {r[0].lower(): r[1] for r in rows}
+
+    def sent_since(self, since: datetime) -> list[datetime]:
+        """When each message of any issue recorded sent at or after ``since`` was sent, oldest
+        first: what an hourly rate limit must count from earlier runs."""
+        rows = self._db.execute(
+            "SELECT updated FROM deliveries WHERE status='sent' AND updated >= ? ORDER BY updated",
+            (ts(since),),
+        )
+        return [w for (u,) in rows if (w := dt(u)) is not None]
+
     def deliveries(self, issue: str) -> dict[str, Delivery]:
         """Ledger rows of ``issue`` keyed by lower-cased recipient."""
         rows = self._db.execute(
@@ -64,15 +101,19 @@ class Ledger:
         )
         return {r[0].lower(): (bool(r[1]), bool(r[2])) for r in rows}
 
-    def begin_delivery(self, issue: str, recipient: str, message_id: str, now: datetime) -> None:
-        """Record the attempt as pending before any SMTP command is sent."""
+    def begin_delivery(
+        self, issue: str, recipient: str, message_id: str, now: datetime,
+        edition: str | None = None,
+    ) -> None:  # fmt: skip
+        """Record the attempt (of ``edition``) as pending before any SMTP command is sent."""
         with self._conn.lock:
             self._db.execute(
-                "INSERT INTO deliveries(issue, recipient, status, message_id, attempts, updated)"
-                " VALUES (?,?,'pending',?,1,?) ON CONFLICT(issue, recipient) DO UPDATE SET"
-                " status='pending', message_id=excluded.message_id, attempts=attempts+1,"
-                " committing=NULL, updated=excluded.updated",
-                (issue, recipient, message_id, ts(now)),
+                "INSERT INTO deliveries(issue, recipient, status, message_id, attempts, updated,"
+                " edition) VALUES (?,?,'pending',?,1,?,?) ON CONFLICT(issue, recipient) DO UPDATE"
+                " SET status='pending', message_id=excluded.message_id, attempts=attempts+1,"
+                " committing=NULL, updated=excluded.updated,"
+                " edition=coalesce(excluded.edition, edition)",
+                (issue, recipient, message_id, ts(now), edition),
             )
 
     def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
@@ -93,6 +134,7 @@ class Ledger:
         message_id: str = "",
         error: str | None = None,
         permanent: bool = False,
+        edition: str | None = None,
     ) -> None:
         """Record the outcome (sent, failed or skipped); creates the row when there is none."""
         if status not in DELIVERY_STATES:
@@ -100,8 +142,9 @@ class Ledger:
         with self._conn.lock:
             self._db.execute(
                 "INSERT INTO deliveries(issue, recipient, status, message_id, last_error,"
-                " permanent, updated) VALUES (?,?,?,?,?,?,?) ON CONFLICT(issue, recipient)"
-                " DO UPDATE SET status=excluded.status, last_error=excluded.last_error,"
-                " permanent=excluded.permanent, committing=NULL, updated=excluded.updated",
-                (issue, recipient, status, message_id, error, int(permanent), ts(now)),
+                " permanent, updated, edition) VALUES (?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(issue, recipient) DO UPDATE SET status=excluded.status,"
+                " last_error=excluded.last_error, permanent=excluded.permanent, committing=NULL,"
+                " updated=excluded.updated, edition=coalesce(excluded.edition, edition)",
+                (issue, recipient, status, message_id, error, int(permanent), ts(now), edition),
             )

@@ -217,6 +217,21 @@ CREATE TABLE fetch_attempts (
 ) WITHOUT ROWID;
 """
 
+# editions: the part of an issue one choice of topics and languages gets, frozen the first time
+# it is sent (``digest.editions``); each delivery records the edition it got (NULL: before
+# editions, the whole issue). ``updated`` of sent deliveries paces ``digest.smtp.rate_per_hour``.
+_EDITIONS = """
+CREATE TABLE digest_editions (
+    issue         TEXT NOT NULL,
+    edition       TEXT NOT NULL,      -- the choice's key: topics=ai+morocco;languages=fr
+    payload       TEXT NOT NULL,      -- the frozen edition (a Digest) as JSON
+    created       REAL NOT NULL,
+    PRIMARY KEY (issue, edition)
+);
+ALTER TABLE deliveries ADD COLUMN edition TEXT;
+CREATE INDEX deliveries_updated ON deliveries(updated) WHERE status = 'sent';
+"""
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS: list[Sequence[str]] = [
     [_CORE, _DEDUPE_DDL, _LEDGER_DDL],
@@ -225,6 +240,7 @@ MIGRATIONS: list[Sequence[str]] = [
     [_SUBSCRIBERS_DDL],
     [_SOURCES_MANAGED],
     [_FETCH_ATTEMPTS],
+    [_EDITIONS],
 ]
 
 
