@@ -93,7 +93,8 @@ def on_refusal(
     now: datetime | None = None,
 ) -> Outcome:
     """Apply one refusal of a message to ``address``: ``code`` the SMTP reply code (4xx or 5xx),
-    ``enhanced`` its enhanced status code (None: looked for in ``text``), ``text`` the reply.
+    ``enhanced`` its enhanced status code (None: looked for in ``text``), ``text`` the reply
+    (``str()`` of the mailer's DeliveryError will do: its ``address:`` prefix is dropped).
 
     Returns ``temporary`` (4xx: nothing recorded, retry later), ``counted`` (a permanent refusal
     below the threshold, recorded as an event), ``bounced`` (the address is now, or already was,
@@ -104,6 +105,8 @@ def on_refusal(
         log.info("%s: temporary refusal %s", address, reason_text(code, enhanced, text))
         return "temporary"
     now = now or utcnow()
+    if text.lower().startswith(address.lower() + ":"):  # str(DeliveryError): "rcpt: 550 ..."
+        text = text[len(address) + 1 :]
     enhanced = enhanced or enhanced_code(text)
     reason = reason_text(code, enhanced, text)
     d = settings.digest
