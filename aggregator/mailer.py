@@ -60,12 +60,13 @@ class Deferred(Refused):
     tries this message again later (other recipients need not wait)."""
 
 
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 
 
 def enhanced_code(reply: str) -> str | None:
-    """The RFC 3463 enhanced status code a reply starts with (``5.1.1``), or None."""
-    m = _ENHANCED.match(reply.strip())
+    """The first RFC 3463 enhanced status code (``5.1.1``) in a server's reply or a DSN's
+    Status field, or None; not a piece of an address such as 10.5.1.1."""
+    m = _ENHANCED.search(reply or "")
     return ".".join(m.groups()) if m else None
 
 
@@ -111,8 +112,8 @@ class Pacer:
 
 
 class Transport(Protocol):
-    def send(self, msg: EmailMessage | bytes, *,
-             on_commit: Callable[[], None] | None = None) -> None: ...  # fmt: skip
+    def send(self, msg: EmailMessage | bytes, *, on_commit: Callable[[], None] | None = None,
+             sender: str | None = None) -> None: ...  # fmt: skip
 
     def close(self) -> None: ...
 
@@ -311,10 +312,17 @@ class SmtpMailer:
     # ---- delivery --------------------------------------------------------------------------
 
     def send(
-        self, msg: EmailMessage | bytes, *, on_commit: Callable[[], None] | None = None
+        self,
+        msg: EmailMessage | bytes,
+        *,
+        on_commit: Callable[[], None] | None = None,
+        sender: str | None = None,
     ) -> None:
+        """Deliver ``msg``; ``sender`` is the envelope's MAIL FROM (a VERP return path) when it
+        is not the From address."""
         wire = prepare(msg)
-        sender, recipient, raw = wire.sender, wire.recipient, _dot_stuff(wire.data)
+        recipient, raw = wire.recipient, _dot_stuff(wire.data)
+        sender = sender or wire.sender
         attempt = 0
         while True:
             try:
@@ -395,7 +403,11 @@ class Outbox:
         return self.directory / f"{name}.eml"
 
     def send(
-        self, msg: EmailMessage | bytes, *, on_commit: Callable[[], None] | None = None
+        self,
+        msg: EmailMessage | bytes,
+        *,
+        on_commit: Callable[[], None] | None = None,
+        sender: str | None = None,  # no envelope in a file
     ) -> None:
         wire = prepare(msg)
         recipient, raw = wire.recipient, wire.data

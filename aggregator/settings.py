@@ -49,6 +49,19 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class DkimSettings:
+    """DKIM signing of the digest (all three set, or none: off), for relays that do not sign."""
+
+    selector: str = ""  # the DNS record is <selector>._domainkey.<domain>
+    domain: str = ""  # d=, normally the From address's domain
+    key_file: Path | None = None  # PEM RSA private key, without a passphrase
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.selector and self.domain and self.key_file)
+
+
+@dataclass(frozen=True)
 class DigestSettings:
     schedule: str = "mon 07:00"  # weekly, in timezone
     timezone: str = "Africa/Casablanca"
@@ -67,7 +80,12 @@ class DigestSettings:
     include_other: bool = False  # a final "Other stories" section
     send_empty: bool = False  # send an issue even when the week had nothing
     list_id: str = ""  # the List-Id header's identifier; empty: from the sender's address
+    # bounces+<subscriber uid>@domain is each message's envelope sender (VERP); empty: From
+    bounce_address: str = ""
+    bounce_threshold: int = 3  # permanent refusals (5xx) in a row before an address is bounced
+    bounce_threshold_unknown: int = 1  # ... when the refusal says "unknown user" (5.1.x)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
 
 
 @dataclass(frozen=True)

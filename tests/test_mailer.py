@@ -99,9 +99,10 @@ def test_permanent_failure_is_recorded_and_not_retried(tmp_path):
         assert report.failures[0][0] == PEOPLE[2] and "550" in report.failures[0][1]
         row = store.deliveries("2026-W48")[PEOPLE[2]]
         assert row.status == "failed" and "550 5.1.1" in (row.last_error or "")
-        again = run(s, store, transport=mailer(s))
-        assert (again.sent, again.skipped) == (0, 6)
+        again = run(s, store, transport=mailer(s))  # the unknown user was bounced at once
+        assert (again.sent, again.skipped, again.recipients) == (0, 5, 5)
         assert sink.handler.calls[("RCPT", PEOPLE[2])] == 1
+        assert store.subscriber(PEOPLE[2]).status == "bounced"
 
 
 def test_dropped_connection_reconnects(tmp_path):

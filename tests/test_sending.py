@@ -92,9 +92,10 @@ def test_a_5xx_ends_that_recipient_in_this_run_and_is_recorded(tmp_path):
         report = run(s, store)
         assert (report.sent, report.failed, report.retried) == (5, 1, 0)
         assert sink.handler.calls[("RCPT", PEOPLE[2])] == 1
-        again = run(s, store)
-        assert (again.sent, again.skipped) == (0, 6)
+        again = run(s, store)  # an unknown user is bounced at once: no longer a recipient
+        assert (again.sent, again.skipped, again.recipients) == (0, 5, 5)
         assert sink.handler.calls[("RCPT", PEOPLE[2])] == 1
+    assert store.subscriber(PEOPLE[2]).status == "bounced"
     row = store.deliveries(ISSUE)[PEOPLE[2]]
     assert row.status == "failed" and "550 5.1.1" in (row.last_error or "")
 
@@ -108,7 +109,7 @@ def test_refusals_go_to_the_bounce_policy(tmp_path, monkeypatch):
         calls.append((address, code, enhanced, text))
         return "temporary" if code < 500 else "bounced"
 
-    monkeypatch.setattr(sending, "_bounce_policy", lambda: policy)
+    monkeypatch.setattr(sending.bounces, "on_refusal", policy)
 
     def script(stage, rcpt, n):
         if rcpt == PEOPLE[0]:

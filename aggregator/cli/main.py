@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AggregatorError, ConfigError
-from . import sources, subscribers
+from . import bounces, sources, subscribers
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -238,6 +238,7 @@ def _parser() -> argparse.ArgumentParser:
     # parser sets ``handler(settings, args)`` (run after config.yaml is loaded) or, for commands
     # that edit config.yaml, ``config_handler(args)`` (run before, on the file as it is).
     subscribers.register(sub)
+    bounces.register(sub)
     sources.register(sub)
     return p
 

@@ -302,6 +302,57 @@ def _list_id(self: _Loader, f: Field) -> str | Bad:
     return ident
 
 
+def _bounce_address(self: _Loader, f: Field) -> str | Bad:
+    """A bare address whose local part has no ``+`` (it gets ``+<subscriber uid>``), or empty."""
+    value = self.text(f, empty=True, what="an email address")
+    if value is BAD or not value:
+        return value
+    from ..addresses import valid
+
+    box = valid(value)
+    if box is None or box.address != value:
+        self.add(f.vnode, f.key, f"{value!r}: write a bare address (bounces@your.domain)")
+        return BAD
+    if "+" in box.address.partition("@")[0]:
+        self.add(f.vnode, f.key, f"{value!r}: no '+' in the local part: each message's return "
+                 "path adds +<subscriber id> to it")  # fmt: skip
+        return BAD
+    return value
+
+
+def _dkim(self: _Loader, f: Field) -> object:
+    """``digest.dkim``: selector, domain and key_file all set (or none); the key must be a
+    readable private key, the selector and domain DNS names."""
+    from ..digest.dkim import domain_problem, key_problem, selector_problem
+    from ..settings import DkimSettings
+
+    m = self.keys_of(f.vnode, f.key, "digest.dkim")
+    if m is None:
+        return BAD
+    kw = self.fields(m, "digest.dkim")
+    if BAD in kw.values():
+        return BAD
+    ok = True
+    for name, problem in (("selector", selector_problem), ("domain", domain_problem)):
+        value = kw.get(name)
+        why = problem(value) if isinstance(value, str) and value else None
+        if why:
+            self.add(m[name].vnode, m[name].key, why)
+            ok = False
+    missing = [k for k in ("selector", "domain", "key_file") if not kw.get(k)]
+    if missing and len(missing) < 3:
+        self.add(f.vnode, f.key, f"missing {', '.join(missing)}: DKIM signing needs selector, "
+                 "domain and key_file (leave all three out to send unsigned)")  # fmt: skip
+        ok = False
+    key = kw.get("key_file")
+    if isinstance(key, Path):
+        why = key_problem(key)
+        if why:
+            self.add(m["key_file"].vnode, m["key_file"].key, why)
+            ok = False
+    return _build(DkimSettings, kw) if ok else BAD
+
+
 def warnings(settings: Settings) -> list[str]:
     """What ``check`` mentions without failing: settings that work but reach nobody (the
     documentation's example.org placeholders, a local host) or that receivers ignore."""
@@ -319,6 +370,21 @@ def warnings(settings: Settings) -> list[str]:
                    "readers: point it at the public address of `aggregator serve`")  # fmt: skip
     elif not d.unsubscribe_url.startswith("https://"):
         out.append(f"{where}: digest.unsubscribe_url: http is ignored by receivers")
+    if d.smtp.host and not d.bounce_address:
+        out.append(f"{where}: digest.bounce_address: not set, so bounces go to "
+                   f"{sender.address if sender else 'the From address'} and nobody applies "
+                   "them; set it (bounces@your.domain) and run `aggregator bounces read` on "
+                   "its mailbox")  # fmt: skip
+    elif d.bounce_address and placeholder_domain(d.bounce_address):
+        out.append(f"{where}: digest.bounce_address: {d.bounce_address} is a placeholder "
+                   "domain: bounces reach nobody")  # fmt: skip
+    if d.dkim.enabled and sender:
+        domain = sender.address.rpartition("@")[2].lower()
+        signing = d.dkim.domain.lower()
+        if domain != signing and not domain.endswith("." + signing):
+            out.append(f"{where}: digest.dkim.domain: {d.dkim.domain} does not match the From "
+                       f"domain {domain}: receivers (DMARC) want d= to be the From domain or "
+                       "a parent of it")  # fmt: skip
     return out
 
 
@@ -365,6 +431,12 @@ _READERS: dict[str, _Read] = {
     "digest.grace": partial(Reader.duration, zero=True),
     "digest.locale": _Loader.locale,
     "digest.intro": partial(Reader.text, empty=True),
+    "digest.bounce_address": _bounce_address,
+    "digest.bounce_threshold": partial(Reader.integer, lo=1, hi=100),
+    "digest.bounce_threshold_unknown": partial(Reader.integer, lo=1, hi=100),
+    "digest.dkim": _dkim,
+    "digest.dkim.selector": partial(Reader.text, empty=True),
+    "digest.dkim.domain": partial(Reader.text, empty=True),
     "digest.smtp.host": partial(Reader.text, empty=True),
     "digest.smtp.port": partial(Reader.integer, lo=1, hi=65535),
     "digest.smtp.security": partial(Reader.choice, choices=SECURITY_MODES),

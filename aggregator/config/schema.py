@@ -15,6 +15,7 @@ from dataclasses import fields
 from ..models import Source
 from ..settings import (
     DigestSettings,
+    DkimSettings,
     FetchSettings,
     OutputSettings,
     Settings,
@@ -32,6 +33,7 @@ SECTIONS: dict[str, type] = {
     "sources[]": Source,
     "digest": DigestSettings,
     "digest.smtp": SmtpSettings,
+    "digest.dkim": DkimSettings,
     "tagging": TaggingSettings,
 }
 #: (section, field) -> the YAML key, where they differ (``from`` is a Python keyword).

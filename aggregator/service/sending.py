@@ -20,9 +20,7 @@ Exactly-once as far as SMTP allows:
 
 from __future__ import annotations
 
-import functools
 import heapq
-import importlib
 import logging
 import math
 import os
@@ -42,6 +40,7 @@ from urllib.parse import quote
 from .. import addresses
 from .. import digest as dg
 from ..clock import utcnow
+from ..digest.dkim import sign
 from ..errors import ConfigError, DeliveryError
 from ..files import write_atomic
 from ..mailer import (
@@ -53,12 +52,14 @@ from ..mailer import (
     SmtpMailer,
     Transport,
     prepare,
+    serialise,
 )
 from ..models import Digest, Story, Subscriber
 from ..normalize import reader_links
 from ..settings import DigestSettings, Settings
 from ..store import Store
 from ..unsubscribe import make_token, secret_for, unsubscribe_link
+from . import bounces
 from .lock import InstanceLock
 from .subscriptions import digest_recipients, preferences_url
 
@@ -427,6 +428,7 @@ class _Job:
     mid: str
     edition: str
     msg: EmailMessage | bytes
+    sender: str | None = None  # the envelope's MAIL FROM (VERP), None: the From address
     attempt: int = 0  # retries in this run after a 4xx
 
 
@@ -488,34 +490,6 @@ class _Pool:
             self.jobs.put(None)
         for t in self.threads:
             t.join()
-
-
-def _on_refusal(store: Store, settings: Settings, address: str, code: int,
-                enhanced: str | None, text: str, now: datetime) -> str:  # fmt: skip
-    """What a refusal means for ``address`` (``bounces.on_refusal``, the bounce policy:
-    "bounced": stop sending to it, "counted": permanent but below the threshold, "temporary":
-    try again). Without that module, 4xx is temporary and 5xx counted."""
-    policy = _bounce_policy()
-    if policy is None:
-        return "temporary" if 400 <= code < 500 else "counted"
-    verdict = policy(store, settings, address, code, enhanced, text, now)
-    if verdict not in ("bounced", "counted", "temporary"):
-        log.error("bounces.on_refusal(%s, %s) answered %r; taken as 'counted'",
-                  address, code, verdict)  # fmt: skip
-        return "counted"
-    return verdict
-
-
-@functools.cache
-def _bounce_policy() -> Callable[..., str] | None:
-    name = f"{__package__}.bounces"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
-    return module.on_refusal
 
 
 def _deliver(
@@ -603,15 +577,18 @@ def _deliver(
                 text, html = ed.personalise(rcpt, https, prefs)
                 msg = ed.factory.build(rcpt, text, html, unsubscribe_https=https,
                                        unsubscribe_mailto=mailto)  # fmt: skip
+                if d.dkim.enabled:  # DkimError is a ValueError: this message cannot go
+                    msg = sign(serialise(msg), settings)
             except (ValueError, TypeError) as exc:  # an address the email package refuses
                 fail(rcpt, f"cannot build message: {exc}", edition=ed.key, permanent=True)
                 continue
-            yield _Job(rcpt, mid, ed.key, msg)
+            yield _Job(rcpt, mid, ed.key, msg, bounces.envelope_sender(settings, subscriber))
 
     def work(transport: Transport, job: _Job) -> None:  # in a pool thread
         if ledgered:
             store.begin_delivery(issue, job.rcpt, job.mid, utcnow(), job.edition)
-            transport.send(job.msg, on_commit=_committer(store, issue, job.rcpt))
+            envelope = {"sender": job.sender} if job.sender else {}
+            transport.send(job.msg, on_commit=_committer(store, issue, job.rcpt), **envelope)
             store.finish_delivery(issue, job.rcpt, "sent", utcnow(), message_id=job.mid,
                                   edition=job.edition)  # fmt: skip
         else:
@@ -660,6 +637,8 @@ def _deliver(
             inflight -= 1
             if outcome is None:
                 sent += 1
+                if ledgered:  # a delivery ends a run of refusals
+                    bounces.on_delivered(store, job.rcpt, utcnow())
             elif outcome is _STOPPED:
                 pass
             elif isinstance(outcome, ConnectionFailed):
@@ -674,7 +653,7 @@ def _deliver(
                                 issue, outcome, pool.alive)  # fmt: skip
                     submit(job)
             elif isinstance(outcome, Refused):
-                verdict = _on_refusal(store, settings, job.rcpt, outcome.code or 0,
+                verdict = bounces.on_refusal(store, settings, job.rcpt, outcome.code or 0,
                                       outcome.enhanced, outcome.reply, utcnow())  # fmt: skip
                 bounced += verdict == "bounced"
                 again = verdict == "temporary" and isinstance(outcome, Deferred)

@@ -354,6 +354,18 @@ class Store:
     def forget_subscriber(self, address: str, now: datetime) -> bool:
         return self.subscriptions.forget(address, now)
 
+    def bounce_count(self, address: str) -> int:
+        return self.subscriptions.bounce_count(address)
+
+    def count_bounce(self, address: str, now: datetime, reason: str) -> int | None:
+        return self.subscriptions.count_bounce(address, now, reason)
+
+    def reset_bounces(self, address: str) -> bool:
+        return self.subscriptions.reset_bounces(address)
+
+    def claim_bounce_report(self, key: str, now: datetime) -> bool:
+        return self.subscriptions.claim_bounce_report(key, now)
+
     # ---- meta -----------------------------------------------------------------------------------
 
     def meta_get(self, key: str) -> str | None:

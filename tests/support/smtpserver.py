@@ -152,6 +152,42 @@ class Sink:
         self.stop()
 
 
+class RefusingSink(Sink):
+    """A ``Sink`` that refuses chosen recipients, as real servers do, for bounce tests.
+
+    ``permanent``: address -> the reply at RCPT (``"550 5.1.1 <a@x>: user unknown"``; default
+    that one), every time. ``at_data``: address -> a reply to DATA instead (``"552 5.2.2 mailbox
+    full"``). ``temporary``: address -> how many times RCPT answers ``451 4.7.1 try again
+    later`` before it accepts (greylisting). Addresses are compared in lower case; the others
+    are accepted. ``sink.refused`` lists (stage, address, reply) in order."""
+
+    UNKNOWN = "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown"
+    LATER = "451 4.7.1 <{rcpt}>: try again later"
+
+    def __init__(self, *, permanent: dict[str, str] | None = None,
+                 at_data: dict[str, str] | None = None,
+                 temporary: dict[str, int] | None = None, **kw):  # fmt: skip
+        self.permanent = {k.lower(): v for k, v in (permanent or {}).items()}
+        self.at_data = {k.lower(): v for k, v in (at_data or {}).items()}
+        self.temporary = {k.lower(): n for k, n in (temporary or {}).items()}
+        self.refused: list[tuple[str, str, str]] = []
+        super().__init__(script=self._answer, **kw)
+
+    def _answer(self, stage: str, rcpt: str, n: int) -> str | None:
+        key = rcpt.lower()
+        reply = None
+        if stage == "RCPT" and key in self.permanent:
+            reply = self.permanent[key] or self.UNKNOWN
+        elif stage == "RCPT" and n <= self.temporary.get(key, 0):
+            reply = self.LATER
+        elif stage == "DATA" and key in self.at_data:
+            reply = self.at_data[key]
+        if reply is not None:
+            reply = reply.format(rcpt=rcpt)
+            self.refused.append((stage, rcpt, reply))
+        return reply
+
+
 def _free_port() -> int:
     import socket
 

@@ -232,6 +232,24 @@ ALTER TABLE deliveries ADD COLUMN edition TEXT;
 CREATE INDEX deliveries_updated ON deliveries(updated) WHERE status = 'sent';
 """
 
+# Bounces (issue 18): the permanent refusals (5xx, or a failed DSN) an address got since its last
+# successful delivery, which one resets, so "3 in a row" marks it bounced; and the delivery
+# status notifications ``bounces read`` already applied, by Message-ID (or a hash of the
+# message), so reading the same mailbox twice counts each refusal once. Self-contained SQL.
+_BOUNCES = """
+CREATE TABLE bounce_counts (
+    subscriber_id INTEGER PRIMARY KEY REFERENCES subscribers(id) ON DELETE CASCADE,
+    count         INTEGER NOT NULL,      -- permanent refusals since the last delivery
+    first         REAL NOT NULL,
+    last          REAL NOT NULL,
+    reason        TEXT                   -- the last refusal (code and text, truncated)
+);
+CREATE TABLE bounce_reports (
+    key           TEXT PRIMARY KEY,      -- the DSN's Message-ID, or sha256:<hex> of its bytes
+    at            REAL NOT NULL
+);
+"""
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1.
 MIGRATIONS: list[Sequence[str]] = [
     [_CORE, _DEDUPE_DDL, _LEDGER_DDL],
@@ -241,6 +259,7 @@ MIGRATIONS: list[Sequence[str]] = [
     [_SOURCES_MANAGED],
     [_FETCH_ATTEMPTS],
     [_EDITIONS],
+    [_BOUNCES],
 ]
 
 

@@ -1,4 +1,5 @@
-"""The newsletter's subscribers: ``subscribers``, ``subscriber_events`` and ``forgotten``.
+"""The newsletter's subscribers: ``subscribers``, ``subscriber_events``, ``forgotten``, and their
+bounces (``bounce_counts``, ``bounce_reports``).
 
 Every change of status is one transaction that writes the new status, its origin and time on the
 subscriber and one event row, so ``subscribers list`` can say when and why anyone stopped. The
@@ -222,6 +223,65 @@ class Subscribers:
                 (key, named),
             )
         return bool(found or rows)
+
+    # ---- bounces --------------------------------------------------------------------------
+
+    def bounce_count(self, address: str) -> int:
+        """Permanent refusals of ``address`` since its last successful delivery."""
+        row = self._db.execute(
+            "SELECT b.count FROM bounce_counts b JOIN subscribers s ON s.id = b.subscriber_id"
+            " WHERE s.key=?",
+            (address.strip().lower(),),
+        ).fetchone()
+        return row[0] if row else 0
+
+    def count_bounce(self, address: str, now: datetime, reason: str) -> int | None:
+        """One more permanent refusal of ``address``, with an event (its status unchanged,
+        origin bounce, the reason as detail). Returns the count since the last delivery, or
+        None when ``address`` is no subscriber (nothing is recorded)."""
+        with self._conn.transaction():
+            current = self.subscriber(address)
+            if current is None:
+                return None
+            self._db.execute(
+                "INSERT INTO bounce_counts(subscriber_id, count, first, last, reason)"
+                " VALUES (?,1,?,?,?) ON CONFLICT(subscriber_id) DO UPDATE SET"
+                " count = count + 1, last = excluded.last, reason = excluded.reason",
+                (current.id, ts(now), ts(now), reason),
+            )
+            count = self._db.execute(
+                "SELECT count FROM bounce_counts WHERE subscriber_id=?", (current.id,)
+            ).fetchone()[0]
+            self._db.execute(
+                "INSERT INTO subscriber_events(subscriber_id, at, status, origin, detail)"
+                " VALUES (?,?,?,?,?)",
+                (current.id, ts(now), current.status, "bounce", f"refused ({count}): {reason}"),
+            )
+        return int(count)
+
+    def reset_bounces(self, address: str) -> bool:
+        """A delivery succeeded: the count of refusals starts again. A read first, so the
+        common case (nothing counted) writes nothing. True when a count was cleared."""
+        key = address.strip().lower()
+        row = self._db.execute(
+            "SELECT b.subscriber_id FROM bounce_counts b JOIN subscribers s"
+            " ON s.id = b.subscriber_id WHERE s.key=?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return False
+        with self._conn.transaction():
+            self._db.execute("DELETE FROM bounce_counts WHERE subscriber_id=?", (row[0],))
+        return True
+
+    def claim_bounce_report(self, key: str, now: datetime) -> bool:
+        """Remember that the delivery status notification ``key`` was applied: True the first
+        time, False when it was already (then it must not be applied again)."""
+        with self._conn.transaction():
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO bounce_reports(key, at) VALUES (?,?)", (key, ts(now))
+            )
+        return cur.rowcount > 0
 
     # ---- the one-click unsubscribe (unsubscribe.UnsubscribeStore) ------------------------
 
