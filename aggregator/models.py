@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -139,9 +139,18 @@ class Tagging:
     why: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+#: A feed's date later than when we last saw the item by more than this is not believed.
+FUTURE_TOLERANCE = timedelta(hours=1)
+
+
+def _as_utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class Item:
-    """A stored item: what the feed said plus what we know about it."""
+    """A stored item: what the feed said plus what we know about it. ``own_date`` is the one
+    rule for "is this date believable", shared by the published feeds and the digest."""
 
     id: int
     source: str
@@ -165,6 +174,21 @@ class Item:
     tags: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
     why: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def believable(self, value: datetime | None) -> datetime | None:
+        """``value`` in UTC, or None when missing or later than when we last saw the item (by
+        more than ``FUTURE_TOLERANCE``): a clock set wrong or a scheduled post is not a date."""
+        if value is None:
+            return None
+        seen = max(_as_utc(self.last_seen), _as_utc(self.first_seen))
+        value = _as_utc(value)
+        return value if value <= seen + FUTURE_TOLERANCE else None
+
+    @property
+    def own_date(self) -> datetime | None:
+        """The item's own date: published, else updated, whichever is believable; None when
+        undated (then readers are shown, and feeds sorted by, when it was first seen)."""
+        return self.believable(self.published) or self.believable(self.updated)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ Built once per publish so the formats cannot disagree: titles are folded plain t
 safe http(s) URIs (the service layer has taken tracking parameters out), entry ids come from the
 cluster id (``tag:AUTHORITY,2025:story/ID``, stable when the representative item or the base URL
 changes), and the body is sanitised again (nh3) whatever the parser did, then wrapped in our own
-language, direction and outlet markup built from escaped values. A story's date is the item's own
-(published, else updated) unless missing or later than when we last saw the item: then it is
-undated and sorts by first-seen time.
+language, direction and outlet markup built from escaped values. A story's date is
+``Item.own_date`` (the one rule, shared with the digest); an undated story sorts by first-seen
+time.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 from ..models import Story
@@ -30,8 +30,6 @@ GENERATOR = "aggregator"
 #: Date part of the ``tag:`` URIs used as entry ids (RFC 4151). Never change it: ids would change.
 TAG_URI_DATE = "2025"
 EXCERPT_CHARS = 320
-#: A feed's date later than when we last saw the item by more than this is not believed.
-FUTURE_TOLERANCE = timedelta(hours=1)
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
@@ -96,18 +94,9 @@ def _rfc3339(dt: datetime) -> str:
     return _utc(dt).isoformat().replace("+00:00", "Z")
 
 
-def _believable(dt: datetime | None, seen: datetime) -> datetime | None:
-    """``dt`` in UTC, unless it lies in the future of ``seen`` (when we last saw the item)."""
-    if dt is None:
-        return None
-    dt = _utc(dt)
-    return dt if dt <= seen + FUTURE_TOLERANCE else None
-
-
 def _entry(story: Story, authority: str) -> _Entry:
     item = story.item
     first_seen = _utc(story.first_seen or item.first_seen)
-    seen = max(_utc(item.last_seen), _utc(item.first_seen))
     lang = _language(item.language)
     raw = item.content or item.summary
     rtl = is_rtl(item.title or plain_text(raw, 400), lang)
@@ -116,8 +105,8 @@ def _entry(story: Story, authority: str) -> _Entry:
     also_in = tuple(_Link(clean_chars(o.source), _uri(o.link)) for o in story.also_in)
     # Item.title is plain text already: fold it, never unescape it again ("AT&amp;T" stays).
     title = " ".join(clean_chars(item.title).split()) or link or f"Story {story.cluster_id}"
-    updated = _believable(item.updated, seen)
-    published = _believable(item.published, seen) or updated
+    updated = item.believable(item.updated)
+    published = item.own_date
     return _Entry(
         cluster_id=story.cluster_id,
         id=f"tag:{authority},{TAG_URI_DATE}:story/{story.cluster_id}",

@@ -411,7 +411,7 @@ def install(server: FeedServer, workdir: Path, other: FeedServer | None = None) 
                 "h/broken.json",
                 '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id"',
                 "application/feed+json",
-            ),  # fmt: skip
+            ),
             "error",
             "not a feed: broken JSON at line 1",
         ),
@@ -421,7 +421,7 @@ def install(server: FeedServer, workdir: Path, other: FeedServer | None = None) 
                 "h/deep.json",
                 '{"items": ' + "[" * 100_000 + "]" * 100_000 + "}",
                 "application/json",
-            ),  # fmt: skip
+            ),
             "error",
             "not a feed: JSON nested too deeply",
         ),
