@@ -122,7 +122,7 @@ def test_only_the_store_speaks_sql() -> None:
 OWNED_FUNCTIONS = {
     "text": {"fold", "plain_text", "strip_tags", "html_to_text", "is_rtl", "script_language",
              "strip_footer", "clean_chars", "excerpt", "words", "one_line", "strip_marks",
-             "_looks_rtl", "looks_rtl"},
+             "_looks_rtl", "looks_rtl", "strip_caption", "display_excerpt"},
     "clock": {"utcnow", "utc_now", "_now", "now_utc"},
     "files": {"write_atomic", "_write_atomic", "fsync_dir", "_fsync_dir", "atomic_write"},
     "templating": {"environment", "_environment"},

@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 from ..models import Story
 from ..sanitize import as_uri, safe_url, sanitize_html
 from ..site import feed_path
-from ..text import clean_chars, excerpt, is_rtl, plain_text
+from ..text import clean_chars, display_excerpt, is_rtl, plain_text
 
 log = logging.getLogger("aggregator.publish")
 
@@ -120,7 +120,7 @@ def _entry(story: Story, authority: str) -> _Entry:
         body_html=_body_html(
             sanitize_html(raw, base_url=_uri(item.link) or link), lang, rtl, source, link, also_in
         ),
-        excerpt=excerpt(item.summary or item.content, EXCERPT_CHARS),
+        excerpt=display_excerpt(item.summary, item.content, EXCERPT_CHARS),
         published=published,
         updated=max(updated, published) if updated and published else published or first_seen,
         first_seen=first_seen,
