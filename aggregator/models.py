@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
+#: Ends the settings key of a paused source (see ``Source.settings_key``).
+PAUSED_SUFFIX = ":paused"
+
 
 @dataclass(frozen=True)
 class Source:
@@ -36,10 +39,15 @@ class Source:
 
     def settings_key(self) -> str:
         """A digest of everything configured but the name: when it changes, the source starts
-        fresh (its back-off and cache validators are dropped)."""
+        fresh (its back-off and cache validators are dropped). Pausing is not a change of
+        settings: ``enabled`` only adds ``PAUSED_SUFFIX``, so resuming keeps the ETag and
+        Last-Modified (the store ends the back-off only). The digest is the one an active
+        source had before this rule, so no source starts fresh on upgrade."""
         data = {k: v for k, v in asdict(self).items() if k != "name"}
+        data["enabled"] = True
         raw = json.dumps(data, sort_keys=True, ensure_ascii=False, default=list)
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+        return digest if self.enabled else digest + PAUSED_SUFFIX
 
 
 #: Values of ``SourceState.state`` (also what ``status --json`` prints).
