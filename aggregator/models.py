@@ -11,7 +11,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+#: Ends the settings key of a paused source (see ``Source.settings_key``).
+PAUSED_SUFFIX = ":paused"
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,15 @@ class Source:
 
     def settings_key(self) -> str:
         """A digest of everything configured but the name: when it changes, the source starts
-        fresh (its back-off and cache validators are dropped)."""
+        fresh (its back-off and cache validators are dropped). Pausing is not a change of
+        settings: ``enabled`` only adds ``PAUSED_SUFFIX``, so resuming keeps the ETag and
+        Last-Modified (the store ends the back-off only). The digest is the one an active
+        source had before this rule, so no source starts fresh on upgrade."""
         data = {k: v for k, v in asdict(self).items() if k != "name"}
+        data["enabled"] = True
         raw = json.dumps(data, sort_keys=True, ensure_ascii=False, default=list)
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+        return digest if self.enabled else digest + PAUSED_SUFFIX
 
 
 #: Values of ``SourceState.state`` (also what ``status --json`` prints).
@@ -139,9 +147,31 @@ class Tagging:
     why: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+#: A feed's date later than when we last saw the item by more than this is not believed.
+FUTURE_TOLERANCE = timedelta(hours=1)
+
+
+def _as_utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def believable_date(
+    value: datetime | None, first_seen: datetime, last_seen: datetime
+) -> datetime | None:
+    """``value`` in UTC, or None when missing or later than when the item was last seen (by
+    more than ``FUTURE_TOLERANCE``): a clock set wrong or a scheduled post is not a date. The
+    one rule; ``Item.believable`` and the store's light date queries both use it."""
+    if value is None:
+        return None
+    seen = max(_as_utc(last_seen), _as_utc(first_seen))
+    value = _as_utc(value)
+    return value if value <= seen + FUTURE_TOLERANCE else None
+
+
 @dataclass(frozen=True)
 class Item:
-    """A stored item: what the feed said plus what we know about it."""
+    """A stored item: what the feed said plus what we know about it. ``own_date`` is the one
+    rule for "is this date believable", shared by the published feeds and the digest."""
 
     id: int
     source: str
@@ -165,6 +195,17 @@ class Item:
     tags: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
     why: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def believable(self, value: datetime | None) -> datetime | None:
+        """``value`` in UTC, or None when missing or later than when we last saw the item (by
+        more than ``FUTURE_TOLERANCE``): a clock set wrong or a scheduled post is not a date."""
+        return believable_date(value, self.first_seen, self.last_seen)
+
+    @property
+    def own_date(self) -> datetime | None:
+        """The item's own date: published, else updated, whichever is believable; None when
+        undated (then readers are shown, and feeds sorted by, when it was first seen)."""
+        return self.believable(self.published) or self.believable(self.updated)
 
 
 @dataclass(frozen=True)

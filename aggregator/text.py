@@ -7,8 +7,9 @@ tagging, shown the same way on the page and in the email, and given one directio
 
 Two kinds of text:
 
-- *shown* text (titles, excerpts): ``plain_text`` / ``excerpt``, safe for any input (nh3 drops
-  markup, invisible and control characters go), never folded;
+- *shown* text (titles, excerpts): ``plain_text`` / ``excerpt`` / ``display_excerpt`` (which
+  leaves out a photo caption sent as the summary), safe for any input (nh3 drops markup,
+  invisible and control characters go), never folded;
 - *matching* text (dedupe keys, tag lookup): ``fold`` (case-folded, accents and Arabic letter
   variants merged) and ``fold_keep_case`` (the same table, case and positions kept, for the
   tagger that quotes the original words). ``strip_tags`` is the cheap tag-stripper for text that
@@ -121,6 +122,60 @@ def excerpt(fragment: str, limit: int) -> str:
     if space > limit * 0.6:
         head = head[:space]
     return head.rstrip(" ,;:.-–—") + "…"
+
+
+# ---- photo captions taken as summaries ---------------------------------------------------------
+
+# Some feeds send the lead photo's caption as the summary: Rest of World's <description> is "An
+# Iranian flag hangs on a wall ... (Photo by Morteza Nikoubazl/NurPhoto via Getty Images)", or
+# "... Photographer: Krisztian Bocsi/Bloomberg via Getty Images". A credit at the end marks the
+# text before it as a caption; one alone ("Photo: AFP", "© Reuters", "الصورة: ...") is only a
+# credit; one in brackets at the start ("(Crédit photo : AFP) Le président...") is cut off.
+_CREDIT_WORD = (
+    r"(?:photo(?:graph(?:er|ie|e)?)?s?|images?|illustrations?|pictures?|cr[ée]dits?\s+photos?"
+    r"|photo\s+credits?|source\s+photo|الصورة|صورة|مصدر\s+الصورة|تصوير)"
+)
+#: A credit starts the text or a sentence, or follows an opening bracket or a dash.
+_CREDIT_START = r"(?:^|(?<=[.!?»\"”)\]|–—-])\s+)"
+_CAPTION_TAIL = re.compile(
+    r"(?:[(\[]\s*(?:photo|image|picture)s?\s+(?:by|de|par)\s[^()\[\]]{1,120}[)\]]"  # (Photo by X)
+    r"|[(\[]\s*(?:cr[ée]dits?|credits?)\s*:\s*[^:()\[\]]{1,120}[)\]]"  # (Crédit : X)
+    rf"|{_CREDIT_START}[(\[]?\s*{_CREDIT_WORD}\s*:\s*[^:()\[\]]{{1,120}}[)\]]?"  # Photo: X
+    rf"|{_CREDIT_START}[(\[]?\s*©\s*[^©()\[\]]{{1,80}}[)\]]?"  # © Reuters
+    r"|\bvia\s+getty\s+images"
+    r")\s*\.?\s*$",
+    re.IGNORECASE,
+)
+_CAPTION_HEAD = re.compile(
+    rf"^\s*[(\[]\s*(?:(?:{_CREDIT_WORD}|cr[ée]dits?|credits?)\s*:?|©)\s*[^()\[\]]{{1,80}}"
+    r"[)\]]\s*[-–—:|]?\s*",
+    re.IGNORECASE,
+)
+#: Longer than this, a summary ending with a credit is a text, not a caption: only the credit goes.
+CAPTION_MAX = 400
+
+
+def strip_caption(text: str) -> str:
+    """Plain ``text`` without a photo caption or credit: "" when it is a caption (it ends with a
+    credit) or only a credit; a credit in brackets at its start is cut off."""
+    text = _CAPTION_HEAD.sub("", text, count=1)
+    m = _CAPTION_TAIL.search(text, max(0, len(text) - 300))
+    if m is None:
+        return text
+    if len(text) > CAPTION_MAX:
+        return text[: m.start()].rstrip()
+    return ""
+
+
+def display_excerpt(summary: str, content: str, limit: int) -> str:
+    """The excerpt readers are shown of an item: its summary (HTML) as plain text without a photo
+    caption or credit, else its content's; cut like ``excerpt``. Matching (tags, dedupe) still
+    reads the whole summary."""
+    for fragment in (summary, content):
+        text = strip_caption(plain_text(fragment)) if fragment else ""
+        if text:
+            return excerpt(text, limit)
+    return ""
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -402,7 +457,8 @@ def plural(n: int, singular: str, plural_form: str | None = None) -> str:
 __all__ = [
     "ARABIC", "ARABIC_LETTER", "ARABIC_SCRIPT_LANGUAGES", "DROPPED", "EXPANSIONS",
     "FOOTER_WORDS", "HIDDEN_ELEMENTS", "INVISIBLE", "LATIN_LETTER", "ONE_TO_ONE",
-    "RTL_LANGUAGES", "VARIANTS", "clean_chars", "cut", "drop_marks", "excerpt", "fold",
-    "fold_keep_case", "is_rtl", "one_line", "plain_text", "plural", "primary_language",
-    "script_language", "strip_footer", "strip_footer_text", "strip_tags", "words",
+    "RTL_LANGUAGES", "VARIANTS", "clean_chars", "cut", "display_excerpt", "drop_marks",
+    "excerpt", "fold", "fold_keep_case", "is_rtl", "one_line", "plain_text", "plural",
+    "primary_language", "script_language", "strip_caption", "strip_footer", "strip_footer_text",
+    "strip_tags", "words",
 ]  # fmt: skip

@@ -139,11 +139,23 @@ def test_check_discover_lists_the_candidates_with_titles(
     )
     assert main(["--config", str(cfg), "check", "--discover", feed_server.url("")]) == 0
     out = capsys.readouterr().out
-    assert f"1 feed found at {feed_server.url('')}:" in out
+    assert f"2 feeds found at {feed_server.url('')}:" in out
     assert f"1. TechCabal - Article Feed [en]  {feed_server.url('feed/')}" in out
     assert "RSS, 10 items, linked from the page; configured already as 'TC'" in out
-    # Found, but the parser reads XML feeds only: named, not offered.
-    assert f"not readable here: {feed_server.url('feed.json')} (JSON Feed: not a feed" in out
+    # A JSON Feed is read like the others, and offered.
+    assert f"2. JSON site  {feed_server.url('feed.json')}" in out
+    assert "JSON Feed, 1 item, linked from the page\n" in out
+    assert "not readable here" not in out
+    # A candidate that sniffs as a feed but does not parse is named, not offered.
+    feed_server.put("/feed.json", b'{"version": "https://jsonfeed.org/version/1.1", "items": 3}',
+                    "application/feed+json")  # fmt: skip
+    assert main(["--config", str(cfg), "check", "--discover", feed_server.url("")]) == 0
+    out = capsys.readouterr().out
+    assert f"1 feed found at {feed_server.url('')}:" in out
+    assert (
+        f"not readable here: {feed_server.url('feed.json')} "
+        "(JSON Feed: not a feed: a JSON Feed with 'items' is a int)"
+    ) in out
 
     bare = feed_server_factory(None)  # a site without any feed
     bare.put("/", page(), "text/html")

@@ -424,7 +424,7 @@ def test_sanitizer_keeps_news_markup():
 
 GARBAGE = {
     "html-page": b"<!DOCTYPE html><html><head><title>Home</title></head><body><p>Welcome</p></body></html>",
-    "json": b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1"}]}',
+    "json-not-a-feed": b'{"hello": "world", "items": null}',
     "json-array": b'[{"title": "x"}]',
     "text": b"Service temporarily unavailable. Please try again later.",
     "empty": b"",

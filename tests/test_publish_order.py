@@ -136,6 +136,31 @@ def test_undated_and_future_dates_fall_back_to_first_seen(tmp_path: Path) -> Non
     assert page.count(">undated</span>") == 2
 
 
+def test_feeds_and_digest_share_one_date_rule(tmp_path: Path) -> None:
+    """Item.own_date is the one rule: the date a feed publishes is the date the digest shows."""
+    from aggregator.digest import story_date
+
+    cases = [
+        story(1, published=_day(5), seen=_day(5, 9)),
+        story(2, published=None, seen=_day(7)),
+        story(3, published=_day(30), seen=_day(3)),
+        story(4, published=_day(4, 9) + timedelta(minutes=59), seen=_day(4, 9)),
+        story(5, published=_day(4, 10) + timedelta(minutes=1), seen=_day(4, 9)),
+        story(6, published=_day(30), updated=_day(2), seen=_day(3)),  # future: <updated> stands in
+        story(7, published=datetime(2026, 3, 2, 8), seen=_day(3)),  # naive: read as UTC
+    ]
+    expected = [_day(5), None, None, _day(4, 9) + timedelta(minutes=59), None, _day(2), _day(2)]
+    assert [st.item.own_date for st in cases] == expected
+    s = out_settings(tmp_path)
+    publish(cases, s, NOW)
+    items = {i["id"]: i for i in json.loads((s.dir / "feed.json").read_text("utf-8"))["items"]}
+    for st, want in zip(cases, expected, strict=True):
+        when, dated = story_date(st)
+        assert (when, dated) == ((want, True) if want else (st.first_seen, False))
+        published = items[ids(st.cluster_id)[0]].get("date_published")
+        assert published == (want.isoformat().replace("+00:00", "Z") if want else None)
+
+
 def test_ties_are_broken_by_first_seen_then_cluster_id_whatever_the_input_order(
     tmp_path: Path,
 ) -> None:

@@ -182,6 +182,53 @@ def test_a_changed_source_starts_fresh(tmp_path, demo):
         assert "if-none-match" not in req.headers
 
 
+def test_pause_then_resume_keeps_the_validators(tmp_path, demo, capsys):
+    """Issue 19's leftover: 'sources resume' changed the settings key and the next fetch was a
+    full one. Pausing is not a change of settings: the next GET after resume is conditional."""
+    from aggregator.cli.main import main
+
+    url = demo.url("techcabal-en.xml")
+    path = config(tmp_path, f"  - name: TechCabal\n    url: {url}\n    tags: [ai]\n")
+    clock = Clock(T0)
+    with Store(tmp_path / "agg.db") as store:
+        with Pipeline(load(path), store, clock=clock) as pipe:
+            assert pipe.refresh().count("ok") == 1
+        etag = store.source_state("TechCabal").etag
+        assert etag
+        assert main(["--config", str(path), "sources", "pause", "TechCabal"]) == 0
+        assert "enabled: false" in path.read_text(encoding="utf-8")
+        with Pipeline(load(path), store, clock=clock) as pipe:
+            assert pipe.due_sources(force=True) == []
+        assert store.source_state("TechCabal").etag == etag
+        assert main(["--config", str(path), "sources", "resume", "TechCabal"]) == 0
+        demo.reset()
+        with Pipeline(load(path), store, clock=clock) as pipe:  # 'at the next refresh'
+            (due,) = pipe.due_sources()
+            assert due.etag == etag and due.body_hash
+            report = pipe.refresh()
+        assert report.count("not-modified") == 1
+        (req,) = demo.requests_for("/techcabal-en.xml")
+        assert req.headers.get("if-none-match") == etag
+        # a real change of settings still starts the source fresh
+        config(tmp_path, f"  - name: TechCabal\n    url: {url}\n    tags: [ai, africa]\n")
+        with Pipeline(load(path), store, clock=clock) as pipe:
+            (due,) = pipe.due_sources()
+            assert due.etag is None and due.state == "new"
+    capsys.readouterr()
+
+
+def test_the_settings_key_ignores_pausing_and_keeps_its_old_value():
+    from aggregator.models import Source
+
+    active = Source("A", "https://a/", tags=("ai",))
+    paused = Source("A", "https://a/", tags=("ai",), enabled=False)
+    assert paused.settings_key() == active.settings_key() + ":paused"
+    assert Source("B", "https://a/", tags=("ai",)).settings_key() == active.settings_key()
+    assert Source("A", "https://a/", tags=("africa",)).settings_key() != active.settings_key()
+    # the key of an active source is the one stores already hold (no refetch on upgrade)
+    assert Source("A", "https://a/").settings_key() == "8e0dca722ca4955f"
+
+
 def test_fixing_a_fetch_setting_ends_the_back_off(tmp_path, demo):
     """The issue's first complaint: allow_private fixed, and yet 'fetch' did nothing."""
     url = demo.url("techcabal-en.xml")

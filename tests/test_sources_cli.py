@@ -180,6 +180,21 @@ def test_add_from_a_home_page(cfg, site, capsys):
     )  # fmt: skip
 
 
+def test_add_a_json_feed_found_from_a_home_page(cfg, site, capsys):
+    feed = (Path(__file__).parent / "data" / "jsonfeed" / "daringfireball-1.1.json").read_bytes()
+    site.put("/", b'<html><head><link rel="alternate" type="application/feed+json" '
+             b'href="/feeds/json"></head></html>', "text/html")  # fmt: skip
+    site.put("/feeds/json", feed, "application/json")
+    assert agg(cfg, "sources", "add", site.url("")) == 0
+    out = capsys.readouterr().out
+    assert f"1. Daring Fireball  {site.url('feeds/json')}" in out
+    assert "JSON Feed, 48 items, linked from the page" in out
+    assert f"added 'Daring Fireball' ({site.url('feeds/json')})" in out
+    assert (load(cfg).sources[-1].name, load(cfg).sources[-1].url) == (
+        "Daring Fireball", site.url("feeds/json")
+    )  # fmt: skip
+
+
 def test_several_feeds_are_listed_and_one_is_picked(cfg, site, capsys):
     site.put("/", home("/feed/", "/comments/feed/"), "text/html")
     site.put("/feed/", RSS.replace(b"TechCabal - Article Feed", b"Posts"))

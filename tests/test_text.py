@@ -3,7 +3,9 @@ stages that use them (dedupe, tagging, publish, digest)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -137,3 +139,70 @@ def test_syndication_footer_is_dropped_from_plain_and_folded_text(body: str) -> 
 def test_footer_is_dropped_from_sanitised_html() -> None:
     html = '<p>Body.</p><p>The post <a href="https://x.org/a">A</a> appeared first on <a href="https://x.org">X</a>.</p>'
     assert text.strip_footer(html) == "<p>Body.</p>"
+
+
+# ---- photo captions taken as summaries (issue 17) -------------------------------------------
+
+DEMO = Path(__file__).resolve().parents[1] / "aggregator" / "data" / "demo"
+
+
+def _rest_of_world() -> dict[str, str]:
+    """Title -> summary (plain text) of the bundled Rest of World feed, a real one whose
+    <description> is often the lead photo's caption."""
+    from aggregator.parse import parse
+
+    feed = parse((DEMO / "rest-of-world-en.xml").read_bytes(), "https://restofworld.org/feed/")
+    return {i.title: text.plain_text(i.summary) for i in feed.items}
+
+
+def test_captions_of_the_real_rest_of_world_feed_are_not_shown() -> None:
+    summaries = _rest_of_world()
+    captions = {
+        "Iran’s internet blackout may become permanent, with access for elites only":
+            "(Photo by Morteza Nikoubazl/NurPhoto via Getty Images)",
+        "Is AI a bubble? Davos leaders say no":
+            "Photographer: Krisztian Bocsi/Bloomberg via Getty Images",
+        "Death of an Indian tech worker": "Photographer : Sameer Raichur for Rest of World",
+    }  # fmt: skip
+    for title, credit in captions.items():
+        assert summaries[title].endswith(credit)
+        assert text.strip_caption(summaries[title]) == ""
+    # the feed's real summaries stay, word for word
+    kept = [s for t, s in summaries.items() if t not in captions]
+    assert len(kept) >= 5 and all(text.strip_caption(s) == s for s in kept)
+    assert "Politicians' spouses and children are buying and selling stocks" in " ".join(kept)
+
+
+@pytest.mark.parametrize(
+    ("summary", "shown"),
+    [("Photo: AFP", ""),
+     ("© Reuters", ""),
+     ("الصورة: هسبريس", ""),
+     ("Le président en visite à Dakar. Photo : MAP", ""),
+     ("(Crédit photo : AFP) Le président a annoncé mardi un plan.",
+      "Le président a annoncé mardi un plan."),
+     ("[Photo : DR] Le roi a reçu l'ambassadeur.", "Le roi a reçu l'ambassadeur."),
+     ("A long text. " * 40 + "(Photo: AFP)", ("A long text. " * 40).strip()),
+     # not captions: words that only look like credits
+     ("The image: a bold new look for Windows.", None),
+     ("Apple's new image: how the company rebrands.", None),
+     ("Crédit : les taux baissent en mai", None),
+     ("Crédits d'impôt : ce qui change en 2026", None),
+     ("Il a confié à l'AFP que le sommet aura lieu.", None),
+     ("Le ministre a déclaré : « nous allons investir ».", None)],
+)  # fmt: skip
+def test_strip_caption(summary: str, shown: str | None) -> None:
+    assert text.strip_caption(summary) == (summary if shown is None else shown)
+
+
+def test_a_caption_summary_gives_way_to_the_content_on_the_page_and_in_the_email() -> None:
+    caption = "<p>Elon Musk in Davos. Photographer: Krisztian Bocsi/Bloomberg via Getty Images</p>"
+    story = _story("Is AI a bubble?", caption, "en")
+    for content, shown in (("", ""), ("<p>Davos leaders say no.</p>", "Davos leaders say no.")):
+        story = Story(1, replace(story.item, content=content), (), ("africa",), NOW)
+        on_page = publish._entry(story, "example.org").excerpt
+        section = DigestSection("africa", "Africa", (story,))
+        in_mail = dg.entries(section, ZoneInfo("UTC"))[0].excerpt
+        assert on_page == in_mail == shown
+    # matching still reads the whole summary (the caption names places and people)
+    assert story.item.summary == caption

@@ -438,8 +438,8 @@ def fetch_settings(path: Path, doc: ConfigFile | None = None) -> FetchSettings:
 
 
 def discover_feeds(settings: FetchSettings, url: str, out: TextIO | None = None) -> list[Found]:
-    """The feeds at ``url`` (a feed or a home page), each read with the parser for its title
-    (one the parser refuses, such as a JSON Feed, is named on ``out`` and left out). Raises
+    """The feeds at ``url`` (a feed or a home page: RSS, Atom or JSON Feed), each read with the
+    parser for its title (one the parser refuses is named on ``out`` and left out). Raises
     Exit when ``url`` cannot be fetched."""
     from .. import fetch as fetch_stage
     from ..errors import FetchError

@@ -5,9 +5,8 @@ the week is phrased by hand for English ("7 to 13 December 2026") and French ("7
 2026"), whose editors write it that way rather than CLDR's "7–13"; other locales get CLDR's own
 interval ("7–13 ديسمبر 2026").
 
-A story's own date follows the rule the published feeds use: its publication date, else its
-update date, unless missing or later than when we last saw it (a clock set wrong, a scheduled
-post): then it is undated and the digest shows when it was first seen, marked as such.
+A story's own date is ``Item.own_date``, the rule the published feeds use; an undated story shows
+when it was first seen, marked as such.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from babel.dates import format_date, format_interval
 from ..errors import ConfigError
 from ..models import Story
 
-#: A date later than when we last saw the item by more than this is not believed.
-FUTURE_TOLERANCE = timedelta(hours=1)
 #: How the span of two days is joined, for the languages whose editors do not write CLDR's dash.
 _SPAN = {"en": "{a} to {b}", "fr": "{a} au {b}"}
 
@@ -41,12 +38,10 @@ def locale(name: str) -> Locale:
 
 def story_date(story: Story) -> tuple[datetime, bool]:
     """``(when, dated)``: the story's own date, or ``(first seen, False)`` when it has none."""
-    item = story.item
-    seen = max(_utc(item.last_seen), _utc(item.first_seen))
-    for value in (item.published, item.updated):
-        if value is not None and _utc(value) <= seen + FUTURE_TOLERANCE:
-            return _utc(value), True
-    return _utc(story.first_seen or item.first_seen), False
+    own = story.item.own_date
+    if own is not None:
+        return own, True
+    return _utc(story.first_seen or story.item.first_seen), False
 
 
 def day(moment: datetime | date, timezone: str, loc: str, *, year: bool = True) -> str:

@@ -20,7 +20,7 @@ from babel import Locale, UnknownLocaleError
 from ..errors import ConfigError
 from ..models import Digest, DigestSection
 from ..templating import environment
-from ..text import excerpt, is_rtl
+from ..text import display_excerpt, is_rtl
 from . import dates, words
 from .hygiene import header_text, safe_link
 
@@ -66,7 +66,7 @@ def entries(
                 title=title,
                 link=safe_link(it.link),
                 source=header_text(it.source, limit=100),
-                excerpt=excerpt(it.summary or it.content, EXCERPT_CHARS),
+                excerpt=display_excerpt(it.summary, it.content, EXCERPT_CHARS),
                 date=dates.day(local.date(), timezone, locale, year=local.year != year),
                 dated=dated,
                 dir="rtl" if rtl else "ltr",

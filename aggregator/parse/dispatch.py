@@ -1,5 +1,6 @@
-"""The three ways in: ``parse`` (one guard, the fast reader when it answers, else feedparser),
-``parse_fast`` and ``parse_feedparser`` (each reader alone, for tests and benchmarks).
+"""The ways in: ``parse`` (a JSON Feed to ``parse_jsonfeed``; else one guard, the fast reader when
+it answers, else feedparser), ``parse_fast`` and ``parse_feedparser`` (each XML reader alone, for
+tests and benchmarks).
 
 Policies (documented here because callers depend on them):
 
@@ -15,7 +16,9 @@ Policies (documented here because callers depend on them):
   ``FEEDPARSER_MAX_ITEMS`` items of an (ill-formed) document, the first ones, with a warning.
   Titles cut at ``sanitize.MAX_TITLE`` characters, HTML at ``sanitize.MAX_HTML``.
 - Only http/https item links and enclosure URLs are kept.
-- Refused before any parser runs: empty and JSON bodies, and bodies with no feed element
+- JSON Feed 1.0/1.1 is read by ``jsonfeed`` when the body starts with ``{`` or the Content-Type
+  says JSON (and the body is not markup); broken JSON is a ParseError naming line and column.
+- Refused before any XML parser runs: empty bodies, JSON arrays, and bodies with no feed element
   (rss, feed, channel, RDF, item, entry) anywhere. Character references to lone surrogates or
   beyond U+10FFFF (feedparser crashes on them) become U+FFFD.
 - The WordPress/Yoast footer ("The post X appeared first on Y.", "L'article X est apparu en
@@ -24,6 +27,7 @@ Policies (documented here because callers depend on them):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -31,10 +35,14 @@ from ..errors import ParseError
 from ..models import ParsedFeed
 from .fast import Unsure, read_fast
 from .finish import MAX_ITEMS, finish
+from .jsonfeed import is_json, read_jsonfeed
+from .raw import norm_lang
 from .universal import FEEDPARSER_MAX_ITEMS, cut_items, read_feedparser
 from .xmlguard import guard
 
-__all__ = ["parse", "parse_fast", "parse_feedparser"]
+__all__ = ["parse", "parse_fast", "parse_feedparser", "parse_jsonfeed"]
+
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 
 
 def _headers(url: str, headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -108,6 +116,29 @@ def _fast_guarded(
     return finish(raw, url, language_hint, warning, now)
 
 
+def parse_jsonfeed(
+    content: bytes,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    language_hint: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> ParsedFeed:
+    """A JSON Feed (1.0 or 1.1), through the same finishing step as the XML readers."""
+    h = _headers(url, headers)
+    charset = _CHARSET.search(h["content-type"])
+    try:
+        raw, warning = read_jsonfeed(content, url, charset.group(1) if charset else None)
+    except ParseError:
+        raise
+    except Exception as exc:  # hostile JSON: any failure is this source's problem
+        raise ParseError(
+            url, f"not a feed: JSON Feed reader failed ({type(exc).__name__})"
+        ) from exc
+    raw.language = raw.language or norm_lang(h.get("content-language"))
+    return finish(raw, url, language_hint, warning, now)
+
+
 def parse(
     content: bytes,
     url: str,
@@ -120,6 +151,9 @@ def parse(
     headers (Content-Type with charset, Content-Language); ``language_hint`` the source's
     configured language, which every item takes unless its script contradicts it (see
     ``finish.item_language``). Raises ParseError and nothing else."""
+    ctype = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), None)
+    if is_json(content, ctype):
+        return parse_jsonfeed(content, url, headers, language_hint, now=now)
     data, warning = guard(content, url)  # once, for whichever reader takes the document
     try:
         fast = _fast_guarded(data, warning, url, headers, language_hint, now)

@@ -4,9 +4,9 @@ Built once per publish so the formats cannot disagree: titles are folded plain t
 safe http(s) URIs (the service layer has taken tracking parameters out), entry ids come from the
 cluster id (``tag:AUTHORITY,2025:story/ID``, stable when the representative item or the base URL
 changes), and the body is sanitised again (nh3) whatever the parser did, then wrapped in our own
-language, direction and outlet markup built from escaped values. A story's date is the item's own
-(published, else updated) unless missing or later than when we last saw the item: then it is
-undated and sorts by first-seen time.
+language, direction and outlet markup built from escaped values. A story's date is
+``Item.own_date`` (the one rule, shared with the digest); an undated story sorts by first-seen
+time.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urljoin
 
-from ..models import Story
+from ..models import Story, believable_date
 from ..sanitize import as_uri, safe_url, sanitize_html
 from ..site import feed_path
-from ..text import clean_chars, excerpt, is_rtl, plain_text
+from ..text import clean_chars, display_excerpt, is_rtl, plain_text
 
 log = logging.getLogger("aggregator.publish")
 
@@ -30,8 +30,6 @@ GENERATOR = "aggregator"
 #: Date part of the ``tag:`` URIs used as entry ids (RFC 4151). Never change it: ids would change.
 TAG_URI_DATE = "2025"
 EXCERPT_CHARS = 320
-#: A feed's date later than when we last saw the item by more than this is not believed.
-FUTURE_TOLERANCE = timedelta(hours=1)
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
@@ -96,14 +94,6 @@ def _rfc3339(dt: datetime) -> str:
     return _utc(dt).isoformat().replace("+00:00", "Z")
 
 
-def _believable(dt: datetime | None, seen: datetime) -> datetime | None:
-    """``dt`` in UTC, unless it lies in the future of ``seen`` (when we last saw the item)."""
-    if dt is None:
-        return None
-    dt = _utc(dt)
-    return dt if dt <= seen + FUTURE_TOLERANCE else None
-
-
 def story_dates(
     published: datetime | None,
     updated: datetime | None,
@@ -113,9 +103,8 @@ def story_dates(
     """``(published, updated)`` as readers are shown them: the item's own dates in UTC, each
     dropped when it lies in the future of when we last saw the item; ``published`` falls back
     to ``updated``. The one rule behind every output's dates and the archive's weeks."""
-    seen = max(_utc(item_last_seen), _utc(item_first_seen))
-    upd = _believable(updated, seen)
-    return _believable(published, seen) or upd, upd
+    upd = believable_date(updated, item_first_seen, item_last_seen)
+    return believable_date(published, item_first_seen, item_last_seen) or upd, upd
 
 
 def display_time(
@@ -143,7 +132,8 @@ def _entry(story: Story, authority: str) -> _Entry:
     also_in = tuple(_Link(clean_chars(o.source), _uri(o.link)) for o in story.also_in)
     # Item.title is plain text already: fold it, never unescape it again ("AT&amp;T" stays).
     title = " ".join(clean_chars(item.title).split()) or link or f"Story {story.cluster_id}"
-    published, updated = story_dates(item.published, item.updated, item.first_seen, item.last_seen)
+    updated = item.believable(item.updated)
+    published = item.own_date
     return _Entry(
         cluster_id=story.cluster_id,
         id=f"tag:{authority},{TAG_URI_DATE}:story/{story.cluster_id}",
@@ -157,7 +147,7 @@ def _entry(story: Story, authority: str) -> _Entry:
         body_html=_body_html(
             sanitize_html(raw, base_url=_uri(item.link) or link), lang, rtl, source, link, also_in
         ),
-        excerpt=excerpt(item.summary or item.content, EXCERPT_CHARS),
+        excerpt=display_excerpt(item.summary, item.content, EXCERPT_CHARS),
         published=published,
         updated=max(updated, published) if updated and published else published or first_seen,
         first_seen=first_seen,

@@ -398,11 +398,32 @@ def install(server: FeedServer, workdir: Path, other: FeedServer | None = None) 
             p(
                 "h/feed.json",
                 '{"version": "https://jsonfeed.org/version/1.1", '
-                '"title": "J", "items": [{"id": "1", "title": "<script>x</script>"}]}',
+                '"title": "J", "items": [{"id": "1", "url": "https://j.example/1", '
+                '"title": "<script>x</script>JSON story", "content_html": '
+                '"<img src=x onerror=alert(1)><p>Body</p>"}]}',
+                "application/feed+json",
+            ),
+            "ok",
+        ),
+        Attack(
+            "json-broken",
+            p(
+                "h/broken.json",
+                '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id"',
                 "application/feed+json",
             ),
             "error",
-            "not a feed",
+            "not a feed: broken JSON at line 1",
+        ),
+        Attack(
+            "json-deep",
+            p(
+                "h/deep.json",
+                '{"items": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                "application/json",
+            ),
+            "error",
+            "not a feed: JSON nested too deeply",
         ),
         Attack(
             "plain-text",

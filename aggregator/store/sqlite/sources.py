@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from ...errors import StorageError
-from ...models import SourceState
+from ...models import PAUSED_SUFFIX, SourceState
 from ..codecs import dt, ts
 from .connection import Connection
 
@@ -47,11 +47,12 @@ class Sources:
     ) -> list[str]:
         """Make the sources table follow config.yaml: add new ones; a changed configured URL or
         settings key (``Source.settings_key``) starts the source fresh (a config change revives
-        a gone or moved source). A changed ``fetch_key`` (the global fetch settings) ends the
-        back-off of failing sources, keeping their validators. With ``complete`` (``sources`` is
-        the whole configuration), a new name whose URL is that of a row no longer configured is
-        a rename: the row, and its items, take the new name. Returns the names started fresh
-        because their settings (not their URL) changed."""
+        a gone or moved source); pausing or resuming alone (the key's ``PAUSED_SUFFIX``) keeps
+        the validators and ends the back-off. A changed ``fetch_key`` (the global fetch
+        settings) ends the back-off of failing sources, keeping their validators. With
+        ``complete`` (``sources`` is the whole configuration), a new name whose URL is that of a
+        row no longer configured is a rename: the row, and its items, take the new name. Returns
+        the names started fresh because their settings (not their URL) changed."""
         listed = [(s[0], s[1], s[2] if len(s) > 2 else None) for s in sources]
         changed: list[str] = []
         with self._conn.transaction():
@@ -73,11 +74,17 @@ class Sources:
                         f"UPDATE sources SET url=?, fetch_url=?, {_FRESH} WHERE name=?",
                         (url, url, name),
                     )
-                elif key is not None and row[1] is not None and row[1] != key:
+                elif key is not None and row[1] is not None and _settings(row[1]) != _settings(key):
                     self._db.execute(
                         f"UPDATE sources SET fetch_url=url, {_FRESH} WHERE name=?", (name,)
                     )
                     changed.append(name)
+                elif key is not None and row[1] is not None and row[1] != key:
+                    # Paused or resumed, settings unchanged: validators kept, back-off ended,
+                    # so a resumed source is due at the next refresh with a conditional GET.
+                    self._db.execute(
+                        "UPDATE sources SET next_attempt=NULL, error_count=0 WHERE name=?", (name,)
+                    )
                 elif fetch_key is not None and row[2] is not None and row[2] != fetch_key:
                     self._db.execute(
                         "UPDATE sources SET next_attempt=NULL, error_count=0"
@@ -193,6 +200,11 @@ class Sources:
             self._db.executemany("UPDATE items SET excluded=? WHERE id=?", flips)
         on = sum(1 for want, _ in flips if want)
         return on, len(flips) - on
+
+
+def _settings(key: str) -> str:
+    """A settings key without its paused mark: what must change for a source to start fresh."""
+    return key.removesuffix(PAUSED_SUFFIX)
 
 
 def _source_state(row: Sequence, items: int, excluded: int = 0) -> SourceState:
