@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -197,7 +197,7 @@ class Tagger:
         folded: str,
         end: int,
         lang: str | None,
-    ) -> list[Entry]:
+    ) -> Sequence[Entry]:
         """The entries of ``span`` that this occurrence accepts (``_accept`` of each); what
         depends only on the matched text is cached, the next-word test of names is not."""
         key = (span, core, prefix, suffix, lang)
@@ -207,9 +207,10 @@ class Tagger:
             static = tuple(e for e in entries if self._accept_static(e, core, prefix, suffix, lang))
             if len(self._static) < 100_000:
                 self._static[key] = static
-        if not any(e.name for e in static):
-            return list(static)
-        return [e for e in static if not e.name or self._name_ok(folded, end)]
+        for e in static:
+            if e.name:
+                return [e for e in static if not e.name or self._name_ok(folded, end)]
+        return static
 
     @staticmethod
     def _context(low: str, start: int, end: int) -> float:
