@@ -7,8 +7,9 @@ python scripts/cv_tagging.py [--eval ../shared/eval] [--json cv_tagging.json]
     the held-out outlet with the runtime code; each fold chooses its L2 penalties by an inner
     grouped k-fold over its training outlets (``train_tagging.outlet_folds``; ``--l2`` fixes
     one instead; ~15 s). ``--errors`` lists each wrong decision on a held-out item (a
-    diagnostic: read it for classes of error, not to add terms for one item). ``--prior zero`` pulls the weights toward 0 instead of the
-    guideline means (``train_tagging.GUIDELINE_MEANS``).
+    diagnostic: read it for classes of error, not to add terms for one item). ``--prior
+    zero`` pulls the weights toward 0 instead of the guideline means
+    (``train_tagging.GUIDELINE_MEANS``).
     Pools precision, recall and F1 per tag (ai, africa, countries; countries count ISO codes
     as score_tagging.py does) overall and per
     language, prints a table next to the hand-set scorer's (in-sample: its constants were set
