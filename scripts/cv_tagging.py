@@ -6,8 +6,10 @@ python scripts/cv_tagging.py [--eval ../shared/eval] [--json cv_tagging.json]
     extra feeds), fits the models on every other outlet with ``train_tagging.train`` and tags
     the held-out outlet with the runtime code; each fold chooses its L2 penalties by an inner
     grouped k-fold over its training outlets (``train_tagging.outlet_folds``; ``--l2`` fixes
-    one instead; ~15 s). ``--prior zero`` pulls the weights toward 0 instead of the
-    guideline means (``train_tagging.GUIDELINE_MEANS``).
+    one instead; ~15 s). ``--errors`` lists each wrong decision on a held-out item (a
+    diagnostic: read it for classes of error, not to add terms for one item). ``--prior
+    zero`` pulls the weights toward 0 instead of the guideline means
+    (``train_tagging.GUIDELINE_MEANS``).
     Pools precision, recall and F1 per tag (ai, africa, countries; countries count ISO codes
     as score_tagging.py does) overall and per
     language, prints a table next to the hand-set scorer's (in-sample: its constants were set
@@ -78,7 +80,21 @@ def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def run(items: list[tt.Item], nested: bool = True, l2: float = tt.L2) -> dict[str, Counts]:
+def errors(it: tt.Item, tags: set[str], codes: set[str]) -> list[str]:
+    """One line per wrong decision of the learned model on a held-out item (``--errors``)."""
+    out = []
+    for tag in ("ai", "africa"):
+        truth, pred = getattr(it, tag), tag in tags
+        if truth != pred:
+            out.append(f"{'FN' if truth else 'FP'} {tag}")
+    out += [f"FN {c}" for c in sorted(it.countries - codes)]
+    out += [f"FP {c}" for c in sorted(codes - it.countries)]
+    return [f"{e:9} {it.language} {it.group:28} {it.id}  {it.title[:90]}" for e in out]
+
+
+def run(
+    items: list[tt.Item], nested: bool = True, l2: float = tt.L2, wrong: list[str] | None = None
+) -> dict[str, Counts]:
     """Pooled counts of both scorers; ``nested``: each fold chooses its L2 penalties by an
     inner leave-one-outlet-out over its own training outlets (as the shipped weights do over
     all of them), else every family uses ``l2``."""
@@ -94,7 +110,10 @@ def run(items: list[tt.Item], nested: bool = True, l2: float = tt.L2) -> dict[st
         model = from_json(tt.train(fold, l2=penalties))
         for i in test:
             it = items[i]
-            count(learned, it, *tt.predict(tagger, model, it))
+            predicted = tt.predict(tagger, model, it)
+            count(learned, it, *predicted)
+            if wrong is not None:
+                wrong.extend(errors(it, *predicted))
             t = hand.tag(it.title, it.summary, it.language)
             count(handset, it, {x for x in t.tags if x in ("ai", "africa")}, set(t.countries))
     return {"learned": learned, "hand": handset}
@@ -138,13 +157,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
     ap.add_argument("--prior", choices=("guideline", "zero"), default="guideline")
+    ap.add_argument(
+        "--errors", action="store_true", help="also list the learned model's held-out errors"
+    )
     args = ap.parse_args(argv)
     tt.set_prior(args.prior)
     items = tt.load(args.eval)
-    results = run(items, args.l2 is None, args.l2 or tt.L2)
+    wrong: list[str] | None = [] if args.errors else None
+    results = run(items, args.l2 is None, args.l2 or tt.L2, wrong)
     text, figures = table(results)
     print(f"leave-one-outlet-out, {len({it.group for it in items})} outlets, {len(items)} items")
     print(text)
+    if wrong:
+        print("\nheld-out errors of the learned model (kind, language, outlet, id, title):")
+        print("\n".join(wrong))
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     return 0

@@ -139,6 +139,14 @@ GUIDELINE_MEANS: dict[str, dict[str, float]] = {
         "top": 1.0,  # the story's best-evidenced country
         "share": 1.0,
     },
+    # ai: "a main subject or a substantial part of the item", not "mentions AI only in passing
+    # (one word in a long list, a sidebar, a byline)"
+    "ai": {
+        "title_ev": 1.0,  # named in the title: a main subject
+        "lede_ev": 1.0,  # ... or in the opening sentence
+        "summary_more": 0.5,  # named again and again: a substantial part
+        "list": -1.0,  # one word in a list (of the summary)
+    },
     "africa": {
         "country_score": 1.0,  # the country model's best logit
         "term_title_ev": 1.0,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..text import ARABIC, fold_keep_case
 from .context import _ADJACENT, _CUE_BEFORE, _PASSING_AFTER, _SENTENCE_END
@@ -96,21 +96,42 @@ AFRICA_FEATURES = (
     "prior",
 )
 FEATURES = {"ai": TOPIC_FEATURES, "africa": AFRICA_FEATURES, "country": COUNTRY_FEATURES}
-# A mention in an enumeration: a comma (Latin or Arabic) just before or after it, and another
-# separator (comma, ellipsis, "et"/"and"/"و") near it: "jumelles, IA avec un visage...".
+_AFRICA_TERMS = len(TOPIC_FEATURES) - 2  # the term_* features lead the africa vector
+#: Where the scorer writes the country model's view into the africa vector.
+AFRICA_COUNTRY_SCORE = AFRICA_FEATURES.index("country_score")
+AFRICA_COUNTRY_SECOND = AFRICA_FEATURES.index("country_second")
+# A mention in an enumeration: a comma (Latin or Arabic) just before or after it, another
+# separator (comma, ellipsis, "et"/"and"/"و") near it, and a short item: the words around the
+# mention up to the separators on either side are few ("jumelles, IA avec un visage..."; not
+# "... أولى نظاراتها المدعومة بالذكاء الاصطناعي في 2026، بالتوازي", where the Arabic comma joins
+# clauses, as it often does).
 _LIST_SEP = re.compile(r"[,،;]|\.\.\.|…|\b(?:et|and|ou|or)\b")
+_ITEM_END = re.compile(r"[,،;.!?؟:…()]|\b(?:et|and|ou|or)\b")
+LIST_ITEM_CHARS = 40  # at most this many characters of an item besides the mention itself
 
 
-def _in_list(text: str, start: int, end: int) -> bool:
+def _in_list(text: str, start: int, end: int, item: bool = True) -> bool:
+    """``item``: also require the short item (topic mentions; country mentions keep the wider
+    test their features were validated with, where it did better in cross-validation)."""
     near = text[max(0, start - 14) : end + 14]  # the mention itself holds no comma
     if "," not in near and "،" not in near:
         return False
-    wide = text[max(0, start - 60) : start] + " | " + text[end : end + 60]
-    return len(_LIST_SEP.findall(wide)) >= 2
+    before = text[max(0, start - 60) : start]
+    after = text[end : end + 60]
+    if len(_LIST_SEP.findall(before + " | " + after)) < 2:
+        return False
+    if not item:
+        return True
+    ends = [m.end() for m in _ITEM_END.finditer(before)]
+    left = len(before) - ends[-1] if ends else len(before)
+    m = _ITEM_END.search(after)
+    right = m.start() if m else len(after)
+    return left + right <= LIST_ITEM_CHARS
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """One accepted mention (a tuple: the scan makes one per mention, so construction counts)."""
+
     entry: Entry
     field: str  # "title" | "summary"
     text: str  # as written in the item
@@ -118,50 +139,85 @@ class Hit:
     factor: float = 1.0  # < 1 for origin rather than place ("d'origine malienne")
 
 
-@dataclass
 class _Acc:
-    """Evidence for one target, accumulated over its hits."""
+    """Evidence for one target, accumulated over its hits (slots: one per target per item)."""
 
-    t_n: int = 0
-    t_ev: float = 0.0  # title, place, not passing
-    t_pass: float = 0.0
-    t_origin: float = 0.0
-    t_adjective: int = 0
-    s_n: int = 0  # summary mentions of any kind
-    s_main: int = 0  # summary, place, not passing
-    lede_ev: float = 0.0
-    s_ev: float = 0.0  # the first main summary mention, when not in the lede
-    s_more: int = 0
-    s_pass: float = 0.0
-    s_origin: float = 0.0
-    s_w: float = 0.0  # every summary mention, damped (topics)
-    hits: int = 0
-    weight: float = 0.0
-    max_w: float = 0.0
-    list_w: float = 0.0  # mentions in an enumeration
-    t_list_w: float = 0.0
-    term_w: dict[str, float] = field(default_factory=dict)
-    listed: int = 0
-    t_listed: int = 0
-    adjective: int = 0
-    origin: int = 0
-    alt: bool = False
-    rule: float = 0.0
-    terms: set[str] = field(default_factory=set)
-    why: list[str] = field(default_factory=list)
+    __slots__ = (
+        "adjective", "alt", "hits", "lede_ev", "list_w", "listed", "max_w", "origin", "rule",
+        "s_ev", "s_main", "s_more", "s_n", "s_origin", "s_pass", "s_w", "t_adjective", "t_ev",
+        "t_list_w", "t_listed", "t_n", "t_origin", "t_pass", "term_w", "weight", "why",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.t_n = 0
+        self.t_ev = 0.0  # title, place, not passing
+        self.t_pass = 0.0
+        self.t_origin = 0.0
+        self.t_adjective = 0
+        self.s_n = 0  # summary mentions of any kind
+        self.s_main = 0  # summary, place, not passing
+        self.lede_ev = 0.0
+        self.s_ev = 0.0  # the first main summary mention, when not in the lede
+        self.s_more = 0
+        self.s_pass = 0.0
+        self.s_origin = 0.0
+        self.s_w = 0.0  # every summary mention, damped (topics)
+        self.hits = 0
+        self.weight = 0.0
+        self.max_w = 0.0
+        self.list_w = 0.0  # mentions in an enumeration
+        self.t_list_w = 0.0
+        self.term_w: dict[str, float] = {}
+        self.listed = 0
+        self.t_listed = 0
+        self.adjective = 0
+        self.origin = 0
+        self.alt = False
+        self.rule = 0.0
+        self.why: list[str] = []
 
 
-@dataclass
 class Candidates:
-    """Feature maps per candidate: ``topics`` (ai, africa terms, operator topics; ``rule`` is the
-    hand rule's score), ``countries`` per ISO code, ``africa`` (completed by the scorer with
-    the countries' scores), and the reasons (``why``) per target, "field:term"."""
+    """Feature vectors per candidate, in ``FEATURES`` order (what the runtime's dot products
+    read): ``topic_vecs`` (ai, africa terms, operator topics; ``rule`` is the hand rule's
+    score), ``country_vecs`` per ISO code, ``africa_vec`` (completed by the scorer with the
+    countries' scores), and the reasons (``why``) per target, "field:term". ``topics``,
+    ``countries`` and ``africa`` are the same as named maps (explain, training)."""
 
-    topics: dict[str, dict[str, float]]
-    rule: dict[str, float]
-    countries: dict[str, dict[str, float]]
-    africa: dict[str, float] | None
-    why: dict[str, list[str]]
+    __slots__ = ("africa_terms", "africa_vec", "country_vecs", "rule", "topic_vecs", "why")
+
+    def __init__(
+        self,
+        topic_vecs: dict[str, list[float]],
+        rule: dict[str, float],
+        country_vecs: dict[str, list[float]],
+        africa_vec: list[float] | None,
+        africa_terms: bool,
+        why: dict[str, list[str]],
+    ) -> None:
+        self.topic_vecs = topic_vecs
+        self.rule = rule
+        self.country_vecs = country_vecs
+        self.africa_vec = africa_vec
+        self.africa_terms = africa_terms  # the item has africa terms (else no term_* features)
+        self.why = why
+
+    @property
+    def topics(self) -> dict[str, dict[str, float]]:
+        return {t: dict(zip(TOPIC_FEATURES, v, strict=True)) for t, v in self.topic_vecs.items()}
+
+    @property
+    def countries(self) -> dict[str, dict[str, float]]:
+        vecs = self.country_vecs
+        return {c: dict(zip(COUNTRY_FEATURES, v, strict=True)) for c, v in vecs.items()}
+
+    @property
+    def africa(self) -> dict[str, float] | None:
+        v = self.africa_vec
+        if v is None:
+            return None
+        pairs = zip(AFRICA_FEATURES, v, strict=True)
+        return dict(pairs if self.africa_terms else list(pairs)[_AFRICA_TERMS:])
 
 
 def language_of(language: str | None, text: str) -> str:
@@ -176,11 +232,18 @@ def language_of(language: str | None, text: str) -> str:
 def country_logits(logits: list[float]) -> dict[str, float]:
     """The africa model's view of the country model: its best logit (clamped; 0 when there is
     no country) and the second best's probability (0 when there is none)."""
+    score, second = country_pair(logits)
+    return {"country_score": score, "country_second": second}
+
+
+def country_pair(logits: list[float]) -> tuple[float, float]:
+    """``country_logits`` as a pair (the runtime writes it into the africa vector)."""
     if not logits:
-        return {"country_score": 0.0, "country_second": 0.0}
+        return 0.0, 0.0
+    if len(logits) == 1:
+        return max(-10.0, min(10.0, logits[0])), 0.0
     top = sorted(logits, reverse=True)
-    second = 1.0 / (1.0 + math.exp(-max(-30.0, top[1]))) if len(top) > 1 else 0.0
-    return {"country_score": max(-10.0, min(10.0, top[0])), "country_second": second}
+    return max(-10.0, min(10.0, top[0])), 1.0 / (1.0 + math.exp(-max(-30.0, top[1])))
 
 
 def read_story(
@@ -215,7 +278,7 @@ def read_story(
 def extract(
     hits: list[Hit], title: str, summary: str, lang: str, priors: frozenset[str] = frozenset()
 ) -> Candidates:
-    """Feature maps of every candidate of one item (``priors``: targets its source favours)."""
+    """Feature vectors of every candidate of one item (``priors``: targets its source favours)."""
     damp, lede_end, codes_of, in_title, abroad = read_story(hits, summary)
     title_codes: dict[str, int] = {}
     for h in in_title:
@@ -231,13 +294,26 @@ def extract(
         if e.marker:
             continue
         targets = (e.tag,) if e.tag else codes_of(e)
-        text = title if h.field == "title" else summary
-        end = h.start + len(h.text)
+        in_title_field = h.field == "title"
+        text = title if in_title_field else summary
+        start = h.start
+        end = start + len(h.text)
+        origin = h.factor < 1.0
+        # The cue (route, venue, example) is read only where it can matter: a country mention,
+        # not of origin, in the title after another country, or in the summary for a country
+        # the title does not name.
         cue = False
-        if not e.tag:
-            window = fold_keep_case(text[max(0, h.start - 40) : h.start])[0].lower()
-            cue = bool(_CUE_BEFORE.search(window) or _PASSING_AFTER.match(text, end))
-        listed = _in_list(text, h.start, end)
+        if not e.tag and not origin:
+            if in_title_field:
+                need = any(title_codes.get(t, 0) > 0 for t in targets)
+            else:
+                need = any(t not in title_codes for t in targets)
+            if need:
+                window = fold_keep_case(text[max(0, start - 40) : start])[0].lower()
+                cue = bool(_CUE_BEFORE.search(window) or _PASSING_AFTER.match(text, end))
+        listed = _in_list(text, start, end, bool(e.tag))
+        reason = f"{h.field}:{h.text}"
+        w = e.weight
         for target in targets:
             a = accs.get(target)
             if a is None:
@@ -245,26 +321,23 @@ def extract(
             key = (h.field, target)
             prev = last_end.get(key)
             last_end[key] = end
-            adjacent = prev is not None and _ADJACENT.fullmatch(text, prev, h.start) is not None
-            reason = f"{h.field}:{h.text}"
             if reason not in a.why:
                 a.why.append(reason)
-            if adjacent:  # "Rabat, au Maroc": one mention
-                continue
-            w = e.weight
-            origin = h.factor < 1.0
+            if prev is not None and _ADJACENT.fullmatch(text, prev, start) is not None:
+                continue  # "Rabat, au Maroc": one mention
             a.hits += 1
             a.weight += w
-            a.max_w = max(a.max_w, w)
-            a.terms.add(e.term)
+            if w > a.max_w:
+                a.max_w = w
             a.term_w[e.term] = max(a.term_w.get(e.term, 0.0), w)
             a.listed += listed
             a.adjective += e.adjective
             a.origin += origin
-            a.alt = a.alt or (e.alt is not None and target == e.alt)
+            if not a.alt and e.alt is not None and target == e.alt:
+                a.alt = True
             if listed:
                 a.list_w += w
-            if h.field == "title":
+            if in_title_field:
                 a.t_n += 1
                 a.t_listed += listed
                 a.t_list_w += w if listed else 0.0
@@ -279,7 +352,7 @@ def extract(
             else:
                 if not e.tag:
                     summary_codes.add(target)
-                first = h.start < lede_end
+                first = start < lede_end
                 a.rule += ((RULE_LEDE if first else RULE_FIRST) if a.s_n == 0 else RULE_MORE) * (
                     w * h.factor * damp
                 )
@@ -299,10 +372,10 @@ def extract(
                 else:
                     a.s_main += 1
                     a.s_more += 1
-    langs = {f"lang_{x}": float(lang == x) for x in LANGS}
+    lang_fr, lang_en, lang_ar = float(lang == "fr"), float(lang == "en"), float(lang == "ar")
     long_text = 1.0 - damp
 
-    topics: dict[str, dict[str, float]] = {}
+    topics: dict[str, list[float]] = {}
     rule: dict[str, float] = {}
     why: dict[str, list[str]] = {}
     codes: dict[str, _Acc] = {}
@@ -315,24 +388,25 @@ def extract(
             continue
         rule[target] = a.rule
         s_n = a.s_n
-        first_lede = a.lede_ev if a.s_main else 0.0
-        topics[target] = {
-            "bias": 1.0,
-            "title_ev": min(a.t_ev + a.t_pass + a.t_origin - a.t_list_w, 2.0),
-            "title_list": min(a.t_list_w, 2.0),
-            "lede_ev": first_lede,
-            "summary_ev": min(a.s_w, 3.0),
-            "summary_more": math.log1p(max(0, s_n - 1)) * min(1.0, a.weight / a.hits),
-            "summary_only": float(a.t_n == 0),
-            "terms": math.log1p(sum(a.term_w.values())),
-            "weak_terms": float(a.max_w < 1.0),
-            "list": min(a.list_w - a.t_list_w, 2.0),
-            "long_text": long_text,
-            **langs,
-            "prior": float(target in priors),
-        }
+        topics[target] = [  # TOPIC_FEATURES
+            1.0,
+            min(a.t_ev + a.t_pass + a.t_origin - a.t_list_w, 2.0),
+            min(a.t_list_w, 2.0),
+            a.lede_ev if a.s_main else 0.0,
+            min(a.s_w, 3.0),
+            math.log1p(max(0, s_n - 1)) * min(1.0, a.weight / a.hits),
+            float(a.t_n == 0),
+            math.log1p(sum(a.term_w.values())),
+            float(a.max_w < 1.0),
+            min(a.list_w - a.t_list_w, 2.0),
+            long_text,
+            lang_fr,
+            lang_en,
+            lang_ar,
+            float(target in priors),
+        ]
 
-    countries: dict[str, dict[str, float]] = {}
+    countries: dict[str, list[float]] = {}
     n_title = len(title_codes)
     if codes:
         evidence = {c: 2.0 * a.t_ev + a.lede_ev + a.s_ev + 0.5 * a.s_more for c, a in codes.items()}
@@ -342,64 +416,67 @@ def extract(
         sole = len(codes) == 1
         open_story = n_title == 0
         few_africa = africa_title and len(codes) <= 3
+        f_open = float(open_story)
+        f_abroad = float(abroad)
+        f_n_title = float(min(n_title, 3))
         for c, a in codes.items():
             n = a.hits
             main_summary = a.lede_ev + a.s_ev
             anchored_other = n_title > 0 and c not in title_codes
-            countries[c] = {
-                "bias": 1.0,
-                "title_ev": min(a.t_ev, 2.0),
-                "title_first": float(title_codes.get(c) == 0),
-                "title_adjective": float(a.t_n > 0 and a.t_adjective == a.t_n),
-                "title_pass": min(a.t_pass, 2.0),
-                "title_origin": min(a.t_origin, 2.0),
-                "lede_ev": a.lede_ev,
-                "summary_ev": a.s_ev,
-                "summary_more": math.log1p(a.s_more),
-                "summary_pass": min(a.s_pass, 2.0),
-                "summary_origin": min(a.s_origin, 2.0),
-                "summary_only": float(a.t_n == 0),
-                "list": a.listed / n,
-                "anchored_other": float(anchored_other),
-                "anchored_summary": main_summary if anchored_other else 0.0,
-                "open_story": float(open_story),
-                "open_summary": main_summary if open_story else 0.0,
-                "open_sole": main_summary if open_story and sole else 0.0,
-                "open_africa_title": (
-                    main_summary if open_story and few_africa and a.adjective < n else 0.0
-                ),
-                "countries_title": float(min(n_title, 3)),
-                "countries_summary": n_summary,
-                "top": float(evidence[c] == best and best > 0),
-                "share": evidence[c] / total if total else 0.0,
-                "abroad": float(abroad),
-                "adjective_only": float(a.adjective == n),
-                "alt_reading": float(a.alt),
-                "long_text": long_text,
-                **langs,
-                "prior": float(c in priors),
-            }
+            countries[c] = [  # COUNTRY_FEATURES
+                1.0,
+                min(a.t_ev, 2.0),
+                float(title_codes.get(c) == 0),
+                float(a.t_n > 0 and a.t_adjective == a.t_n),
+                min(a.t_pass, 2.0),
+                min(a.t_origin, 2.0),
+                a.lede_ev,
+                a.s_ev,
+                math.log1p(a.s_more),
+                min(a.s_pass, 2.0),
+                min(a.s_origin, 2.0),
+                float(a.t_n == 0),
+                a.listed / n,
+                float(anchored_other),
+                main_summary if anchored_other else 0.0,
+                f_open,
+                main_summary if open_story else 0.0,
+                main_summary if open_story and sole else 0.0,
+                main_summary if open_story and few_africa and a.adjective < n else 0.0,
+                f_n_title,
+                n_summary,
+                float(evidence[c] == best and best > 0),
+                evidence[c] / total if total else 0.0,
+                f_abroad,
+                float(a.adjective == n),
+                float(a.alt),
+                long_text,
+                lang_fr,
+                lang_en,
+                lang_ar,
+                float(c in priors),
+            ]
 
-    africa: dict[str, float] | None = None
+    africa: list[float] | None = None
     term = topics.get("africa")
     if term is not None or countries:
-        africa = {f"term_{k}": v for k, v in (term or {}).items() if k not in ("bias", "prior")}
+        africa = term[1:-1] if term is not None else [0.0] * _AFRICA_TERMS
         cs = [accs[c] for c in codes]
         if "africa" in accs:
             cs.append(accs["africa"])
         hits_n = sum(a.hits for a in cs)
-        africa.update(
-            {
-                "bias": 1.0,
-                "country_score": 0.0,  # the scorer puts the best country's logit here
-                "country_second": 0.0,  # ... and the second best's
-                "countries": math.log1p(len(codes)),
-                "country_title": float(n_title > 0) if codes else 0.0,
-                "abroad": float(abroad),
-                "adjective_only": float(hits_n > 0 and sum(a.adjective for a in cs) == hits_n),
-                "origin": sum(a.origin for a in cs) / hits_n if hits_n else 0.0,
-                **langs,
-                "prior": float("africa" in priors),
-            }
-        )
-    return Candidates(topics, rule, countries, africa, why)
+        africa += [  # AFRICA_FEATURES after the term_* ones
+            1.0,
+            0.0,  # country_score: the scorer puts the best country's logit here
+            0.0,  # country_second: ... and the second best's
+            math.log1p(len(codes)),
+            float(n_title > 0) if codes else 0.0,
+            float(abroad),
+            float(hits_n > 0 and sum(a.adjective for a in cs) == hits_n),
+            sum(a.origin for a in cs) / hits_n if hits_n else 0.0,
+            lang_fr,
+            lang_en,
+            lang_ar,
+            float("africa" in priors),
+        ]
+    return Candidates(topics, rule, countries, africa, term is not None, why)

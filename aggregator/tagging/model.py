@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import operator
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,27 @@ class Logistic:
     weights: Mapping[str, float]
     threshold: float = 0.5
 
+    def __post_init__(self) -> None:
+        # For ``dot``: the positions (in ``FEATURES[name]`` order) of the weighted features and
+        # their weights, so a vector's logit is one pass in the order ``logit`` sums a map.
+        names = FEATURES.get(self.name, ())
+        used = [(i, self.weights[n]) for i, n in enumerate(names) if n in self.weights]
+        pick = operator.itemgetter(*(i for i, _ in used)) if len(used) > 1 else None
+        object.__setattr__(self, "_pick", pick)
+        object.__setattr__(self, "_w", tuple(w for _, w in used))
+        object.__setattr__(self, "_used", tuple(used))
+
     def logit(self, features: Mapping[str, float]) -> float:
         w = self.weights
         return sum(w[k] * v for k, v in features.items() if v and k in w)
+
+    def dot(self, vec: Sequence[float]) -> float:
+        """``logit`` of a vector in ``FEATURES[name]`` order (the runtime's form): the same sum
+        in the same order (a zero feature adds 0.0, which changes no sum)."""
+        pick = self._pick  # type: ignore[attr-defined]
+        if pick is None:
+            return sum(w * vec[i] for i, w in self._used)  # type: ignore[attr-defined]
+        return sum(map(operator.mul, self._w, pick(vec)))  # type: ignore[attr-defined]
 
     def margin(self, features: Mapping[str, float]) -> float:
         """Log-odds above the threshold's: >= 0 means the tag is given."""

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -50,7 +50,16 @@ from .context import (
     _PASSING_BEFORE,
     _VENUE,
 )
-from .features import Candidates, Hit, country_logits, extract, language_of, read_story
+from .features import (
+    AFRICA_COUNTRY_SCORE,
+    AFRICA_COUNTRY_SECOND,
+    Candidates,
+    Hit,
+    country_pair,
+    extract,
+    language_of,
+    read_story,
+)
 from .lexicon import (
     _ARTICLE,
     COUNTRY_CODES,
@@ -111,6 +120,8 @@ class Tagger:
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
+        # (span, core, proclitics, ending, language) -> the entries accepted there (``_accepted``)
+        self._static: dict[tuple[str, str, str, str, str | None], tuple[Entry, ...]] = {}
         #: The learned model of ``weights.json``, whether or not it decides (for ``explain``).
         self.learned: Model | None = _shipped_model()
         #: The model that decides the tags of its ``active`` set (``weights.json`` names those
@@ -147,6 +158,13 @@ class Tagger:
     def _accept(
         e: Entry, core: str, prefix: str, suffix: str, folded: str, end: int, lang: str | None
     ) -> bool:
+        if not Tagger._accept_static(e, core, prefix, suffix, lang):
+            return False
+        return not e.name or Tagger._name_ok(folded, end)
+
+    @staticmethod
+    def _accept_static(e: Entry, core: str, prefix: str, suffix: str, lang: str | None) -> bool:
+        """The checks that depend only on the matched text (cached per span by ``_accepted``)."""
         if e.langs is not None and lang and lang not in e.langs:
             return False
         if e.case != "any":
@@ -162,19 +180,48 @@ class Tagger:
                 return False
             if e.noarticle and has_article:
                 return False
-        if suffix and not e.nisba:
-            return False
-        if e.name:
-            nxt = _NEXT_WORD.match(folded, end)
-            if nxt and nxt.group(1).lower() not in _AFTER_NAME_OK:
-                return False
-        return True
+        return not suffix or e.nisba
+
+    @staticmethod
+    def _name_ok(folded: str, end: int) -> bool:
+        """A name is not a person's first name: no capitalised word after it ("Chad Smith")."""
+        nxt = _NEXT_WORD.match(folded, end)
+        return not nxt or nxt.group(1).lower() in _AFTER_NAME_OK
+
+    def _accepted(
+        self,
+        span: str,
+        core: str,
+        prefix: str,
+        suffix: str,
+        folded: str,
+        end: int,
+        lang: str | None,
+    ) -> Sequence[Entry]:
+        """The entries of ``span`` that this occurrence accepts (``_accept`` of each); what
+        depends only on the matched text is cached, the next-word test of names is not."""
+        key = (span, core, prefix, suffix, lang)
+        static = self._static.get(key)
+        if static is None:
+            entries = self._entries(span)
+            static = tuple(e for e in entries if self._accept_static(e, core, prefix, suffix, lang))
+            if len(self._static) < 100_000:
+                self._static[key] = static
+        for e in static:
+            if e.name:
+                return [e for e in static if not e.name or self._name_ok(folded, end)]
+        return static
 
     @staticmethod
     def _context(low: str, start: int, end: int) -> float:
         """Weaker evidence for origin rather than place: "d'origine malienne", "Nigerian-born"."""
-        before = fold_keep_case(low[max(0, start - 14) : start])[0]
-        after = fold_keep_case(low[end : end + 16])[0]
+        before = low[max(0, start - 14) : start]
+        after = low[end : end + 16]
+        # ASCII windows fold to themselves (but a backquote, which no test below reads)
+        if not before.isascii():
+            before = fold_keep_case(before)[0]
+        if not after.isascii():
+            after = fold_keep_case(after)[0]
         if "origin" in before or "descent" in after or after.startswith("-born"):
             return DIASPORA
         if _AFTER_ORIGIN.match(after):
@@ -197,31 +244,38 @@ class Tagger:
         matches: list[tuple[int, int, str, str, str]] = []
         if self._latin is not None:
             matches = self._latin.finditer(low)
-        if self._arabic is not None and _ARABIC.search(low):
+        if self._arabic is not None and not low.isascii() and _ARABIC.search(low):
             matches.extend(self._arabic.finditer(low))
             matches.sort()
-        hits = []
+        hits: list[_Hit] = []
+        if not matches:
+            return hits
+        spans = self._spans
         for start, end, span, prefix, suffix in matches:
-            entries = self._entries(span)
+            entries = spans.get(span)
+            if entries is None:
+                entries = self._entries(span)
             if not entries:
                 continue
             cs = start + len(prefix)
             core = folded[cs : cs + len(span)]
-            accepted = [
-                e for e in entries if self._accept(e, core, prefix, suffix, folded, end, lang)
-            ]
+            accepted = self._accepted(span, core, prefix, suffix, folded, end, lang)
             if not accepted or any(e.blocker for e in accepted):
                 continue
             factor = self._context(low, start, end)
             ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
             field = "title" if ostart < split else "summary"
             where = ostart if field == "title" else ostart - split
+            said = text[ostart:oend]
+            if len(accepted) == 1:
+                hits.append(_Hit(accepted[0], field, said, where, factor))
+                continue
             seen = set()
             for e in accepted:
                 target = (e.tag, e.codes, e.alt)
                 if target not in seen:
                     seen.add(target)
-                    hits.append(_Hit(e, field, text[ostart:oend], where, factor))
+                    hits.append(_Hit(e, field, said, where, factor))
         return hits
 
     # scoring --------------------------------------------------------------------------------
@@ -342,20 +396,22 @@ class Tagger:
         scores: dict[str, float] = {}
         why = cand.why
         logits = []
-        for code, f in cand.countries.items():
-            z = model.country.logit(f)
+        country = model.country
+        for code, v in cand.country_vecs.items():
+            z = country.dot(v)
             logits.append(z)
-            scores[code] = sigmoid(z) / model.country.threshold
-        for topic, f in cand.topics.items():
+            scores[code] = sigmoid(z) / country.threshold
+        for topic, v in cand.topic_vecs.items():
             if topic == "ai":
-                scores["ai"] = sigmoid(model.ai.logit(f)) / model.ai.threshold
+                scores["ai"] = sigmoid(model.ai.dot(v)) / model.ai.threshold
             elif topic != "africa":
-                scores[topic] = cand.rule[topic] + (PRIOR if f["prior"] else 0.0)
-        if cand.africa is not None:
-            cand.africa.update(country_logits(logits))
-            scores["africa"] = sigmoid(model.africa.logit(cand.africa)) / model.africa.threshold
+                scores[topic] = cand.rule[topic] + (PRIOR if v[-1] else 0.0)
+        africa = cand.africa_vec
+        if africa is not None:
+            africa[AFRICA_COUNTRY_SCORE], africa[AFRICA_COUNTRY_SECOND] = country_pair(logits)
+            scores["africa"] = sigmoid(model.africa.dot(africa)) / model.africa.threshold
             reasons = why.setdefault("africa", [])
-            for k in cand.countries:
+            for k in cand.country_vecs:
                 for r in why[k]:
                     if r not in reasons:
                         reasons.append(r)
