@@ -441,12 +441,21 @@ def _cmd_status(settings, store, as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(settings.digest.timezone)  # as `sources list` and fetch's "next at" say
+
+    def local(iso: str | None) -> str:
+        return (
+            datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M") if iso else ""
+        )
+
     print(
         f"{'source':28} {'state':13} {'http':>4} {'items':>6} {'ok/30':>6} {'last new':>9}  "
         f"{'last fetch':16}  next / error"
     )
     for r in rows:
-        nxt = (r["next_attempt"] or "")[:16].replace("T", " ")
+        nxt = local(r["next_attempt"])
         tail = f"{r['last_error']} (retry {nxt})" if r["last_error"] else nxt
         if r["state"] == "moved":
             tail = f"moved to {r['moved_to']} (update config.yaml)"
@@ -462,12 +471,13 @@ def _cmd_status(settings, store, as_json: bool) -> int:
         age = human_age(_seconds(r["since_last_item_seconds"]))
         print(
             f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6} "
-            f"{rate:>6} {age:>9}  {(r['last_fetch'] or '-')[:16].replace('T', ' '):16}  {tail}"
+            f"{rate:>6} {age:>9}  {local(r['last_fetch']) or '-':16}  {tail}"
         )
+    from ..text import plural
+
+    print(f"({plural(len(rows), 'source')}; times in {zone.key})")
     silent = [r["name"] for r in rows if r["silent"]]
     if silent:
-        from ..text import plural
-
         print(
             f"{plural(len(silent), 'source')} silent for much longer than usual: "
             f"{', '.join(silent)} (check the site: a new feed URL, or a dead feed?)"
