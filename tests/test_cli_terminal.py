@@ -101,6 +101,24 @@ def test_every_help_page_has_a_description_defaults_and_an_example(command):
         assert "default" in block, f"{command} {flag}: no default"
 
 
+def test_the_overview_lists_one_exit_code_a_line():
+    out = run_cli("--help").stdout
+    codes = out.split("exit codes:\n", 1)[1].splitlines()
+    assert [c.split()[0] for c in codes] == ["0", "1", "2", "3"], out
+    assert "(default: text)" in out and "\n                        (default: text)" not in out
+
+
+@pytest.mark.parametrize("command", ["subscribers", "bounces", "sources"])
+def test_commands_with_actions_open_with_one_line_and_wrap_their_prose(command):
+    r = run_cli(command, "--help")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    description = lines[lines.index("") + 1]
+    assert description.endswith(".") and len(description) < 100, description
+    assert max(len(line) for line in lines) <= 100, r.stdout  # COLUMNS=100: wrapped
+    assert re.search(r"^  aggregator " + command, r.stdout, re.M)  # examples kept as written
+
+
 @pytest.mark.parametrize("command", ["tag", "dedupe"])
 def test_jsonl_help_documents_input_and_output_lines(command):
     out = run_cli(command, "--help").stdout

@@ -71,3 +71,25 @@ def test_wide_screen_puts_weeks_and_issues_beside_the_stories(
     assert 600 <= wide["main_width"] <= 860 and wide["scroll"] <= 1280  # a readable measure
     narrow = browser.evaluate(public / "index.html", 360, SIDE_BY_SIDE_JS)
     assert narrow["side_top"] > narrow["main_top"]  # on a phone: below the stories
+
+
+GAP_JS = """(() => {
+  const button = document.querySelector('.actions').getBoundingClientRect();
+  const hint = document.querySelector('.actions + .hint').getBoundingClientRect();
+  return hint.top - button.bottom;
+})()"""
+
+
+def test_the_subscribe_hint_is_not_glued_to_the_button(browser: Browser, tmp_path: Path) -> None:
+    """The line under Subscribe ("We will send one message...") sat flush against it."""
+    from aggregator.templating import environment
+
+    page = environment().get_template("subscribe.html.j2").render(
+        site_title="AI & Africa", home_href="https://news.example.net/", embed=False, action="",
+        token="t", honeypot="website", email="", error="", topics=[], languages=[], link="",
+        link_text="", button="", text="", title="",
+    )  # fmt: skip
+    path = tmp_path / "subscribe.html"
+    path.write_text(page, "utf-8")
+    for width in (360, 1280):
+        assert browser.evaluate(path, width, GAP_JS) >= 8, width

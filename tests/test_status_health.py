@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -150,3 +151,17 @@ def test_status_shows_success_rate_last_item_and_silent_sources(site):
         "1 source silent for much longer than usual: TechCabal (check the site: a new feed URL, "
         "or a dead feed?)"
     )
+
+
+def test_status_times_are_in_the_digest_time_zone_as_sources_list_says(site):
+    config = site / "config.yaml"
+    config.write_text(config.read_text() + "digest:\n  timezone: Asia/Tokyo\n", encoding="utf-8")
+    _cli("fetch", "--force", cwd=site)
+    row = {r["name"]: r for r in json.loads(_cli("status", "--json", cwd=site).stdout)}["Fresh"]
+    tokyo = datetime.fromisoformat(row["last_fetch"]).astimezone(ZoneInfo("Asia/Tokyo"))
+    table = _cli("status", cwd=site).stdout
+    fresh = next(line for line in table.splitlines() if line.startswith("Fresh "))
+    assert tokyo.strftime("%Y-%m-%d %H:%M") in fresh, table
+    assert "(3 sources; times in Asia/Tokyo)" in table
+    listed = _cli("sources", "list", cwd=site).stdout
+    assert tokyo.strftime("%Y-%m-%d %H:%M") in listed and "times in Asia/Tokyo" in listed

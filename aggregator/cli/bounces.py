@@ -11,9 +11,9 @@ EPILOG = """examples:
   aggregator bounces read ~/Maildir/.bounces       # a Maildir (cur/, new/)
   aggregator bounces read /var/mail/bounces         # an mbox file
 
-Each failed recipient is a permanent refusal of the subscriber the return path names
-(bounces+<uid>@..., see digest.bounce_address), else of its Original- or Final-Recipient;
-digest.bounce_threshold of them in a row (1 for "unknown user") mark the address bounced.
+Each failed recipient is a permanent refusal of the subscriber the return path names \
+(bounces+<uid>@..., see digest.bounce_address), else of its Original- or Final-Recipient; \
+digest.bounce_threshold of them in a row (1 for "unknown user") mark the address bounced. \
 A notification is applied once, however often the mailbox is read.
 """
 
@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bounces",
         help="apply bounce reports (RFC 3464) from a Maildir or mbox",
-        description="Read a mailbox of delivery status notifications (multipart/report; "
+        description="Apply bounce reports (RFC 3464) from a Maildir or mbox.\n\n"
+        "Read a mailbox of delivery status notifications (multipart/report; "
         "report-type=delivery-status) and apply them: failed recipients count as permanent "
         "refusals (bounced after digest.bounce_threshold, or at once for an unknown user), "
         "delayed ones are only reported. Messages that are no such report are listed and left "

@@ -54,15 +54,18 @@ def _parser() -> argparse.ArgumentParser:
         description="Pull AI and Africa news feeds, merge the same story, tag it, republish it "
         "and email a weekly digest.",
         epilog="Run 'aggregator COMMAND --help' for a command's options, defaults and an "
-        "example.\nexit codes: 0 success (also when some sources failed: see status), 1 a "
-        "runtime error,\n            2 a configuration or usage problem, 3 another instance "
-        "is running",
+        "example.\nexit codes:\n  0  success (also when some sources failed: see status)\n"
+        "  1  a runtime error\n  2  a configuration or usage problem\n"
+        "  3  another instance is running",
         formatter_class=_Formatter,
     )
     p.add_argument("--config", help="config.yaml (default: $AGGREGATOR_CONFIG, then ./config.yaml)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     p.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
-    p.add_argument("--log-format", choices=("text", "json"), default="text", help="(default: text)")
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="log lines as text or one JSON object a line (default: text)",
+    )  # fmt: skip
     p.add_argument("--version", action="version", version=f"aggregator {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
@@ -92,9 +95,11 @@ def _parser() -> argparse.ArgumentParser:
         help="fetch now even if not due or backing off (default: only the due sources)",
     )  # fmt: skip
     _command(
-        sub, "publish", "write the combined feeds and HTML page",
-        "Writes feed.xml (RSS 2.0), atom.xml, feed.json, one feed per tag (tags/<tag>.*) and "
-        "index.html into output.dir from the stored stories.",
+        sub, "publish", "write the feeds and the web pages",
+        "Writes feed.xml (RSS 2.0), atom.xml, feed.json, one feed and page per tag "
+        "(tags/<tag>.*), the front page index.html, a page per week (archive/), the sent "
+        "issues (issues/, issues.xml) into output.dir from the stored stories; unchanged "
+        "files are left alone.",
         "aggregator publish",
     )  # fmt: skip
     r = _command(
@@ -230,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
     _command(
         sub, "demo", "offline end-to-end run on bundled sample feeds",
-        "Serves the bundled sample feeds on 127.0.0.1 and run the whole pipeline (fetch, "
+        "Serves the bundled sample feeds on 127.0.0.1 and runs the whole pipeline (fetch, "
         "dedupe, tag, publish, digest) into a temporary folder; prints where to look.",
         "aggregator demo",
     )  # fmt: skip
@@ -240,7 +245,18 @@ def _parser() -> argparse.ArgumentParser:
     subscribers.register(sub)
     bounces.register(sub)
     sources.register(sub)
+    _wrap_prose(p)
     return p
+
+
+def _wrap_prose(parser: argparse.ArgumentParser) -> None:
+    """Every help page, the registered commands' and their actions' too, wraps its prose to
+    the terminal and keeps indented lines (examples) as written."""
+    parser.formatter_class = _Formatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _wrap_prose(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -425,12 +441,21 @@ def _cmd_status(settings, store, as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(settings.digest.timezone)  # as `sources list` and fetch's "next at" say
+
+    def local(iso: str | None) -> str:
+        return (
+            datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M") if iso else ""
+        )
+
     print(
         f"{'source':28} {'state':13} {'http':>4} {'items':>6} {'ok/30':>6} {'last new':>9}  "
         f"{'last fetch':16}  next / error"
     )
     for r in rows:
-        nxt = (r["next_attempt"] or "")[:16].replace("T", " ")
+        nxt = local(r["next_attempt"])
         tail = f"{r['last_error']} (retry {nxt})" if r["last_error"] else nxt
         if r["state"] == "moved":
             tail = f"moved to {r['moved_to']} (update config.yaml)"
@@ -446,12 +471,13 @@ def _cmd_status(settings, store, as_json: bool) -> int:
         age = human_age(_seconds(r["since_last_item_seconds"]))
         print(
             f"{r['name'][:28]:28} {r['state']:13} {r['http_status'] or '':>4} {r['items']:>6} "
-            f"{rate:>6} {age:>9}  {(r['last_fetch'] or '-')[:16].replace('T', ' '):16}  {tail}"
+            f"{rate:>6} {age:>9}  {local(r['last_fetch']) or '-':16}  {tail}"
         )
+    from ..text import plural
+
+    print(f"({plural(len(rows), 'source')}; times in {zone.key})")
     silent = [r["name"] for r in rows if r["silent"]]
     if silent:
-        from ..text import plural
-
         print(
             f"{plural(len(silent), 'source')} silent for much longer than usual: "
             f"{', '.join(silent)} (check the site: a new feed URL, or a dead feed?)"

@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sources",
         help="list, add, remove, pause, resume or rename sources in config.yaml",
-        description="Manage the sources of config.yaml without editing it by hand: comments and "
+        description="List, add, remove, pause, resume or rename the sources of config.yaml."
+        "\n\nManage them without editing config.yaml by hand: comments and "
         "order are kept, the result is checked like 'aggregator check' before it replaces the "
         "file (the previous one is kept as config.yaml.bak), and a running 'aggregator run' "
         "reloads it.",

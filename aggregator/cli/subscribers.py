@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "subscribers",
         help="the newsletter's subscribers: list, add, remove, import, export",
-        description="Subscribers live in the database with a status (pending, confirmed, "
+        description="The newsletter's subscribers: list, add, remove, import, export.\n\n"
+        "Subscribers live in the database with a status (pending, confirmed, "
         "paused, unsubscribed, bounced), the origin and time of every change, and their choice "
         "of topics and languages (none: everything). Addresses may be written 'Name <address>'. "
         "config.yaml's recipients are added as confirmed subscribers (origin config).",
