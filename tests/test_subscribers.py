@@ -297,3 +297,17 @@ def test_check_refuses_http_unsubscribe_and_warns_about_placeholders(tmp_path, c
     assert "digest.from: digest@news.example.org is a placeholder domain" in err
     assert "digest.unsubscribe_url: https://news.example.org/unsubscribe is not reachable" in err
     assert load(config).digest.unsubscribe_url.startswith("https://")
+
+
+def test_french_and_arabic_are_choices_even_when_every_source_is_english(tmp_path):
+    """A feed that calls itself English (as the bundled French feeds do) must not make a
+    subscriber's 'fr' or 'ar' invalid at import or on the form."""
+    s = settings_for(tmp_path)  # no sources: nothing says which languages are published
+    assert [code for code, _ in subs.language_choices(s)][:3] == ["en", "fr", "ar"]
+    rows = tmp_path / "people.csv"
+    rows.write_text("email,name,topics,languages\nsara@example.org,سارة العلوي,,ar fr\n", "utf-8")
+    with Store(tmp_path / "agg.db") as store:
+        allowed = [code for code, _ in subs.language_choices(s)]
+        report = subs.import_csv(store, rows, topics=["ai"], languages=allowed)
+        assert not report.refused, report.refused
+        assert sorted(store.subscriber("sara@example.org").languages) == ["ar", "fr"]

@@ -47,13 +47,13 @@ LABELS: Mapping[str, Mapping[str, str]] = {
 SECTION_TITLES: Mapping[str, Mapping[str, str]] = {
     "en": {
         "ai-africa": "AI & Africa",
-        "ai": "Artificial intelligence",
+        "ai": "AI",  # as on the site (tag pages, chips) and in "and 3 more in AI"
         "africa": "Africa",
         "other": "Other stories",
     },
     "fr": {
         "ai-africa": "IA & Afrique",
-        "ai": "Intelligence artificielle",
+        "ai": "IA",
         "africa": "Afrique",
         "other": "Autres articles",
     },

@@ -249,7 +249,7 @@ def send_digest(
 
     recipients = digest_recipients(settings, store)  # the store's confirmed, config.yaml seeded
     if digest.empty and not d.send_empty:
-        log.info("digest %s: no stories between %s and %s, nothing sent", issue, start, end)
+        log.debug("digest %s: no stories between %s and %s, nothing sent", issue, start, end)
         return DigestReport(issue, mode, recipients=len(recipients), empty=True, hint=hint,
                             backlog=backlog)  # fmt: skip
 
@@ -325,8 +325,7 @@ def send_test(
                           failed=len(failures), stories=stories, failures=tuple(failures),
                           aborted=aborted, outbox=folder, editions=1, connections=1,
                           test=box.address)  # fmt: skip
-    log.info("%s", report.summary())
-    return report
+    return report  # the caller prints or logs report.summary(): once
 
 
 def _transports(
@@ -698,8 +697,7 @@ def _deliver(
         editions=len(editions.made), empty_editions=empty, retried=retried, bounced=bounced,
         connections=size,
     )  # fmt: skip
-    log.info("%s", report.summary())
-    return report
+    return report  # the caller prints or logs report.summary(): once
 
 
 def _committer(store: Store, issue: str, rcpt: str):

@@ -115,8 +115,10 @@ def topic_choices(settings: Settings, store: Store) -> list[tuple[str, str]]:
 
 
 def language_choices(settings: Settings) -> list[tuple[str, str]]:
+    """English, French and Arabic always (the languages the service is built for: a feed that
+    mislabels itself must not make a subscriber's choice invalid), then the sources' others."""
     langs = [s.language.split("-")[0] for s in settings.sources if s.language]
-    ordered = dict.fromkeys([*(x for x in ("en", "fr", "ar") if x in langs or not langs), *langs])
+    ordered = dict.fromkeys(["en", "fr", "ar", *langs])
     return [(code, LANGUAGE_NAMES.get(code, code)) for code in ordered]
 
 

@@ -93,7 +93,7 @@ def freeze_issue(store: Store) -> Digest:
     stories = {s.item.title: s for s in store.stories_between(start, start + timedelta(days=7))}
     pick = {"ai-africa": "L'IA au Maroc : un plan national", "ai": "A new model ships",
             "africa": "المغرب يطلق استراتيجية رقمية"}  # fmt: skip
-    titles = {"ai-africa": "AI & Africa", "ai": "Artificial intelligence", "africa": "Africa"}
+    titles = {"ai-africa": "AI & Africa", "ai": "AI", "africa": "Africa"}
     sections = tuple(
         DigestSection(
             key, titles[key], (stories[title],),
