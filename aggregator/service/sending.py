@@ -6,8 +6,12 @@ Exactly-once as far as SMTP allows:
   rerun gets the same stories.
 * Each (issue, recipient) is written ``pending`` before the SMTP transaction, stamped
   ``committing`` just before the message and the final ``.`` of DATA are written (after the 354),
-  and ``sent`` after the server's 250.
+  and ``sent`` after the server's 250, in the same commit as the connection's next ``pending``
+  row (or as soon as the connection has nothing more to send): two commits a message.
   A rerun sends only rows that are not ``sent`` (and not failed permanently).
+* Durable here means against a crash of the process (kill -9: a commit is in the WAL, in the
+  kernel's hands); ``synchronous=NORMAL`` does not fsync each commit, so a power cut may undo
+  the last ones (then a message may go twice, with the same Message-ID).
 * A crash before the stamp means the server never got the end of the message and discarded it:
   resending is safe. The one ambiguous state is a ``committing`` stamp without ``sent`` (the
   server may have accepted it in the instant before the crash). Such a message is resent with

@@ -5,8 +5,8 @@ An issue is frozen (stored as JSON) the first time it is sent, so every recipien
 retry gets the same content; so is each edition (the issue filtered for one choice of topics and
 languages), and each delivery records the edition it got. A delivery row is written "pending"
 before the SMTP transaction, stamped "committing" just before the message and the end of DATA
-are written, and "sent" after the reply: a pending row with a committing stamp is the only state
-whose outcome is unknown.
+are written, and "sent" after the reply (with the connection's next "pending", one commit): a
+pending row with a committing stamp is the only state whose outcome is unknown.
 """
 
 from __future__ import annotations
