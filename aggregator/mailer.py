@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import email.policy
+import functools
 import logging
 import re
 import smtplib
@@ -112,7 +113,7 @@ class Pacer:
 
 
 class Transport(Protocol):
-    def send(self, msg: EmailMessage | bytes, *, on_commit: Callable[[], None] | None = None,
+    def send(self, msg: EmailMessage | bytes | Wire, *, on_commit: Callable[[], None] | None = None,
              sender: str | None = None) -> None: ...  # fmt: skip
 
     def close(self) -> None: ...
@@ -128,20 +129,91 @@ class Wire:
     data: bytes
 
 
-def prepare(msg: EmailMessage | bytes) -> Wire:
+def prepare(msg: EmailMessage | bytes | Wire, *, body_checked: bool = False) -> Wire:
     """Serialise (an ``EmailMessage``) and check the bytes; refuse what could be read as other
     headers than the ones written. Python 3.11.7's email package can emit a line break inside a
     folded header (CVE-2024-6923), so for an ``EmailMessage`` the serialised header block is
-    parsed again and compared with what was set. Bytes (``digest.MessageFactory``) get the
-    structural checks."""
+    parsed again and compared with what was set (the full round trip: run once per edition on
+    its template, ``digest.MessageFactory``). Bytes (the factory's, filled per recipient) get
+    the structural checks, on the header block by a plain scan; ``body_checked``: the body is
+    the factory's (its template checked whole, the rest quoted-printable: ASCII, CRLF, short
+    lines), so only the header block is scanned line by line. A ``Wire`` was checked already."""
+    if isinstance(msg, Wire):
+        return msg
     if isinstance(msg, EmailMessage):
-        who = parseaddr(str(msg.get("To", "")))[1] or "?"
-        try:
-            raw = msg.as_bytes(policy=_POLICY)
-        except (ValueError, TypeError, UnicodeError) as exc:
-            raise DeliveryError(who, f"cannot serialise message: {exc}", permanent=True) from exc
+        return _prepare_message(msg)
+    raw = bytes(msg)
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    problem = None
+    fields: list[tuple[str, str]] = []
+    if not sep:
+        problem = "no header/body separator"
+    elif not raw.isascii() or _bare_line_ends(head, len(lines) - 1, body, body_checked):
+        problem = "8-bit byte, bare CR or bare LF"
+    elif max(map(len, lines)) > 998 or (
+        not body_checked and max(map(len, body.split(b"\r\n"))) > 998
+    ):
+        problem = "line longer than 998 octets"
     else:
-        raw = bytes(msg)
+        for line in lines:
+            if line[:1] in (b" ", b"\t") and fields:
+                name, value = fields[-1]
+                fields[-1] = (name, value + "\r\n" + line.decode("ascii"))
+            elif _HEADER_START.match(line):
+                name, _, value = line.decode("ascii").partition(":")
+                fields.append((name.lower(), value))
+            else:
+                problem = "a header line that is not a header"
+                break
+    got = dict(reversed(fields))  # the first of each name, as the email parser's get()
+    sender = _address(got.get("from", ""))
+    recipient = _address(got.get("to", ""))
+    if problem is None:
+        names = [n for n, _ in fields]
+        if any(names.count(n) > 1 for n in _SINGLE):
+            problem = "a single-use header appears twice"
+        elif not sender or not recipient:
+            problem = "no From or To address"
+    if problem:
+        raise DeliveryError(recipient or "?", f"refusing to send: {problem}", permanent=True)
+    return Wire(sender, recipient, got.get("message-id", "").strip(), raw)
+
+
+_HEADER_START = re.compile(rb"[!-9;-~]+:")
+
+
+def _bare_line_ends(head: bytes, crlfs: int, body: bytes, body_checked: bool) -> bool:
+    if not head.count(b"\r") == head.count(b"\n") == crlfs:
+        return True
+    return not body_checked and not body.count(b"\r") == body.count(b"\n") == body.count(b"\r\n")
+
+
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                       r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")  # fmt: skip
+
+
+def _address(value: str) -> str:
+    """``parseaddr(value)[1]``, without the parser for a bare address (a message's To)."""
+    bare = value.strip()
+    if _DOT_ATOM.fullmatch(bare):
+        return bare
+    return _parseaddr(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _parseaddr(value: str) -> str:  # the same From on every message of a run
+    return parseaddr(value)[1]
+
+
+def _prepare_message(msg: EmailMessage) -> Wire:
+    """``prepare`` of an ``EmailMessage``: serialise, check, and compare the header block the
+    email package reads back with the headers that were set."""
+    who = parseaddr(str(msg.get("To", "")))[1] or "?"
+    try:
+        raw = msg.as_bytes(policy=_POLICY)
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise DeliveryError(who, f"cannot serialise message: {exc}", permanent=True) from exc
     head, sep, _ = raw.partition(b"\r\n\r\n")
     parsed = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\r\n\r\n")
     sender = parseaddr(parsed.get("From", ""))[1]
@@ -154,14 +226,14 @@ def prepare(msg: EmailMessage | bytes) -> Wire:
         problem = "8-bit byte, bare CR or bare LF"
     elif max(map(len, raw.split(b"\r\n"))) > 998:
         problem = "line longer than 998 octets"
-    elif any(not line[:1].isspace() and not re.match(rb"^[!-9;-~]+:", line)
+    elif any(not line[:1].isspace() and not _HEADER_START.match(line)
              for line in head.split(b"\r\n")):  # fmt: skip
         problem = "a header line that is not a header"
     elif any(names.count(n) > 1 for n in _SINGLE):
         problem = "a single-use header appears twice"
     elif not sender or not recipient:
         problem = "no From or To address"
-    elif isinstance(msg, EmailMessage):
+    else:
         want = [k.lower() for k in msg]
         if sorted(names) != sorted(want):
             problem = f"headers changed on the wire: {sorted(set(names) ^ set(want))}"
@@ -170,20 +242,19 @@ def prepare(msg: EmailMessage | bytes) -> Wire:
             bad = [n for n, v in decoded.items() if "\r" in str(v) or "\n" in str(v)]
             problem = f"line break inside {bad[0]}" if bad else None
     if problem:
-        who = recipient or (parseaddr(str(msg.get("To", "")))[1] if isinstance(msg, EmailMessage)
-                            else "") or "?"  # fmt: skip
+        who = recipient or who
         raise DeliveryError(who, f"refusing to send: {problem}", permanent=True)
     return Wire(sender, recipient, str(parsed.get("Message-ID", "")).strip(), raw)
 
 
-def serialise(msg: EmailMessage | bytes) -> bytes:
+def serialise(msg: EmailMessage | bytes | Wire) -> bytes:
     """``prepare(msg).data``: the checked bytes."""
     return prepare(msg).data
 
 
 def _dot_stuff(raw: bytes) -> bytes:
     """RFC 5321 transparency (a message starts with a header, never with a dot)."""
-    body = raw.replace(b"\r\n.", b"\r\n..")
+    body = raw.replace(b"\r\n.", b"\r\n..") if b"\r\n." in raw else raw
     return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
@@ -313,7 +384,7 @@ class SmtpMailer:
 
     def send(
         self,
-        msg: EmailMessage | bytes,
+        msg: EmailMessage | bytes | Wire,
         *,
         on_commit: Callable[[], None] | None = None,
         sender: str | None = None,
@@ -404,7 +475,7 @@ class Outbox:
 
     def send(
         self,
-        msg: EmailMessage | bytes,
+        msg: EmailMessage | bytes | Wire,
         *,
         on_commit: Callable[[], None] | None = None,
         sender: str | None = None,  # no envelope in a file

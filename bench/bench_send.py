@@ -5,9 +5,14 @@ Everything on our side is real: the store (subscribers, frozen issue and edition
 three writes per message), rendering once per edition, the message factory, the SMTP client with
 1 and 4 connections. The sink runs in its own process (aiosmtpd, the test server, keeping
 nothing; or ``--sink fast``, a minimal asyncio server). Each case runs in a fresh child process
-on a fresh copy of the same database, so its peak RSS (ru_maxrss) is its own.
+on a fresh copy of the same database, so its peak RSS (ru_maxrss) is its own; its CPU time and
+the sink's during it are reported too (the sink shares the machine's cores). The cases run
+interleaved, ``--rounds`` times (default 3, the order rotating each round), and the table shows
+the medians; ``--baseline DIR`` adds "before" cases running the code of another checkout (a
+``git archive`` of an older commit) on the same database and sink.
 
     python bench/bench_send.py [--subscribers 10000] [--connections 1 4] [--sink aiosmtpd|fast]
+                               [--rounds 3] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import os
 import resource
 import shutil
 import smtplib
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent.parent
+ROOT = Path(os.environ.get("BENCH_SEND_ROOT") or HERE)  # the code under test (--baseline)
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from aggregator.models import ParsedItem, Tagging
@@ -115,18 +123,33 @@ def child(args: argparse.Namespace) -> int:
         out = case_floor(d, args.port, args.subscribers)
     else:
         out = case_ours(d, args.port, args.connections[0])
-    out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["max_rss_mib"] = usage.ru_maxrss / 1024
+    out["cpu"] = usage.ru_utime + usage.ru_stime
     print(json.dumps(out))
     return 0
 
 
-def run_case(template: Path, tmp: Path, name: str, port: int, extra: list[str]) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_case(template: Path, tmp: Path, name: str, port: int, extra: list[str], sink: int,
+             root: Path | None = None) -> dict:  # fmt: skip
     d = tmp / name
+    shutil.rmtree(d, ignore_errors=True)
     d.mkdir()
     shutil.copy(template / "agg.db", d / "agg.db")
     cmd = [sys.executable, __file__, "--child", "--dir", str(d), "--port", str(port), *extra]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    env = dict(os.environ, BENCH_SEND_ROOT=str(root or HERE))
+    before = cpu_seconds(sink)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["sink_cpu"] = cpu_seconds(sink) - before
+    shutil.rmtree(d, ignore_errors=True)
+    return out
 
 
 def main() -> int:
@@ -135,6 +158,8 @@ def main() -> int:
     ap.add_argument("--stories", type=int, default=40)
     ap.add_argument("--connections", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--sink", choices=("aiosmtpd", "fast"), default="aiosmtpd")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", type=Path, help="a checkout of older code to compare with")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--case", default="ours", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
@@ -144,13 +169,23 @@ def main() -> int:
         return child(args)
 
     flags = ["--fast"] if args.sink == "fast" else []
-    server = ROOT / "tests" / "support" / "smtpserver.py"
+    server = HERE / "tests" / "support" / "smtpserver.py"
     sink = subprocess.Popen([sys.executable, str(server), *flags], stdout=subprocess.PIPE,
-                            text=True)  # fmt: skip
-    results = {}
+                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    n = args.subscribers
+    cases: list[tuple[str, list[str], Path | None]] = [
+        ("floor", ["--case", "floor", "--subscribers", str(n)], None)
+    ]
+    for c in args.connections:
+        if args.baseline:
+            cases.append((f"before x{c}", ["--connections", str(c)], args.baseline.resolve()))
+        cases.append((f"ours x{c}", ["--connections", str(c)], None))
+    results: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
+    load = [os.getloadavg()[0]]
     try:
         assert sink.stdout is not None
         port = int(sink.stdout.readline())
+        threading.Thread(target=sink.stdout.read, daemon=True).start()  # keep the pipe empty
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
             template = tmp / "template"
@@ -159,28 +194,41 @@ def main() -> int:
             with Store(template / "agg.db") as store:
                 fill(store, args.stories, args.subscribers)
             setup = time.perf_counter() - t0
-            n = args.subscribers
-            results["floor"] = run_case(template, tmp, "floor", port,
-                                        ["--case", "floor", "--subscribers", str(n)])  # fmt: skip
-            for c in args.connections:
-                results[f"ours x{c}"] = run_case(template, tmp, f"ours{c}", port,
-                                                 ["--connections", str(c)])  # fmt: skip
+            for r in range(args.rounds):
+                shift = r % len(cases)
+                for name, extra, root in cases[shift:] + cases[:shift]:
+                    got = run_case(template, tmp, name.replace(" ", ""), port, extra, sink.pid,
+                                   root)  # fmt: skip
+                    results[name].append(got)
+                    load.append(os.getloadavg()[0])
+                    print(f"  round {r + 1} {name}: {got['elapsed']:.2f} s", file=sys.stderr)
     finally:
         sink.terminate()
-        sink.communicate(timeout=10)
+        sink.wait(timeout=10)
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
     floor = results["floor"]
     print(f"subscribers {n} in {len(CHOICES)} editions, sink {args.sink}, "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; set-up {setup:.1f} s; "
-          f"message {floor['bytes']} bytes")  # fmt: skip
-    print(f"{'case':<12} {'sent':>6} {'time s':>8} {'msg/s':>7} {'x floor':>8} {'peak RSS':>9}")
-    for name, r in results.items():
-        ratio = r["elapsed"] / floor["elapsed"]
-        print(f"{name:<12} {r['sent']:>6} {r['elapsed']:>8.2f} {r['sent'] / r['elapsed']:>7.0f} "
-              f"{ratio:>7.2f}x {r['max_rss_mib']:>6.1f} MiB")  # fmt: skip
-    ok = all(r["sent"] == n for k, r in results.items() if k == "floor") and all(
-        r["sent"] == n and r.get("editions") == len(CHOICES)
-        for k, r in results.items()
-        if k != "floor"
+          f"{os.cpu_count()} CPUs, load {min(load):.2f}-{max(load):.2f} (1-min average), "
+          f"set-up {setup:.1f} s, message {floor[0]['bytes']} bytes, "
+          f"medians of {args.rounds} rounds")  # fmt: skip
+    print(f"{'case':<12} {'sent':>6} {'time s':>8} {'msg/s':>7} {'x floor':>8} "
+          f"{'CPU ms/msg':>10} {'sink ms/msg':>11} {'peak RSS':>9}")  # fmt: skip
+    for name in results:
+        el = med(name, "elapsed")
+        ratio = statistics.median(
+            a["elapsed"] / b["elapsed"] for a, b in zip(results[name], floor, strict=True)
+        )  # each round's case against the same round's floor
+        print(f"{name:<12} {results[name][0]['sent']:>6} {el:>8.2f} {n / el:>7.0f} "
+              f"{ratio:>7.2f}x {1000 * med(name, 'cpu') / n:>10.2f} "
+              f"{1000 * med(name, 'sink_cpu') / n:>11.2f} "
+              f"{med(name, 'max_rss_mib'):>6.1f} MiB")  # fmt: skip
+    ok = all(
+        r["sent"] == n and (name == "floor" or r.get("editions") == len(CHOICES))
+        for name, rs in results.items()
+        for r in rs
     )
     return 0 if ok else 1
 

@@ -279,3 +279,59 @@ def test_sigkill_mid_send_then_rerun_gives_exactly_one_each(tmp_path):
         ids = {m.message["Message-ID"] for m in sink.messages if m.rcpt_tos == [r]}
         assert len(ids) == 1
     assert {d.status for d in store.deliveries("2026-W48").values()} == {"sent"}
+
+
+# ---- the checks on bytes (a prebuilt message's, or a signed one's) -------------------------
+
+_HEAD = (
+    b"From: =?utf-8?q?Actualit=C3=A9s?= <lettre@actualites.example.fr>\r\n"
+    b"To: o'k+tag@example.org\r\n"
+    b"Subject: a long subject\r\n folded once\r\n"
+    b"Message-ID: <2026-W48.abc@actualites.example.fr>\r\n"
+    b"List-Unsubscribe: <mailto:x@y.example>, <https://y.example/u?t=1>\r\n"
+)
+_BODY = b"Content-Type: text/plain\r\n\r\nline one\r\n.dot line\r\n"
+
+
+def test_bytes_are_read_like_the_email_parser_reads_them():
+    from aggregator.mailer import Wire, prepare
+
+    for checked in (False, True):
+        wire = prepare(_HEAD + _BODY, body_checked=checked)
+        assert wire.sender == "lettre@actualites.example.fr"
+        assert wire.recipient == "o'k+tag@example.org"
+        assert wire.message_id == "<2026-W48.abc@actualites.example.fr>"
+        assert prepare(wire) is wire  # checked once: a Wire goes as it is
+    named = prepare(_HEAD.replace(b"To: o'k", b'To: "Ana B." <o\'k') .replace(
+        b"tag@example.org\r\n", b"tag@example.org>\r\n") + _BODY)  # fmt: skip
+    assert named.recipient == "o'k+tag@example.org"
+    assert isinstance(named, Wire)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem", "caught_when_body_checked"),
+    [
+        (_HEAD + b"X-Bad: a\nb\r\n" + _BODY, "bare CR or bare LF", True),
+        (_HEAD + b"not a header\r\n" + _BODY, "not a header", True),
+        (_HEAD + b"To: b@example.org\r\n" + _BODY, "single-use header appears twice", True),
+        (_HEAD + b"X-Long: " + b"a" * 995 + b"\r\n" + _BODY, "longer than 998", True),
+        (_HEAD + _BODY.replace(b"one", "é".encode()), "8-bit", True),
+        (_HEAD.replace(b"To: o'k+tag@example.org\r\n", b""), "no header/body separator", True),
+        (_HEAD.replace(b"To: o'k+tag@example.org\r\n", b"") + _BODY, "no From or To", True),
+        (_HEAD + _BODY + b"bare\nLF\r\n", "bare CR or bare LF", False),
+        (_HEAD + _BODY + b"x" * 999 + b"\r\n", "longer than 998", False),
+    ],
+)
+def test_bytes_that_could_be_misread_are_refused(raw, problem, caught_when_body_checked):
+    """The header block is always scanned; the body's lines only when it was not built from a
+    checked template (``body_checked``: the prebuilt edition's quoted-printable body)."""
+    from aggregator.mailer import prepare
+
+    with pytest.raises(DeliveryError, match=problem) as err:
+        prepare(raw)
+    assert err.value.permanent
+    if caught_when_body_checked:
+        with pytest.raises(DeliveryError, match=problem):
+            prepare(raw, body_checked=True)
+    else:
+        assert prepare(raw, body_checked=True).data == raw

@@ -234,3 +234,38 @@ def test_enhanced_status_codes_are_read_from_replies():
     assert enhanced_code("5.1.1 <x@y> unknown user") == "5.1.1"
     assert enhanced_code("4.7.1 greylisted") == "4.7.1"
     assert enhanced_code("mailbox unavailable") is None
+
+
+def test_a_connections_previous_message_is_recorded_sent_with_its_next_pending(tmp_path):
+    """One commit for "the last message was accepted" and "the next is pending": until it,
+    the accepted message reads "committing" (outcome unknown, resent with its Message-ID after
+    a crash), as it would had the run been killed right after the server's 250."""
+    from aggregator.store import Sent
+
+    store = week_store(tmp_path)
+    store.begin_delivery(ISSUE, "a@example.org", "<a@x>", AFTER_W48, "all")
+    store.delivery_committing(ISSUE, "a@example.org", AFTER_W48)
+    assert store.delivery_flags(ISSUE)["a@example.org"] == (False, True)  # in doubt
+    accepted = Sent("a@example.org", "<a@x>", AFTER_W48 + timedelta(seconds=1), "all")
+    store.begin_delivery(ISSUE, "b@example.org", "<b@x>", AFTER_W48, "all", sent=accepted)
+    rows = store.deliveries(ISSUE)
+    assert (rows["a@example.org"].status, rows["b@example.org"].status) == ("sent", "pending")
+    assert rows["a@example.org"].updated == accepted.at
+    assert store.delivery_flags(ISSUE)["a@example.org"] == (False, False)
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_every_accepted_message_is_recorded_sent_when_the_run_ends(tmp_path, connections):
+    """Each connection records its last message when it has nothing more to send."""
+    with Sink() as sink:
+        store = week_store(tmp_path)
+        s = smtp_settings(tmp_path, sink, recipients=MANY[:9],
+                          smtp_kw={"connections": connections})  # fmt: skip
+        report = run(s, store)
+        assert (report.sent, report.failed) == (9, 0)
+        assert len(sink.messages) == 9
+    rows = store.deliveries(ISSUE)
+    assert {r: d.status for r, d in rows.items()} == {r: "sent" for r in MANY[:9]}
+    assert not any(unknown for _, unknown in store.delivery_flags(ISSUE).values())
+    ids = {m.rcpt_tos[0]: m.message["Message-ID"] for m in sink.messages}
+    assert {r: d.message_id for r, d in rows.items()} == ids

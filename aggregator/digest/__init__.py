@@ -31,13 +31,22 @@ from .issue import (
 from .message import (
     WIRE_POLICY,
     MessageFactory,
+    Prebuilt,
     address_domain,
     compose,
     list_id,
     message_id,
 )
 from .message import _qp as _qp
-from .render import EXCERPT_CHARS, HTML_TEMPLATE, TEXT_TEMPLATE, Entry, Renderer, entries
+from .render import (
+    EXCERPT_CHARS,
+    HTML_TEMPLATE,
+    TEXT_TEMPLATE,
+    Entry,
+    Personaliser,
+    Renderer,
+    entries,
+)
 
 __all__ = [
     "AFRICA",
@@ -51,6 +60,8 @@ __all__ = [
     "Choice",
     "Entry",
     "MessageFactory",
+    "Personaliser",
+    "Prebuilt",
     "Renderer",
     "address_domain",
     "backlog_cutoff",

@@ -7,7 +7,7 @@ defaults; autoescape for HTML, StrictUndefined everywhere). Entries are plain te
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -164,35 +164,49 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise ConfigError(f"digest template: {exc}") from exc
 
-    def personaliser(self, context: Mapping) -> Callable[[str, str, str], tuple[str, str]]:
+    def personaliser(self, context: Mapping) -> Personaliser:
         """``f(recipient, unsubscribe_url, preferences_url) -> (text, html)`` for many
-        recipients. Renders once
-        with placeholders and substitutes (escaped for HTML) when a probe shows that gives
-        exactly what rendering would; a template that transforms those values (a filter, say)
-        is rendered for every recipient instead."""
-        text, html = self.render(
+        recipients. Renders once with placeholders and substitutes (escaped for HTML) when a
+        probe shows that gives exactly what rendering would; a template that transforms those
+        values (a filter, say) is rendered for every recipient instead."""
+        return Personaliser(self, context)
+
+
+class Personaliser:
+    """One edition's text and HTML rendered once with placeholders (``marked``), filled per
+    recipient; ``substitutes`` says whether filling equals rendering (the probe), so that
+    ``MessageFactory.prebuilt`` may also fill the encoded message instead of the text."""
+
+    MARKS = (_R_MARK, _U_MARK, _P_MARK)  # recipient, unsubscribe URL, preferences URL
+
+    def __init__(self, renderer: Renderer, context: Mapping):
+        self.renderer, self.context = renderer, context
+        self.marked = renderer.render(
             context, recipient=_R_MARK, unsubscribe_url=_U_MARK, preferences_url=_P_MARK
         )
-
-        def fast(recipient: str, url: str, prefs: str = "") -> tuple[str, str]:
-            if not prefs:  # the template may show a preferences line only when there is one
-                return slow(recipient, url, prefs)
-            esc = markupsafe.escape
-            return (
-                text.replace(_R_MARK, recipient).replace(_U_MARK, url).replace(_P_MARK, prefs),
-                html.replace(_R_MARK, str(esc(recipient)))
-                .replace(_U_MARK, str(esc(url)))
-                .replace(_P_MARK, str(esc(prefs))),
-            )
-
-        def slow(recipient: str, url: str, prefs: str = "") -> tuple[str, str]:
-            return self.render(
-                context, recipient=recipient, unsubscribe_url=url, preferences_url=prefs
-            )
-
         probe = (
             "o'k+<x>@example.org",
             "https://example.org/u?a=1&token=x.y",
             "https://example.org/preferences?token=p.q",
         )
-        return fast if fast(*probe) == slow(*probe) else slow
+        self.substitutes = self._fill(*probe) == self._render(*probe)
+
+    def __call__(self, recipient: str, url: str, prefs: str = "") -> tuple[str, str]:
+        if self.substitutes and prefs:  # the template may show a preferences line only if set
+            return self._fill(recipient, url, prefs)
+        return self._render(recipient, url, prefs)
+
+    def _fill(self, recipient: str, url: str, prefs: str) -> tuple[str, str]:
+        text, html = self.marked
+        esc = markupsafe.escape
+        return (
+            text.replace(_R_MARK, recipient).replace(_U_MARK, url).replace(_P_MARK, prefs),
+            html.replace(_R_MARK, str(esc(recipient)))
+            .replace(_U_MARK, str(esc(url)))
+            .replace(_P_MARK, str(esc(prefs))),
+        )
+
+    def _render(self, recipient: str, url: str, prefs: str) -> tuple[str, str]:
+        return self.renderer.render(
+            self.context, recipient=recipient, unsubscribe_url=url, preferences_url=prefs
+        )

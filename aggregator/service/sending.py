@@ -6,8 +6,12 @@ Exactly-once as far as SMTP allows:
   rerun gets the same stories.
 * Each (issue, recipient) is written ``pending`` before the SMTP transaction, stamped
   ``committing`` just before the message and the final ``.`` of DATA are written (after the 354),
-  and ``sent`` after the server's 250.
+  and ``sent`` after the server's 250, in the same commit as the connection's next ``pending``
+  row (or as soon as the connection has nothing more to send): two commits a message.
   A rerun sends only rows that are not ``sent`` (and not failed permanently).
+* Durable here means against a crash of the process (kill -9: a commit is in the WAL, in the
+  kernel's hands); ``synchronous=NORMAL`` does not fsync each commit, so a power cut may undo
+  the last ones (then a message may go twice, with the same Message-ID).
 * A crash before the stamp means the server never got the end of the message and discarded it:
   resending is safe. The one ambiguous state is a ``committing`` stamp without ``sent`` (the
   server may have accepted it in the instant before the crash). Such a message is resent with
@@ -51,13 +55,13 @@ from ..mailer import (
     Refused,
     SmtpMailer,
     Transport,
+    Wire,
     prepare,
-    serialise,
 )
 from ..models import Digest, Story, Subscriber
 from ..normalize import reader_links
 from ..settings import DigestSettings, Settings
-from ..store import Store
+from ..store import Sent, Store
 from ..unsubscribe import make_token, secret_for, unsubscribe_link
 from . import bounces
 from .lock import InstanceLock
@@ -370,6 +374,7 @@ class _Edition:
     digest: Digest
     factory: dg.MessageFactory
     personalise: Callable[[str, str, str], tuple[str, str]]
+    prebuilt: dg.Prebuilt | None = None  # the whole message encoded once, filled per reader
 
     @property
     def empty(self) -> bool:
@@ -411,7 +416,8 @@ class _Editions:
                                     list_ident=d.list_id, headers=self.headers)  # fmt: skip
         prepare(factory.template)  # the full header round-trip check, once per edition
         personalise = self.renderer.personaliser(self.renderer.context(content))
-        made = self.made[key] = _Edition(key, content, factory, personalise)
+        made = self.made[key] = _Edition(key, content, factory, personalise,
+                                         factory.prebuilt(personalise))  # fmt: skip
         return made
 
 
@@ -426,7 +432,7 @@ class _Job:
     rcpt: str
     mid: str
     edition: str
-    msg: EmailMessage | bytes
+    msg: Wire  # checked as it was built, before a connection takes it
     sender: str | None = None  # the envelope's MAIL FROM (VERP), None: the From address
     attempt: int = 0  # retries in this run after a 4xx
 
@@ -440,12 +446,14 @@ class _Pool:
     whose transport cannot connect ends (the others go on); ``work`` runs in the threads."""
 
     def __init__(self, make: Callable[[], Transport], size: int, owned: bool,
-                 work: Callable[[Transport, _Job], None]):  # fmt: skip
+                 work: Callable[[Transport, _Job], None],
+                 idle: Callable[[], None] = lambda: None):  # fmt: skip
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.done: queue.SimpleQueue[tuple[_Job, object]] = queue.SimpleQueue()
         self.stop = threading.Event()
         self.size = self.alive = size
-        self.work, self.owned = work, owned
+        self.work, self.owned, self.idle = work, owned, idle
+        self.error: BaseException | None = None  # from ``idle``, raised by the caller
         self.threads = [
             threading.Thread(target=self._run, args=(make,), name=f"smtp-{i}", daemon=True)
             for i in range(size)
@@ -456,7 +464,7 @@ class _Pool:
     def _run(self, make: Callable[[], Transport]) -> None:
         transport = make()
         try:
-            while (job := self.jobs.get()) is not None:
+            while (job := self._next()) is not None:
                 if self.stop.is_set():
                     self.done.put((job, _STOPPED))
                     continue
@@ -470,8 +478,27 @@ class _Pool:
                 else:
                     self.done.put((job, None))
         finally:
+            self._idle()
             if self.owned:
                 transport.close()
+
+    def _next(self) -> _Job | None:
+        """The next job; ``idle`` runs before waiting for one (and before the end)."""
+        try:
+            job = self.jobs.get_nowait()
+        except queue.Empty:
+            self._idle()
+            job = self.jobs.get()
+        if job is None:
+            self._idle()
+        return job
+
+    def _idle(self) -> None:
+        try:
+            self.idle()
+        except BaseException as exc:  # a ledger write failed: the run stops on it
+            self.error = self.error or exc
+            self.stop.set()
 
     def drain(self) -> list[_Job]:
         """The jobs nobody took (after ``stop``)."""
@@ -573,29 +600,56 @@ def _deliver(
                 https = unsubscribe_link(d.unsubscribe_url, token)
                 mailto = f"mailto:{sender_addr}?subject={quote('unsubscribe ' + token)}"
                 prefs = preferences_url(settings, secret, subscriber)
-                text, html = ed.personalise(rcpt, https, prefs)
-                msg = ed.factory.build(rcpt, text, html, unsubscribe_https=https,
-                                       unsubscribe_mailto=mailto)  # fmt: skip
+                data = None
+                if ed.prebuilt is not None:  # the edition's bytes with this reader's parts
+                    data = ed.prebuilt.build(rcpt, unsubscribe_https=https,
+                                             unsubscribe_mailto=mailto, preferences=prefs,
+                                             mid=mid)  # fmt: skip
+                msg: EmailMessage | bytes
+                if data is None:
+                    text, html = ed.personalise(rcpt, https, prefs)
+                    msg = ed.factory.build(rcpt, text, html, unsubscribe_https=https,
+                                           unsubscribe_mailto=mailto, mid=mid)  # fmt: skip
+                else:
+                    msg = data
+                # the full header round trip ran once on the edition's template (_Editions);
+                # a prebuilt message's own parts get the header block's checks
+                wire = prepare(msg, body_checked=data is not None)
                 if d.dkim.enabled:  # DkimError is a ValueError: this message cannot go
-                    msg = sign(serialise(msg), settings)
+                    wire = prepare(sign(wire.data, settings), body_checked=data is not None)
             except (ValueError, TypeError) as exc:  # an address the email package refuses
                 fail(rcpt, f"cannot build message: {exc}", edition=ed.key, permanent=True)
                 continue
-            yield _Job(rcpt, mid, ed.key, msg, bounces.envelope_sender(settings, subscriber))
+            except DeliveryError as exc:  # refused by the mailer's checks
+                log.warning("digest %s: %s", issue, exc)
+                fail(rcpt, str(exc), mid=mid, edition=ed.key, permanent=exc.permanent)
+                continue
+            yield _Job(rcpt, mid, ed.key, wire, bounces.envelope_sender(settings, subscriber))
+
+    accepted = threading.local()  # per connection: the message accepted, not yet recorded
 
     def work(transport: Transport, job: _Job) -> None:  # in a pool thread
         if ledgered:
-            store.begin_delivery(issue, job.rcpt, job.mid, utcnow(), job.edition)
+            # pending, and the connection's previous message sent, in one commit
+            store.begin_delivery(issue, job.rcpt, job.mid, utcnow(), job.edition,
+                                 sent=getattr(accepted, "sent", None))  # fmt: skip
+            accepted.sent = None
             envelope = {"sender": job.sender} if job.sender else {}
             transport.send(job.msg, on_commit=_committer(store, issue, job.rcpt), **envelope)
-            store.finish_delivery(issue, job.rcpt, "sent", utcnow(), message_id=job.mid,
-                                  edition=job.edition)  # fmt: skip
+            accepted.sent = Sent(job.rcpt, job.mid, utcnow(), job.edition)
         else:
             transport.send(job.msg)
 
+    def idle() -> None:  # in a pool thread, before it waits for a job or ends
+        sent_ = getattr(accepted, "sent", None)
+        if sent_ is not None:
+            store.finish_delivery(issue, sent_.recipient, "sent", sent_.at,
+                                  message_id=sent_.message_id, edition=sent_.edition)  # fmt: skip
+            accepted.sent = None
+
     smtp = d.smtp
     size = max(1, min(connections, len(todo)))
-    pool = _Pool(make, size, owned, work)
+    pool = _Pool(make, size, owned, work, idle)
     source = jobs()
     later: list[tuple[float, int, _Job]] = []  # (due, order, job): 4xx-refused, tried again
     inflight, cap, exhausted, order = 0, size * 4, False, 0
@@ -684,6 +738,7 @@ def _deliver(
         raise
     finally:
         pool.close()
+    crash = crash or pool.error
     if crash is not None:
         raise crash
     for _, _, job in later:  # stopped before their turn came: the next run tries them

@@ -7,6 +7,7 @@ stages declare. ``codecs`` holds what any backend shares; ``sqlite`` is today's 
 
 from .facade import Store
 from .sqlite import MIGRATIONS, Catalog, Connection, DedupeIndex, Ledger, Meta, Sources
+from .sqlite.ledger import Sent
 
 __all__ = [
     "MIGRATIONS",
@@ -15,6 +16,7 @@ __all__ = [
     "DedupeIndex",
     "Ledger",
     "Meta",
+    "Sent",
     "Sources",
     "Store",
 ]

@@ -27,6 +27,7 @@ from ..models import (
     Tagging,
 )
 from .sqlite import Catalog, Connection, DedupeIndex, Ledger, Meta, Sources, Subscribers
+from .sqlite.ledger import Sent
 from .sqlite.sources import SyncedSource
 
 if TYPE_CHECKING:
@@ -275,9 +276,9 @@ class Store:
 
     def begin_delivery(
         self, issue: str, recipient: str, message_id: str, now: datetime,
-        edition: str | None = None,
+        edition: str | None = None, *, sent: Sent | None = None,
     ) -> None:  # fmt: skip
-        self.ledger.begin_delivery(issue, recipient, message_id, now, edition)
+        self.ledger.begin_delivery(issue, recipient, message_id, now, edition, sent=sent)
 
     def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
         self.ledger.delivery_committing(issue, recipient, now)

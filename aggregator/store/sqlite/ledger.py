@@ -5,13 +5,14 @@ An issue is frozen (stored as JSON) the first time it is sent, so every recipien
 retry gets the same content; so is each edition (the issue filtered for one choice of topics and
 languages), and each delivery records the edition it got. A delivery row is written "pending"
 before the SMTP transaction, stamped "committing" just before the message and the end of DATA
-are written, and "sent" after the reply: a pending row with a committing stamp is the only state
-whose outcome is unknown.
+are written, and "sent" after the reply (with the connection's next "pending", one commit): a
+pending row with a committing stamp is the only state whose outcome is unknown.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from ...models import DELIVERY_STATES, Delivery, Digest
@@ -103,10 +104,16 @@ class Ledger:
 
     def begin_delivery(
         self, issue: str, recipient: str, message_id: str, now: datetime,
-        edition: str | None = None,
+        edition: str | None = None, *, sent: Sent | None = None,
     ) -> None:  # fmt: skip
-        """Record the attempt (of ``edition``) as pending before any SMTP command is sent."""
-        with self._conn.lock:
+        """Record the attempt (of ``edition``) as pending before any SMTP command is sent.
+        ``sent``: the previous message of the same connection, accepted since, recorded sent in
+        the same transaction (one commit for both; until it, that message reads "committing",
+        outcome unknown, as it would had the run been killed right after the server's 250)."""
+        with self._conn.transaction():
+            if sent is not None:
+                self._finish(issue, sent.recipient, "sent", sent.at, sent.message_id, None,
+                             False, sent.edition)  # fmt: skip
             self._db.execute(
                 "INSERT INTO deliveries(issue, recipient, status, message_id, attempts, updated,"
                 " edition) VALUES (?,?,'pending',?,1,?,?) ON CONFLICT(issue, recipient) DO UPDATE"
@@ -140,11 +147,25 @@ class Ledger:
         if status not in DELIVERY_STATES:
             raise ValueError(f"unknown delivery status {status!r}")
         with self._conn.lock:
-            self._db.execute(
-                "INSERT INTO deliveries(issue, recipient, status, message_id, last_error,"
-                " permanent, updated, edition) VALUES (?,?,?,?,?,?,?,?)"
-                " ON CONFLICT(issue, recipient) DO UPDATE SET status=excluded.status,"
-                " last_error=excluded.last_error, permanent=excluded.permanent, committing=NULL,"
-                " updated=excluded.updated, edition=coalesce(excluded.edition, edition)",
-                (issue, recipient, status, message_id, error, int(permanent), ts(now), edition),
-            )
+            self._finish(issue, recipient, status, now, message_id, error, permanent, edition)
+
+    def _finish(self, issue: str, recipient: str, status: str, now: datetime, message_id: str,
+                error: str | None, permanent: bool, edition: str | None) -> None:  # fmt: skip
+        self._db.execute(
+            "INSERT INTO deliveries(issue, recipient, status, message_id, last_error,"
+            " permanent, updated, edition) VALUES (?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(issue, recipient) DO UPDATE SET status=excluded.status,"
+            " last_error=excluded.last_error, permanent=excluded.permanent, committing=NULL,"
+            " updated=excluded.updated, edition=coalesce(excluded.edition, edition)",
+            (issue, recipient, status, message_id, error, int(permanent), ts(now), edition),
+        )
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message the server accepted, not yet recorded sent (``Ledger.begin_delivery``)."""
+
+    recipient: str
+    message_id: str
+    at: datetime
+    edition: str | None = None
