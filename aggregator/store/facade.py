@@ -15,6 +15,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -380,3 +381,37 @@ if TYPE_CHECKING:
     def _conforms(s: Store) -> tuple[ClusterIndex, ClusterIndex, UnsubscribeStore]:
         """Checked by mypy: the store and its dedupe family satisfy the stages' Protocols."""
         return s, s.dedupe, s
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ``probe`` found: the backend, where (no password), the store's schema version
+    (None: no store there yet) and this code's."""
+
+    backend: str
+    where: str
+    version: int | None
+    current: int
+
+
+def probe(database: str | Path, *, password: str | None = None, timeout: float = 5.0) -> Probe:
+    """Reach the store without changing it (``aggregator check``); ``StorageError`` when it
+    cannot be reached or read."""
+    if pg.is_url(database):
+        if password is None:
+            env = getattr(database, "password_env", None)
+            password = (os.environ.get(env) or None) if isinstance(env, str) and env else None
+        version = pg.schema.probe(str(database), password, timeout)
+        return Probe("postgresql", pg.display(str(database)), version, len(pg.MIGRATIONS))
+    path = Path(database)
+    if not path.exists():
+        return Probe("sqlite", str(path), None, len(lite.MIGRATIONS))
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: cannot open database: {exc}") from exc
+    return Probe("sqlite", str(path), int(version), len(lite.MIGRATIONS))

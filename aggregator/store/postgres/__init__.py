@@ -4,6 +4,7 @@ psycopg connections (``Connection``), with the same numbered migrations (``MIGRA
 Chosen by ``Store`` when ``database:`` is a ``postgresql://`` URL.
 """
 
+from . import schema
 from .catalog import Catalog
 from .connection import Connection, display, is_url
 from .dedupe_index import DedupeIndex
@@ -24,4 +25,5 @@ __all__ = [
     "Subscribers",
     "display",
     "is_url",
+    "schema",
 ]

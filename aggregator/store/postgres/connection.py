@@ -163,6 +163,17 @@ class Connection:
             cur.executemany(sql, rows)
             return cur.rowcount
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """``COPY table (columns) FROM STDIN`` with ``rows``, in this thread's transaction
+        (SQLite's 0/1 flags are valid booleans in COPY's text format)."""
+        tx = self._mine()
+        if tx is None:
+            raise StorageError("copy_rows: call inside transaction()")
+        names = ", ".join(columns)
+        with tx.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
     # ---- transactions ---------------------------------------------------------------------------
 
     @contextmanager

@@ -247,3 +247,19 @@ def migrate(conn: psycopg.Connection[Any], where: str) -> int:
             conn.execute("DELETE FROM aggregator_schema")
             conn.execute("INSERT INTO aggregator_schema(version) VALUES (%s)", (version + 1,))
             done += 1
+
+
+def probe(conninfo: str, password: str | None, timeout: float) -> int:
+    """The schema version of the database at ``conninfo`` (0: empty), without changing it;
+    ``StorageError`` when it cannot be reached."""
+    from .connection import display
+
+    extra: dict[str, Any] = {"password": password} if password else {}
+    try:
+        with psycopg.connect(
+            conninfo, autocommit=True, connect_timeout=max(1, int(timeout)), **extra
+        ) as conn:
+            return schema_version(conn)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"{display(conninfo)}: cannot connect: {reason}") from exc
