@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def postgres_cluster() -> Iterator:
     from support.postgres import PostgresCluster, find_bindir
 
     bindir = find_bindir()
+    if bindir is None and os.environ.get("CI"):
+        pytest.fail("PostgreSQL server programs not installed: .ci/run installs postgresql")
     if bindir is None:
         pytest.skip("PostgreSQL server programs (initdb, pg_ctl) not installed: "
                     "apt-get install postgresql")  # fmt: skip
