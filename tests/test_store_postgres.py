@@ -70,7 +70,7 @@ def test_both_backends_have_the_same_numbered_migrations():
 def test_store_picks_the_backend_from_the_database_value(tmp_path, postgres_url):
     with Store(tmp_path / "agg.db") as lite, Store(postgres_url) as pg:
         assert (lite.backend, pg.backend) == ("sqlite", "postgresql")
-        assert pg.where.startswith("postgresql://postgres@") and "?" not in pg.where
+        assert pg.where.startswith("postgresql://postgres@/t") and "?host=/" in pg.where
         assert isinstance(pg.sources, postgres.Sources)
         with pytest.raises(StorageError, match="no sqlite3 connection"):
             pg.db  # noqa: B018

@@ -39,10 +39,18 @@ def display(url: str) -> str:
         d = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         return "postgresql://?"
-    where = d.get("host") or "localhost"
+    host = str(d.get("host") or "localhost")
     port = f":{d['port']}" if d.get("port") else ""
     user = f"{d['user']}@" if d.get("user") else ""
-    return f"postgresql://{user}{where}{port}/{d.get('dbname', '')}"
+    if host.startswith("/"):  # a unix socket's folder
+        return f"postgresql://{user}/{d.get('dbname', '')}?host={host}"
+    return f"postgresql://{user}{host}{port}/{d.get('dbname', '')}"
+
+
+def reason(exc: Exception) -> str:
+    """A driver error as one line."""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
 
 
 class Result:
@@ -95,8 +103,7 @@ class Connection:
                 _configure(first)
                 migrate(first, self.display)
         except psycopg.OperationalError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise StorageError(f"{self.display}: cannot connect: {reason}") from exc
+            raise StorageError(f"{self.display}: cannot connect: {reason(exc)}") from exc
         except psycopg.Error as exc:
             raise StorageError(f"{self.display}: cannot open database: {exc}") from exc
         self.pool = ConnectionPool(

@@ -252,7 +252,7 @@ def migrate(conn: psycopg.Connection[Any], where: str) -> int:
 def probe(conninfo: str, password: str | None, timeout: float) -> int:
     """The schema version of the database at ``conninfo`` (0: empty), without changing it;
     ``StorageError`` when it cannot be reached."""
-    from .connection import display
+    from .connection import display, reason
 
     extra: dict[str, Any] = {"password": password} if password else {}
     try:
@@ -261,5 +261,4 @@ def probe(conninfo: str, password: str | None, timeout: float) -> int:
         ) as conn:
             return schema_version(conn)
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"{display(conninfo)}: cannot connect: {reason}") from exc
+        raise StorageError(f"{display(conninfo)}: cannot connect: {reason(exc)}") from exc
