@@ -15,8 +15,10 @@ leaves a stale lock behind; the file only records the holder's pid for the messa
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Self
@@ -32,6 +34,16 @@ class AlreadyRunning(AggregatorError):
     exit_code = 3
 
 
+def lock_file(database: Path | str, suffix: str) -> Path:
+    """The lock file of ``database``: beside a SQLite file; for a PostgreSQL URL, in the
+    temporary folder, named after the URL (one holder per host until the locks move into
+    PostgreSQL, issue 20)."""
+    if "://" not in str(database):
+        return Path(str(database) + suffix)
+    digest = hashlib.sha256(str(database).encode("utf-8")).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"aggregator-{digest}{suffix}"
+
+
 class InstanceLock:
     """The refresh lock of one database.
 
@@ -43,8 +55,8 @@ class InstanceLock:
     what = "refreshing"
 
     def __init__(self, database: Path | str, *, wait: bool = False, timeout: float | None = 600.0):
-        self.database = Path(database)
-        self.path = Path(str(database) + self.suffix)
+        self.database = database if "://" in str(database) else Path(database)
+        self.path = lock_file(database, self.suffix)
         self.wait = wait
         self.timeout = timeout
         self.fd: int | None = None

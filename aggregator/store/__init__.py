@@ -2,10 +2,13 @@
 
 ``Store`` is the service layer's one object; behind it, one object per table family (sources,
 items and stories, the dedupe index, the digest ledger, meta) implements the Protocols the
-stages declare. ``codecs`` holds what any backend shares; ``sqlite`` is today's backend.
+stages declare. ``codecs`` holds what any backend shares; ``sqlite`` (the embedded default)
+and ``postgres`` (a ``postgresql://`` database, for several processes or hosts) are the two
+backends; ``copy`` moves a SQLite store into PostgreSQL.
 """
 
-from .facade import Store
+from .copy import copy_store
+from .facade import Probe, Store, probe
 from .sqlite import MIGRATIONS, Catalog, Connection, DedupeIndex, Ledger, Meta, Sources
 
 __all__ = [
@@ -15,6 +18,9 @@ __all__ = [
     "DedupeIndex",
     "Ledger",
     "Meta",
+    "Probe",
     "Sources",
     "Store",
+    "copy_store",
+    "probe",
 ]
