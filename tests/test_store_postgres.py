@@ -282,3 +282,88 @@ def test_the_corpus_gives_the_same_files_and_stories_on_both_backends(
     assert not differ, differ
     feed = json.loads(lite_files["feed.json"])
     assert feed["items"]
+
+
+# ---- the digest's ledger: editions and bounces on both backends --------------------------------
+
+
+def _send_week(tmp_path: Path, database: str | Path) -> tuple:
+    """A week of stories, subscribers with choices (one edition empty), one address the SMTP
+    server refuses for good and one with an earlier refusal; send, then send again (a rerun
+    sends nothing more). Returns what the ledger and the subscribers say (a delivery's time is
+    the clock's: whether it has one)."""
+    from aggregator.service import subscriptions as subs
+    from aggregator.service.sending import send_digest
+
+    from support.digest import AFTER_W48, add_story, smtp_settings
+    from support.smtpserver import RefusingSink
+
+    tmp_path.mkdir()
+    issue, gone, fine = "2026-W48", "gone@example.net", "fine@example.net"
+    choices = {"ai@example.org": ("ai",), "fr@example.org": (), "empty@example.org": ("sport",)}
+    with Store(database) as store, RefusingSink(permanent={gone: ""}) as sink:
+        add_story(store, "Le Desk", "ia-maroc", "L'IA au Maroc", ("ai", "africa"), lang="fr",
+                  also=("Hespress",))  # fmt: skip
+        add_story(store, "TechCabal", "model", "A new model ships", ("ai",))
+        add_story(store, "TechCabal", "embassy", "Embassy talks in Rabat", ("diplomacy",))
+        for address, topics in choices.items():
+            store.set_subscriber_status(
+                address,
+                "confirmed",
+                "form",
+                T0,
+                topics=topics,
+                languages=("fr",) if address == "fr@example.org" else (),
+            )
+        settings = smtp_settings(tmp_path, sink, recipients=(gone, fine),
+                                 bounce_address="bounces@news.example.org")  # fmt: skip
+        subs.seed_from_config(settings, store, T0)
+        store.count_bounce(fine, T0, "552 5.2.2 Mailbox full")
+        first = send_digest(settings, store, week=issue, now=AFTER_W48)
+        again = send_digest(settings, store, week=issue, now=AFTER_W48 + timedelta(hours=1))
+        rows = {
+            k: (d.status, d.attempts, d.last_error, d.updated is not None)
+            for k, d in store.deliveries(issue).items()
+        }
+        editions = store.delivery_editions(issue)
+        frozen = {e: store.frozen_edition(issue, e) for e in set(editions.values()) if e}
+        people = {s.key: (s.status, s.origin, s.reason) for s in store.subscribers()}
+        bounces = {a: store.bounce_count(a) for a in (gone, fine)}
+        return (
+            (first.sent, first.bounced, first.failed, first.empty_editions, first.editions),
+            (again.sent, again.failed),
+            rows, editions, frozen, store.delivery_flags(issue), people, bounces,
+            store.frozen_digests(), len(store.sent_since(AFTER_W48 - timedelta(days=1))),
+            sorted(m.rcpt_tos[0] for m in sink.messages),
+        )  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_a_send_with_editions_and_a_bounce_leaves_the_same_ledger_on_both_backends(
+    tmp_path, postgres_url
+):
+    lite = _send_week(tmp_path / "sqlite", tmp_path / "agg.db")
+    pg = _send_week(tmp_path / "pg", postgres_url)
+    counts, again, rows, editions, frozen, _flags, people, bounces = lite[:8]
+    assert counts[:2] == (3, 1) and again == (0, 0)  # ai, fr, fine; gone refused
+    assert rows["gone@example.net"][0] == "failed" and people["gone@example.net"][0] == "bounced"
+    assert bounces == {"gone@example.net": 1, "fine@example.net": 0}
+    assert rows["empty@example.org"][0] == "skipped" and frozen
+    assert editions["ai@example.org"] == "topics=ai" and len(frozen) == 4
+    assert pg == lite
+
+
+@pytest.mark.postgres
+def test_bounce_reports_and_counts_on_postgresql(postgres_url):
+    with Store(postgres_url) as store:
+        assert store.count_bounce("nobody@example.org", T0, "550") is None
+        store.set_subscriber_status("b@example.org", "confirmed", "operator", T0)
+        assert [store.count_bounce("B@example.org", T0, f"55{n}") for n in range(3)] == [1, 2, 3]
+        assert store.bounce_count("b@example.org") == 3
+        assert store.subscriber_events(store.subscriber("b@example.org").id)[-1].detail == (
+            "refused (3): 552"
+        )
+        assert store.reset_bounces("b@example.org") and not store.reset_bounces("b@example.org")
+        assert store.claim_bounce_report("<dsn1@x>", T0)
+        assert not store.claim_bounce_report("<dsn1@x>", T0)
+        assert store.forget_subscriber("b@example.org", T0)

@@ -17,7 +17,8 @@ from . import sqlite as lite
 #: Tables in an order that satisfies the foreign keys (any other table follows, by name).
 ORDER = (
     "sources", "clusters", "items", "item_tags", "dedupe_urls", "dedupe_text", "fetch_attempts",
-    "digest_issues", "deliveries", "subscribers", "subscriber_events", "forgotten", "meta",
+    "digest_issues", "digest_editions", "deliveries", "subscribers", "subscriber_events",
+    "forgotten", "bounce_counts", "bounce_reports", "meta",
 )  # fmt: skip
 #: Tables whose ids PostgreSQL numbers itself (identity columns): their sequences follow.
 _IDENTITY = ("sources", "subscribers", "subscriber_events")

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 from ...errors import StorageError
 from ...models import Item, ParsedItem, Story, Tagging
+from ..codecs import ITEM_COLS as _ITEM_COLS
 from ..codecs import dt, enclosures_json, jlist, story, tagging_json, ts
-from ..sqlite.catalog import _ITEM_COLS, _item
+from ..codecs import item_row as _item
 from .connection import Connection
 from .sources import Sources
 
@@ -285,6 +286,22 @@ class Catalog:
             (ts(start), ts(end)),
         )
         return self.stories([r[0] for r in rows])
+
+    def story_times(
+        self,
+    ) -> list[tuple[int, datetime | None, datetime | None, datetime, datetime, datetime]]:
+        """Every story's dates, without its text (see ``store.sqlite.Catalog.story_times``)."""
+        rows = self._conn.execute(
+            "SELECT c.id, r.published, r.updated, r.first_seen, r.last_seen, m.first"
+            " FROM clusters c JOIN items r ON r.id=c.rep_item_id"
+            " JOIN (SELECT cluster_id, min(first_seen) AS first FROM items"
+            "       WHERE cluster_id IS NOT NULL GROUP BY cluster_id) m ON m.cluster_id=c.id"
+            " ORDER BY c.id"
+        )
+        return [
+            (r[0], dt(r[1]), dt(r[2]), dt(r[3]), dt(r[4]), dt(r[5]))  # type: ignore[misc]
+            for r in rows
+        ]
 
     def stories(self, cluster_ids: Sequence[int]) -> list[Story]:
         """Assemble stories in the order of ``cluster_ids``."""

@@ -1,5 +1,5 @@
-"""The digest ledger on PostgreSQL: ``digest_issues`` and ``deliveries`` (the states and their
-meaning are those of ``store.sqlite.ledger``)."""
+"""The digest ledger on PostgreSQL: ``digest_issues``, ``digest_editions`` and ``deliveries``
+(the states and their meaning are those of ``store.sqlite.ledger``)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,47 @@ class Ledger:
         assert frozen is not None
         return frozen
 
+    def frozen_digests(self) -> list[Digest]:
+        """Every frozen issue, newest week first (the issues published as web pages)."""
+        rows = self._conn.execute("SELECT payload FROM digest_issues ORDER BY issue DESC")
+        return [digest_from_json(json.loads(r[0])) for r in rows]
+
+    def frozen_edition(self, issue: str, edition: str) -> Digest | None:
+        row = self._conn.execute(
+            "SELECT payload FROM digest_editions WHERE issue=%s AND edition=%s", (issue, edition)
+        ).fetchone()
+        return None if row is None else digest_from_json(json.loads(row[0]))
+
+    def freeze_edition(self, edition: str, digest: Digest, now: datetime) -> Digest:
+        """Store ``digest`` as edition ``edition`` of its issue unless that edition is already
+        frozen; return the frozen one (a rerun, or another sender, sends what the first sent)."""
+        with self._conn.transaction():
+            self._conn.execute(
+                "INSERT INTO digest_editions(issue, edition, payload, created)"
+                " VALUES (%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                (digest.issue, edition, json.dumps(digest_json(digest), ensure_ascii=False),
+                 ts(now)),
+            )  # fmt: skip
+            frozen = self.frozen_edition(digest.issue, edition)
+        assert frozen is not None
+        return frozen
+
+    def delivery_editions(self, issue: str) -> dict[str, str | None]:
+        """recipient (lower-cased) -> the edition its delivery got (None: the whole issue)."""
+        rows = self._conn.execute(
+            "SELECT recipient, edition FROM deliveries WHERE issue=%s ORDER BY recipient",
+            (issue,),
+        )
+        return {r[0].lower(): r[1] for r in rows}
+
+    def sent_since(self, since: datetime) -> list[datetime]:
+        """When each message recorded sent at or after ``since`` was sent, oldest first."""
+        rows = self._conn.execute(
+            "SELECT updated FROM deliveries WHERE status='sent' AND updated >= %s ORDER BY updated",
+            (ts(since),),
+        )
+        return [w for (u,) in rows if (w := dt(u)) is not None]
+
     def deliveries(self, issue: str) -> dict[str, Delivery]:
         """Ledger rows of ``issue`` keyed by lower-cased recipient."""
         rows = self._conn.execute(
@@ -53,14 +94,18 @@ class Ledger:
         )
         return {r[0].lower(): (bool(r[1]), bool(r[2])) for r in rows}
 
-    def begin_delivery(self, issue: str, recipient: str, message_id: str, now: datetime) -> None:
-        """Record the attempt as pending before any SMTP command is sent."""
+    def begin_delivery(
+        self, issue: str, recipient: str, message_id: str, now: datetime,
+        edition: str | None = None,
+    ) -> None:  # fmt: skip
+        """Record the attempt (of ``edition``) as pending before any SMTP command is sent."""
         self._conn.execute(
-            "INSERT INTO deliveries(issue, recipient, status, message_id, attempts, updated)"
-            " VALUES (%s,%s,'pending',%s,1,%s) ON CONFLICT(issue, recipient) DO UPDATE SET"
-            " status='pending', message_id=excluded.message_id,"
-            " attempts=deliveries.attempts+1, committing=NULL, updated=excluded.updated",
-            (issue, recipient, message_id, ts(now)),
+            "INSERT INTO deliveries(issue, recipient, status, message_id, attempts, updated,"
+            " edition) VALUES (%s,%s,'pending',%s,1,%s,%s) ON CONFLICT(issue, recipient)"
+            " DO UPDATE SET status='pending', message_id=excluded.message_id,"
+            " attempts=deliveries.attempts+1, committing=NULL, updated=excluded.updated,"
+            " edition=coalesce(excluded.edition, deliveries.edition)",
+            (issue, recipient, message_id, ts(now), edition),
         )
 
     def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
@@ -80,14 +125,16 @@ class Ledger:
         message_id: str = "",
         error: str | None = None,
         permanent: bool = False,
+        edition: str | None = None,
     ) -> None:
         """Record the outcome (sent, failed or skipped); creates the row when there is none."""
         if status not in DELIVERY_STATES:
             raise ValueError(f"unknown delivery status {status!r}")
         self._conn.execute(
             "INSERT INTO deliveries(issue, recipient, status, message_id, last_error,"
-            " permanent, updated) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT(issue, recipient)"
-            " DO UPDATE SET status=excluded.status, last_error=excluded.last_error,"
-            " permanent=excluded.permanent, committing=NULL, updated=excluded.updated",
-            (issue, recipient, status, message_id, error, bool(permanent), ts(now)),
+            " permanent, updated, edition) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)"
+            " ON CONFLICT(issue, recipient) DO UPDATE SET status=excluded.status,"
+            " last_error=excluded.last_error, permanent=excluded.permanent, committing=NULL,"
+            " updated=excluded.updated, edition=coalesce(excluded.edition, deliveries.edition)",
+            (issue, recipient, status, message_id, error, bool(permanent), ts(now), edition),
         )

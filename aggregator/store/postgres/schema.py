@@ -203,6 +203,32 @@ CREATE TABLE fetch_attempts (
 );
 """
 
+_EDITIONS = """
+CREATE TABLE digest_editions (
+    issue         text NOT NULL,
+    edition       text NOT NULL,
+    payload       json NOT NULL,
+    created       double precision NOT NULL,
+    PRIMARY KEY (issue, edition)
+);
+ALTER TABLE deliveries ADD COLUMN edition text;
+CREATE INDEX deliveries_updated ON deliveries(updated) WHERE status = 'sent';
+"""
+
+_BOUNCES = """
+CREATE TABLE bounce_counts (
+    subscriber_id bigint PRIMARY KEY REFERENCES subscribers(id) ON DELETE CASCADE,
+    count         integer NOT NULL,
+    first         double precision NOT NULL,
+    last          double precision NOT NULL,
+    reason        text
+);
+CREATE TABLE bounce_reports (
+    key           text PRIMARY KEY,
+    at            double precision NOT NULL
+);
+"""
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1 (the numbers of SQLite's steps).
 MIGRATIONS: list[Sequence[str]] = [
     [_CORE, _DEDUPE_DDL, _LEDGER_DDL],
@@ -211,6 +237,8 @@ MIGRATIONS: list[Sequence[str]] = [
     [_SUBSCRIBERS_DDL],
     [_SOURCES_MANAGED],
     [_FETCH_ATTEMPTS],
+    [_EDITIONS],
+    [_BOUNCES],
 ]
 
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS aggregator_schema (version integer NOT NULL)"

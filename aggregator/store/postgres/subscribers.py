@@ -1,5 +1,6 @@
-"""The newsletter's subscribers on PostgreSQL: ``subscribers``, ``subscriber_events`` and
-``forgotten`` (the rules are those of ``store.sqlite.subscribers``)."""
+"""The newsletter's subscribers on PostgreSQL: ``subscribers``, ``subscriber_events``,
+``forgotten`` and the bounces (``bounce_counts``, ``bounce_reports``); the rules are those of
+``store.sqlite.subscribers``."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from ...models import Subscriber, SubscriberEvent
-from ..codecs import ts
-from ..sqlite.subscribers import _SEEDABLE, _check, _row, _when, forget_hash
+from ..codecs import SEEDABLE as _SEEDABLE
+from ..codecs import SUBSCRIBER_COLS as _COLUMNS
+from ..codecs import check_subscriber as _check
+from ..codecs import forget_hash, ts
+from ..codecs import subscriber_row as _row
+from ..codecs import when as _when
 from .connection import Connection
-
-_COLUMNS = "id, uid, email, name, status, origin, created, changed, topics, languages, reason"
 
 
 class Subscribers:
@@ -197,6 +200,63 @@ class Subscribers:
             ).rowcount
             db.execute(f"DELETE FROM deliveries WHERE {mine}", (key, named))
         return bool(found or rows)
+
+    # ---- bounces --------------------------------------------------------------------------
+
+    def bounce_count(self, address: str) -> int:
+        """Permanent refusals of ``address`` since its last successful delivery."""
+        row = self._conn.execute(
+            "SELECT b.count FROM bounce_counts b JOIN subscribers s ON s.id = b.subscriber_id"
+            " WHERE s.key=%s",
+            (address.strip().lower(),),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def count_bounce(self, address: str, now: datetime, reason: str) -> int | None:
+        """One more permanent refusal of ``address``, with an event; the count since the last
+        delivery, or None when ``address`` is no subscriber (see ``store.sqlite``)."""
+        db = self._conn
+        with db.transaction():
+            current = self.subscriber(address)
+            if current is None:
+                return None
+            row = db.execute(
+                "INSERT INTO bounce_counts(subscriber_id, count, first, last, reason)"
+                " VALUES (%s,1,%s,%s,%s) ON CONFLICT(subscriber_id) DO UPDATE SET"
+                " count = bounce_counts.count + 1, last = excluded.last,"
+                " reason = excluded.reason RETURNING count",
+                (current.id, ts(now), ts(now), reason),
+            ).fetchone()
+            assert row is not None
+            count = int(row[0])
+            db.execute(
+                "INSERT INTO subscriber_events(subscriber_id, at, status, origin, detail)"
+                " VALUES (%s,%s,%s,%s,%s)",
+                (current.id, ts(now), current.status, "bounce", f"refused ({count}): {reason}"),
+            )
+        return count
+
+    def reset_bounces(self, address: str) -> bool:
+        """A delivery succeeded: the count of refusals starts again (a read first, so the
+        common case writes nothing). True when a count was cleared."""
+        row = self._conn.execute(
+            "SELECT b.subscriber_id FROM bounce_counts b JOIN subscribers s"
+            " ON s.id = b.subscriber_id WHERE s.key=%s",
+            (address.strip().lower(),),
+        ).fetchone()
+        if row is None:
+            return False
+        self._conn.execute("DELETE FROM bounce_counts WHERE subscriber_id=%s", (row[0],))
+        return True
+
+    def claim_bounce_report(self, key: str, now: datetime) -> bool:
+        """Remember that the delivery status notification ``key`` was applied: True the first
+        time, False when it was already (by this process or another)."""
+        cur = self._conn.execute(
+            "INSERT INTO bounce_reports(key, at) VALUES (%s,%s) ON CONFLICT DO NOTHING",
+            (key, ts(now)),
+        )
+        return cur.rowcount > 0
 
     # ---- the one-click unsubscribe (unsubscribe.UnsubscribeStore) ------------------------
 
