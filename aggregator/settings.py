@@ -29,6 +29,7 @@ class FetchSettings:
     max_bytes: int = 15 * 1024 * 1024  # after decompression
     workers: int = 100  # downloads in flight (or fetched bodies not yet consumed), at most
     per_host: int = 2
+    lease: float = 300.0  # seconds a PostgreSQL fleet worker's claim on a source lasts unrenewed
     user_agent: str = "aggregator/1.0 (+https://news.example.org/about)"
     allow_private: tuple[str, ...] = ()  # CIDRs
 

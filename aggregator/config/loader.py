@@ -439,6 +439,7 @@ _READERS: dict[str, _Read] = {
     "fetch.max_bytes": Reader.size,
     "fetch.workers": partial(Reader.integer, lo=1, hi=1000),
     "fetch.per_host": partial(Reader.integer, lo=1, hi=1000),
+    "fetch.lease": Reader.duration,
     "fetch.allow_private": _Loader.cidrs,
     "sources[].name": partial(Reader.text, what="a name"),
     "sources[].url": Reader.url,

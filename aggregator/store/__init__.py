@@ -8,7 +8,7 @@ backends; ``copy`` moves a SQLite store into PostgreSQL.
 """
 
 from .copy import copy_store
-from .facade import Probe, Store, probe
+from .facade import Probe, Store, probe, role_lock
 from .sqlite import MIGRATIONS, Catalog, Connection, DedupeIndex, Ledger, Meta, Sources
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "Store",
     "copy_store",
     "probe",
+    "role_lock",
 ]

@@ -149,6 +149,39 @@ class Store:
     def attempt_counts(self) -> dict[str, tuple[int, int]]:
         return self.sources.attempt_counts()
 
+    # ---- a fleet of workers (PostgreSQL only; see store/postgres/sources.py) --------------------
+
+    @property
+    def fleet(self) -> bool:
+        """Whether several processes may refresh this store at once (PostgreSQL): they claim
+        sources instead of holding the one-instance lock."""
+        return isinstance(self.sources, pg.Sources)
+
+    def _fleet_sources(self) -> pg.Sources:
+        if not isinstance(self.sources, pg.Sources):
+            raise StorageError(f"{self.where}: claims are for a PostgreSQL store")
+        return self.sources
+
+    def claim_sources(
+        self, names: Sequence[str], worker: str, now: datetime, lease: float, *,
+        limit: int = 100, force: bool = False,
+    ) -> list[str]:  # fmt: skip
+        return self._fleet_sources().claim_sources(
+            names, worker, now, lease, limit=limit, force=force
+        )
+
+    def renew_claims(self, worker: str, until: datetime) -> int:
+        return self._fleet_sources().renew_claims(worker, until)
+
+    def holds_claim(self, name: str, worker: str) -> bool:
+        return self._fleet_sources().holds_claim(name, worker)
+
+    def release_claims(self, worker: str) -> int:
+        return self._fleet_sources().release_claims(worker)
+
+    def claims(self) -> dict[str, tuple[str, float]]:
+        return self._fleet_sources().claims()
+
     # ---- items, clusters, stories ---------------------------------------------------------------
 
     def known_items(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -452,3 +485,14 @@ def probe(database: str | Path, *, password: str | None = None, timeout: float =
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"{path}: cannot open database: {exc}") from exc
     return Probe("sqlite", str(path), int(version), len(lite.MIGRATIONS))
+
+
+def role_lock(database: str | Path, name: str, *, password: str | None = None) -> pg.SessionLock:
+    """A named advisory lock of the PostgreSQL database ``database`` (``service.lock`` in
+    PostgreSQL mode: one holder per role and key, released when its process dies)."""
+    if not pg.is_url(database):
+        raise StorageError(f"{database}: advisory locks are for a PostgreSQL store")
+    if password is None:
+        env = getattr(database, "password_env", None)
+        password = (os.environ.get(env) or None) if isinstance(env, str) and env else None
+    return pg.SessionLock(str(database), name, password=password)

@@ -9,6 +9,7 @@ from .catalog import Catalog
 from .connection import Connection, display, is_url
 from .dedupe_index import DedupeIndex
 from .ledger import Ledger
+from .locks import SessionLock
 from .meta import Meta
 from .schema import MIGRATIONS
 from .sources import Sources
@@ -21,6 +22,7 @@ __all__ = [
     "DedupeIndex",
     "Ledger",
     "Meta",
+    "SessionLock",
     "Sources",
     "Subscribers",
     "display",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -145,7 +145,7 @@ class Connection:
     def _mine(self) -> psycopg.Connection[Any] | None:
         return self._tx if self._tx is not None and self._owner == threading.get_ident() else None
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Result:
         """One statement: in this thread's open transaction, else alone (a write becomes its own
         transaction, behind the writers' lock; a read runs on any pooled connection)."""
         tx = self._mine()

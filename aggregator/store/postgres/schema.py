@@ -229,6 +229,16 @@ CREATE TABLE bounce_reports (
 );
 """
 
+# PostgreSQL only, beside step 8: a fleet's claims on sources (``Sources.claim_sources``). A
+# worker that claims a source writes its id and a lease; saving the source's state clears both;
+# a lease past its time (a dead worker) lets another worker take the source. SQLite has one
+# refreshing process (its lock file), so its step 8 has no such columns.
+_LEASES = """
+ALTER TABLE sources ADD COLUMN claimed_by text;
+ALTER TABLE sources ADD COLUMN lease_until double precision;
+CREATE INDEX sources_claimed ON sources(claimed_by) WHERE claimed_by IS NOT NULL;
+"""
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1 (the numbers of SQLite's steps).
 MIGRATIONS: list[Sequence[str]] = [
     [_CORE, _DEDUPE_DDL, _LEDGER_DDL],
@@ -238,7 +248,7 @@ MIGRATIONS: list[Sequence[str]] = [
     [_SOURCES_MANAGED],
     [_FETCH_ATTEMPTS],
     [_EDITIONS],
-    [_BOUNCES],
+    [_BOUNCES, _LEASES],
 ]
 
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS aggregator_schema (version integer NOT NULL)"
