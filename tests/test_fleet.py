@@ -149,7 +149,7 @@ def test_claims_skip_busy_hosts_and_expired_leases_are_taken_over(postgres_url):
         store.sync_sources([("a1", "http://a.example/1"), ("a2", "http://a.example/2"),
                             ("b1", "http://b.example:81/1"), ("c1", "http://c.example/1")])  # fmt: skip
         names = ["a1", "a2", "b1", "c1"]
-        assert store.claim_sources(names, "w1", t0, 60, limit=1) == ["a1"]
+        assert store.claim_sources(["a1"], "w1", t0, 60, limit=1) == ["a1"]
         # host a.example is w1's while its lease lives: w2 gets the other hosts only
         assert store.claim_sources(names, "w2", t0, 60) == ["b1", "c1"]
         assert store.claim_sources(names, "w3", t0, 60) == []
@@ -214,3 +214,36 @@ def test_sqlite_keeps_its_lock_files(tmp_path):
     assert d1.try_acquire() and not d2.try_acquire()  # one sender per SQLite file, as before
     d1.release()
     assert load  # (the config loader reads fetch.lease: see _corpus_config)
+
+
+def test_a_workers_deduper_learns_what_other_workers_stored(postgres_url):
+    """Two workers' stores on one database: the second stores a story after the first read its
+    window; the first, told the items stored since (``dedupe_window_after``), puts a copy of
+    that story in the same cluster instead of starting a new one."""
+    from datetime import UTC, datetime
+
+    from aggregator.dedupe import Deduper
+    from aggregator.models import ParsedItem, Tagging
+    from aggregator.normalize import canonical_url, content_hash, item_key
+
+    t0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
+    title = "Morocco launches a national artificial intelligence plan for its universities"
+    body = ("The ministry said on Monday that the plan funds research chairs, computing centres "
+            "and scholarships in twelve universities over five years, starting in September.")  # fmt: skip
+
+    def add(store, deduper, source, n, text_title, text_body):
+        store.sync_sources([(source, f"https://{source}.example/feed")])
+        link = f"https://{source}.example/{n}"
+        p = ParsedItem(guid=None, link=link, title=text_title, summary=text_body)
+        with store.transaction():
+            iid = store.insert_item(source, item_key(p), canonical_url(link), p,
+                                    content_hash(p), Tagging(), t0)  # fmt: skip
+            return deduper.assign(iid, source, p, canonical_url(link), t0)
+
+    with Store(postgres_url) as a, Store(postgres_url) as b:
+        da, db = Deduper(a), Deduper(b)
+        add(a, da, "first", 1, "Football results of the weekend", "Scores and tables.")
+        top = a.next_item_id() - 1  # worker a's window is loaded; b stores after it
+        shared = add(b, db, "wire", 2, title, body)
+        da.learn(a.dedupe_window_after(top))
+        assert add(a, da, "copy", 3, title + " - Copy", "(Wire) " + body) == shared

@@ -490,15 +490,15 @@ class Pipeline:
     def _fleet_check(self, name: str) -> bool:
         """Inside a source's transaction, on a fleet's store: False when this worker lost its
         claim on ``name`` (its lease ran out and another worker took it: that one stores it).
-        When other workers stored items since this one last did, the deduper's window is read
-        again, so their items are candidates too (the writers' lock is held: nothing more
-        can land before this transaction ends)."""
+        The items other workers stored since this one last looked join the deduper's window,
+        so they are candidates too (the writers' lock is held: nothing more can land before
+        this transaction ends)."""
         if not self.store.holds_claim(name, self.worker):
             log.warning("%s: lease lost to another worker; its items are left to it", name)
             return False
         top = self.store.next_item_id() - 1
         if self._top_item is not None and top != self._top_item and self._deduper is not None:
-            self._deduper.forget()
+            self._deduper.learn(self.store.dedupe_window_after(self._top_item))
         self._top_item = top
         return True
 

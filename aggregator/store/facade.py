@@ -182,6 +182,11 @@ class Store:
     def claims(self) -> dict[str, tuple[str, float]]:
         return self._fleet_sources().claims()
 
+    def dedupe_window_after(self, item_id: int) -> list[tuple[int, str, int, float, bytes]]:
+        if not isinstance(self.dedupe, pg.DedupeIndex):
+            raise StorageError(f"{self.where}: a fleet's dedupe catch-up is for PostgreSQL")
+        return self.dedupe.dedupe_window_after(item_id)
+
     # ---- items, clusters, stories ---------------------------------------------------------------
 
     def known_items(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, str]]:

@@ -55,6 +55,18 @@ class DedupeIndex:
             (ts(since),),
         )
 
+    def dedupe_window_after(self, item_id: int) -> list[tuple[int, str, int, float, bytes]]:
+        """The rows of ``dedupe_window`` of the clustered items whose id is above ``item_id``:
+        what other workers of a fleet stored since this one last looked (ids are given under
+        the writers' lock, so a later commit never has a smaller id)."""
+        return self._conn.execute(
+            "SELECT d.item_id, sources.name, items.cluster_id, d.first_seen, d.keys"
+            " FROM dedupe_text d JOIN items ON items.id=d.item_id"
+            " JOIN sources ON sources.id=items.source_id"
+            " WHERE d.item_id > %s AND items.cluster_id IS NOT NULL ORDER BY d.item_id",
+            (item_id,),
+        ).fetchall()
+
     def dedupe_records(self, item_ids: Sequence[int]) -> dict[int, str]:
         """The fingerprint records of the given items (those that have one)."""
         return dict(

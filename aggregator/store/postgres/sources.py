@@ -189,7 +189,9 @@ class Sources:
         gone, with ``force``), unclaimed or whose lease ran out, on hosts no other worker holds
         a live lease on; their lease runs ``lease`` seconds. One statement under the writers'
         lock (so two workers' host checks never overlap), rows locked by any other transaction
-        skipped. Returns the names claimed, in the order to fetch them."""
+        skipped. Whole hosts first, in an order of this worker's own (a hash of host and
+        worker), so workers starting together take different hosts. Returns the names
+        claimed."""
         if not names:
             return []
         t = now.timestamp()
@@ -203,7 +205,8 @@ class Sources:
                 "   AND (%(force)s OR next_attempt IS NULL OR next_attempt <= %(now)s)"
                 "   AND (claimed_by IS NULL OR claimed_by = %(me)s OR lease_until <= %(now)s)"
                 f"  AND {_HOST} NOT IN (SELECT host FROM busy)"
-                "   ORDER BY next_attempt NULLS FIRST, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+                f"  ORDER BY md5({_HOST} || %(me)s), next_attempt NULLS FIRST, id"
+                "   LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
                 " UPDATE sources SET claimed_by = %(me)s, lease_until = %(until)s"
                 " WHERE id IN (SELECT id FROM pick) RETURNING id, name",
                 {"me": worker, "now": t, "names": list(names), "force": force,
