@@ -37,6 +37,7 @@ def start_farm(n: int, out: Path, latency: float) -> tuple[subprocess.Popen, lis
     args = [sys.executable, str(FARM), "up", "--n", str(n), "--out", str(out)]
     if latency:
         args += ["--latency-ms", str(latency)]
+    (out / "serve.json").unlink(missing_ok=True)
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while not (out / "serve.json").exists():
@@ -116,12 +117,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--farm", type=Path, help="a farm folder generated before (reused)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    tmp.chmod(0o755)  # nginx serves the farm as nobody
     bindir = find_bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL server programs not installed (apt-get install postgresql)")
-    farm, urls, total = start_farm(args.n, tmp / "farm", args.latency_ms)
+    farm, urls, total = start_farm(args.n, args.farm or tmp / "farm", args.latency_ms)
     cluster = PostgresCluster(bindir).start()
     rows = []
     try:

@@ -90,10 +90,12 @@ class Catalog:
             if not len(ids) == len(cids) == len(rows):
                 raise ValueError("insert_items: rows, ids and clusters differ in length")
             t = ts(now)
-            self._conn.executemany(
-                f"INSERT INTO items(id, {_ITEM_FIELDS}, cluster_id, tags, countries, why,"
-                " excluded) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
-                "%s,%s,%s,%s)",
+            # COPY: one stream for the batch instead of a statement per row (a cold refresh
+            # writes tens of thousands of items; bench/README.md, bench_fleet)
+            self._conn.copy_rows(
+                "items",
+                ["id", *_ITEM_FIELDS.replace(" ", "").split(","), "cluster_id", "tags",
+                 "countries", "why", "excluded"],
                 [
                     (
                         iid, sid, key, p.guid, p.link, canon, p.title, p.summary, p.content,
@@ -106,10 +108,13 @@ class Catalog:
                     )
                 ],
             )  # fmt: skip
-            self._conn.executemany(
-                "INSERT INTO item_tags(item_id, tag) VALUES (%s,%s) ON CONFLICT DO NOTHING",
-                [(iid, tag) for iid, row in zip(ids, rows, strict=True) for tag in row[4].tags],
-            )
+            pairs = [(iid, tag) for iid, row in zip(ids, rows, strict=True) for tag in row[4].tags]
+            if pairs:
+                self._conn.execute(
+                    "INSERT INTO item_tags(item_id, tag) SELECT * FROM unnest(%s::bigint[],"
+                    " %s::text[]) ON CONFLICT DO NOTHING",
+                    ([i for i, _ in pairs], [tag for _, tag in pairs]),
+                )
         return ids
 
     def insert_item(

@@ -98,28 +98,41 @@ class DedupeIndex:
         """What ``Deduper.assign_many`` decided (see ``store.sqlite.DedupeIndex.dedupe_write``)."""
         t = ts(first_seen)
         db = self._conn
+        # A statement per table for the batch (COPY, or arrays unnested), not one per row.
         with db.transaction():
-            db.executemany(
-                "INSERT INTO clusters(id, rep_item_id, first_seen, last_seen) VALUES (%s,%s,%s,%s)",
-                [(cid, iid, t, t) for cid, iid in new],
-            )
-            db.executemany(
-                "UPDATE clusters SET last_seen=greatest(last_seen, %s) WHERE id=%s",
-                [(t, cid) for cid in dict.fromkeys(joined)],
-            )
-            db.executemany(
-                "UPDATE clusters SET rep_item_id=%s WHERE id=%s", [(iid, cid) for cid, iid in reps]
-            )
-            db.executemany(
-                "INSERT INTO dedupe_urls(key, item_id) VALUES (%s,%s) ON CONFLICT DO NOTHING",
-                sorted({(k, iid) for iid, uk, _, _ in keys for k in uk}),
-            )
-            db.executemany(
-                "INSERT INTO dedupe_text(item_id, first_seen, keys, record) VALUES (%s,%s,%s,%s)"
-                " ON CONFLICT (item_id) DO UPDATE SET first_seen=excluded.first_seen,"
-                " keys=excluded.keys, record=excluded.record",
-                [(iid, t, packed, rec) for iid, _, packed, rec in keys],
-            )
+            if new:
+                db.copy_rows("clusters", ("id", "rep_item_id", "first_seen", "last_seen"),
+                             [(cid, iid, t, t) for cid, iid in new])  # fmt: skip
+            if joined:
+                db.execute(
+                    "UPDATE clusters SET last_seen=greatest(last_seen, %s) WHERE id = ANY(%s)",
+                    (t, list(dict.fromkeys(joined))),
+                )
+            if reps:
+                last = dict(reps)  # the last word for each cluster, as row-by-row updates
+                db.execute(
+                    "UPDATE clusters c SET rep_item_id=r.iid FROM unnest(%s::bigint[],"
+                    " %s::bigint[]) AS r(cid, iid) WHERE c.id=r.cid",
+                    (list(last), list(last.values())),
+                )
+            urls = sorted({(k, iid) for iid, uk, _, _ in keys for k in uk})
+            if urls:
+                db.execute(
+                    "INSERT INTO dedupe_urls(key, item_id) SELECT * FROM unnest(%s::bigint[],"
+                    " %s::bigint[]) ON CONFLICT DO NOTHING",
+                    ([k for k, _ in urls], [i for _, i in urls]),
+                )
+            texts = {iid: (packed, rec) for iid, _, packed, rec in keys}
+            if texts:
+                db.execute(
+                    "INSERT INTO dedupe_text(item_id, first_seen, keys, record)"
+                    " SELECT r.iid, %s, r.k, r.rec FROM unnest(%s::bigint[], %s::bytea[],"
+                    " %s::text[]) AS r(iid, k, rec)"
+                    " ON CONFLICT (item_id) DO UPDATE SET first_seen=excluded.first_seen,"
+                    " keys=excluded.keys, record=excluded.record",
+                    (t, list(texts), [k for k, _ in texts.values()],
+                     [r for _, r in texts.values()]),
+                )  # fmt: skip
 
     def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None:
         """``(item id, cluster id)`` for items stored before they were clustered."""
