@@ -29,6 +29,7 @@ class FetchSettings:
     max_bytes: int = 15 * 1024 * 1024  # after decompression
     workers: int = 100  # downloads in flight (or fetched bodies not yet consumed), at most
     per_host: int = 2
+    lease: float = 300.0  # seconds a PostgreSQL fleet worker's claim on a source lasts unrenewed
     user_agent: str = "aggregator/1.0 (+https://news.example.org/about)"
     allow_private: tuple[str, ...] = ()  # CIDRs
 
@@ -93,10 +94,22 @@ class TaggingSettings:
     threshold: float = 1.0  # score needed for a tag; see tagging/scorer.py
 
 
+class DatabaseURL(str):
+    """A PostgreSQL ``database:`` (``postgresql://user@host/db``). The password is never in it:
+    ``password_env`` names the environment variable the store reads when it connects."""
+
+    password_env: str
+
+    def __new__(cls, url: str, password_env: str = "") -> DatabaseURL:
+        self = super().__new__(cls, url)
+        self.password_env = password_env
+        return self
+
+
 @dataclass(frozen=True)
 class Settings:
     path: Path  # config.yaml
-    database: Path
+    database: Path | DatabaseURL  # a SQLite file, or a PostgreSQL URL
     sources: tuple[Source, ...]
     output: OutputSettings = field(default_factory=OutputSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
@@ -106,6 +119,7 @@ class Settings:
     tagging: TaggingSettings = field(default_factory=TaggingSettings)
     log_level: str = "INFO"
     secret_env: str = "AGGREGATOR_SECRET"  # HMAC key for unsubscribe tokens
+    database_password_env: str = "AGGREGATOR_DATABASE_PASSWORD"  # for a PostgreSQL database
 
     @property
     def base_dir(self) -> Path:

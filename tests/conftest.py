@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,3 +37,40 @@ def feed_server_factory() -> Iterator:
     yield make
     for server in servers:
         server.stop()
+
+
+# --- PostgreSQL (store): a throwaway cluster for the run, a fresh database per test ----------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator:
+    """A PostgreSQL cluster owned by this test run (tests/support/postgres.py): started once,
+    stopped and removed at the end. Skips only when the server programs are not installed
+    (.ci/run installs Debian's ``postgresql``, so CI never skips)."""
+    from support.postgres import PostgresCluster, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None and os.environ.get("CI"):
+        pytest.fail("PostgreSQL server programs not installed: .ci/run installs postgresql")
+    if bindir is None:
+        pytest.skip("PostgreSQL server programs (initdb, pg_ctl) not installed: "
+                    "apt-get install postgresql")  # fmt: skip
+    cluster = PostgresCluster(bindir).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (dropped after the test)."""
+    url = postgres_cluster.database()
+    yield url
+    postgres_cluster.drop(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request, tmp_path) -> Path | str:
+    """``database:`` of a store on each backend: a SQLite file, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "agg.db"
+    return request.getfixturevalue("postgres_url")

@@ -110,13 +110,14 @@ def test_fatal_problems_exit_non_zero_with_one_line(tmp_path, capsys):
     assert "agg.db" in capsys.readouterr().err
 
 
-def test_changed_item_is_updated_in_place(tmp_path, feed_server):
+def test_changed_item_is_updated_in_place(tmp_path, feed_server, database):
     rss = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
     <link>https://example.org/</link><description>d</description>
     <item><title>{title}</title><link>https://example.org/a</link><guid>https://example.org/a</guid>
     <description>Le Maroc et l'IA</description></item></channel></rss>"""
     feed_server.put("changing.xml", rss.format(title="First title"))
-    config = write_config(tmp_path, [("changing", feed_server.url("changing.xml"))])
+    config = write_config(tmp_path, [("changing", feed_server.url("changing.xml"))],
+                          database=database)  # fmt: skip
     settings = load(config)
     clock = [datetime(2026, 11, 23, 8, 0, tzinfo=UTC)]
     with Store(settings.database) as store:

@@ -1,4 +1,6 @@
-"""The store against a real SQLite file: schema, identity, in-place updates, transactions."""
+"""The store against a real SQLite file and a real PostgreSQL database (the ``database``
+fixture runs each test on both): schema, identity, in-place updates, transactions. The tests of
+SQLite's own constructs (PRAGMAs, WAL, old file versions) use a SQLite file only."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import dataclasses
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from aggregator.errors import StorageError
@@ -15,6 +18,8 @@ from aggregator.store import MIGRATIONS, Store
 from aggregator.store.sqlite.schema import statements
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+#: A broken constraint, as each backend's driver says it.
+INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 def parsed(n: int, **kw) -> ParsedItem:
@@ -31,8 +36,8 @@ def parsed(n: int, **kw) -> ParsedItem:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "agg.db")
+def store(database):
+    s = Store(database)
     s.sync_sources(
         [("Hespress", "https://fr.hespress.com/feed"), ("Le360", "https://le360.ma/rss")]
     )
@@ -40,11 +45,13 @@ def store(tmp_path):
     s.close()
 
 
-def test_schema_version_and_pragmas(store, tmp_path):
+def test_schema_version_and_pragmas(tmp_path):
+    store = Store(tmp_path / "agg.db")
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert store.integrity_check() == "ok"
+    store.close()
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -79,7 +86,7 @@ def test_item_roundtrip_and_identity(store):
         item_key(p): (iid, content_hash(p))
     }
     # The same key twice in one source violates the UNIQUE constraint.
-    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+    with pytest.raises(INTEGRITY), store.transaction():
         store.insert_item("Hespress", item_key(p), p.link, p, content_hash(p), tags, T0)
     # ... but another source may hold the same guid.
     with store.transaction():
@@ -284,11 +291,13 @@ def test_each_table_family_round_trips_through_its_own_object(store):
     from aggregator.dedupe import Deduper
     from aggregator.models import Digest, DigestSection
     from aggregator.normalize import canonical_url
-    from aggregator.store import Catalog, DedupeIndex, Ledger, Meta, Sources
+    from aggregator.store import postgres, sqlite
 
-    assert isinstance(store.sources, Sources) and isinstance(store.catalog, Catalog)
-    assert isinstance(store.dedupe, DedupeIndex) and isinstance(store.ledger, Ledger)
-    assert isinstance(store.meta, Meta)
+    backend = postgres if store.backend == "postgresql" else sqlite
+    assert isinstance(store.sources, backend.Sources)
+    assert isinstance(store.catalog, backend.Catalog)
+    assert isinstance(store.dedupe, backend.DedupeIndex)
+    assert isinstance(store.ledger, backend.Ledger) and isinstance(store.meta, backend.Meta)
 
     # sources
     store.sources.save_source_state(

@@ -119,8 +119,8 @@ def test_tokens_are_opaque_signed_and_scoped():
     )
 
 
-def test_one_click_endpoint_old_and_new_tokens(tmp_path):
-    store = Store(tmp_path / "agg.db")
+def test_one_click_endpoint_old_and_new_tokens(database):
+    store = Store(database)
     ana = subs.add(store, "ana@example.org", now=T0)
     tok = un.make_token(b"k", ana.uid)
     status, headers, body = un.handle("GET", f"token={tok}", b"", store, b"k")
@@ -179,8 +179,8 @@ def test_old_unsubscribes_become_statuses_on_migration(tmp_path):
         assert store.subscriber("gone@example.org").status == "unsubscribed"
 
 
-def test_config_seeding_rules(tmp_path):
-    store = Store(tmp_path / "agg.db")
+def test_config_seeding_rules(database):
+    store = Store(database)
     store.seed_subscribers([("a@x.org", "A"), ("b@x.org", "")], T0)
     assert {s.email: s.status for s in store.subscribers()} == {"a@x.org": "confirmed",
                                                                 "b@x.org": "confirmed"}  # fmt: skip

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AggregatorError, ConfigError
-from . import bounces, sources, subscribers
+from . import bounces, db, sources, subscribers
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -244,6 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     # that edit config.yaml, ``config_handler(args)`` (run before, on the file as it is).
     subscribers.register(sub)
     bounces.register(sub)
+    db.register(sub)
     sources.register(sub)
     _wrap_prose(p)
     return p
@@ -369,10 +370,13 @@ def _cmd_check(path: Path) -> int:
         return 2
     from ..config import load, warnings
 
-    for line in warnings(load(path)):
+    settings = load(path)
+    for line in warnings(settings):
         print(f"warning: {line}", file=sys.stderr)
+    line, reachable = db.database_line(settings)
     print(f"{path}: OK")
-    return 0
+    print(line, file=sys.stdout if reachable else sys.stderr)
+    return 0 if reachable else 1
 
 
 def _cmd_fetch(settings, store, names, force: bool) -> int:

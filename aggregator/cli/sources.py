@@ -553,7 +553,7 @@ def list_sources(path: Path, as_json: bool = False, out: TextIO | None = None) -
 
     settings = load(path)
     states: dict[str, SourceState] = {}
-    if settings.database.exists():
+    if not isinstance(settings.database, Path) or settings.database.exists():
         from ..store import Store
 
         with Store(settings.database) as store:

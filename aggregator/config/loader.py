@@ -26,7 +26,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..models import Source
-from ..settings import Settings
+from ..settings import DatabaseURL, Settings
 from . import schema
 from .environment import PACKAGE_DIR, PACKAGED_CONFIG
 from .kinds import KindReader
@@ -122,7 +122,33 @@ class _Loader(KindReader):
             return None
         if self.failed or BAD in kw.values():
             return None
+        if isinstance(kw.get("database"), DatabaseURL):
+            env = kw.get("database_password_env", Settings.database_password_env)
+            kw["database"] = DatabaseURL(str(kw["database"]), str(env))
         return _build(Settings, {"path": path, "database": self.resolve(DEFAULT_DATABASE), **kw})
+
+    def database(self, f: Field) -> Path | DatabaseURL | Bad:
+        """A SQLite file (relative: to config.yaml), or a ``postgresql://user@host/db`` URL
+        whose password, if any, comes from ``database_password_env``."""
+        value = self.text(f, what="a SQLite file or a postgresql:// URL")
+        if value is BAD:
+            return BAD
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if not scheme:
+            return self.resolve(value, self.path_base("database"))
+        if scheme not in ("postgresql", "postgres"):
+            self.add(f.vnode, f.key, f"{scheme}:// is not a database this aggregator uses "
+                     "(a SQLite file path, or postgresql://user@host/db)")  # fmt: skip
+            return BAD
+        parts = urlsplit(value)
+        if parts.password:
+            self.add(f.vnode, f.key, "never put a password in the URL: set "
+                     "database_password_env to the name of an environment variable")  # fmt: skip
+            return BAD
+        if not parts.path.strip("/"):
+            self.add(f.vnode, f.key, "name the database: postgresql://user@host/DATABASE")
+            return BAD
+        return DatabaseURL(value)
 
     def keys_of(self, node: yaml.Node, key: str, section: str) -> dict[str, Field] | None:
         """The keys of a mapping node that ``section`` accepts (the others are problems)."""
@@ -404,6 +430,8 @@ _READERS: dict[str, _Read] = {
     "topics": _Loader.topics,
     "log_level": partial(Reader.choice, choices=LOG_LEVELS, upper=True),
     "secret_env": Reader.env_name,
+    "database": _Loader.database,
+    "database_password_env": Reader.env_name,
     "output.base_url": Reader.url,
     "output.max_items": partial(Reader.integer, lo=1),
     "fetch.interval": Reader.duration,
@@ -411,6 +439,7 @@ _READERS: dict[str, _Read] = {
     "fetch.max_bytes": Reader.size,
     "fetch.workers": partial(Reader.integer, lo=1, hi=1000),
     "fetch.per_host": partial(Reader.integer, lo=1, hi=1000),
+    "fetch.lease": Reader.duration,
     "fetch.allow_private": _Loader.cidrs,
     "sources[].name": partial(Reader.text, what="a name"),
     "sources[].url": Reader.url,

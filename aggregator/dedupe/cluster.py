@@ -230,6 +230,17 @@ class Deduper:
         idx.dedupe_write(new, [c for c, _, _ in joined], reps, rows, first_seen)
         return out
 
+    def learn(self, rows: Iterable[tuple[int, str, int, float, bytes]]) -> None:
+        """Items another process stored since the window was read (rows as ``dedupe_window``
+        gives them): candidates from now on, without reading the window again. Nothing to do
+        when no window is loaded (its next read has them)."""
+        win = self._win
+        if win is None:
+            return
+        for iid, src, cid, seen, packed in rows:
+            if seen >= win.since and iid not in win.items:
+                win.add(iid, src, cid, seen, unpack_keys(packed))
+
     def forget(self) -> None:
         """Drop the in-memory window (read again on the next assignment): after a failed
         transaction, or when another process may have written the store."""

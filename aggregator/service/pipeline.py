@@ -13,12 +13,16 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import os
 import queue
+import secrets
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from .. import fetch as fetch_stage
@@ -108,6 +112,9 @@ class Pipeline:
         self._pending_states: list[SourceState] = []
         self._run = _Run([], None)
         self._excluders: dict[str, Callable[[str, str], bool] | None] = {}
+        # a fleet (PostgreSQL): this worker's name in its claims, the newest item id it knows
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._top_item: int | None = None
         fresh = store.sync_sources(
             ((s.name, s.url, s.settings_key()) for s in settings.sources),
             fetch_key=fetch_key(settings),
@@ -196,9 +203,71 @@ class Pipeline:
         results come back, one transaction (a SAVEPOINT of ``store.bulk()``'s group) per
         source, one COMMIT per ~2 s (a crash loses at most that: those sources are fetched
         again). State-only changes (304, same bytes, errors) are saved in batches: they touch no
-        item, so each source stays consistent."""
+        item, so each source stays consistent.
+
+        On a PostgreSQL store (``store.fleet``) other processes may refresh at the same time:
+        the due sources are claimed in rounds (see ``_refresh_fleet``)."""
+        if self.store.fleet:
+            return self._refresh_fleet(names, force, progress)
+        return self._pass(self.due_sources(names, force), progress)
+
+    def _refresh_fleet(
+        self,
+        names: Iterable[str] | None,
+        force: bool,
+        progress: Callable[[SourceOutcome], None] | None,
+    ) -> RefreshReport:
+        """Claim due sources (``store.claim_sources``: a lease, hosts no other worker is on),
+        refresh them, and claim again until none is left for this worker. The leases are
+        renewed by a thread while the round runs; saving a source's state clears its claim;
+        whatever is still claimed at the end (a stop) is released. While other workers hold
+        due sources, this one waits for them (so a refresh ends when the fleet's does): a
+        worker killed mid-round loses its uncommitted group, and its sources go to the others
+        when their leases run out."""
         started = time.monotonic()
-        run = _Run(self.due_sources(names, force), progress)
+        total = RefreshReport()
+        lease = self.settings.fetch.lease
+        batch = max(10, self.settings.fetch.workers)
+        handled: set[str] = set()
+        try:
+            with _Renewer(self.store, self.worker, lease, self.clock):
+                while not self.stop_requested:
+                    wanted = [
+                        s.name for s in self.due_sources(names, force) if s.name not in handled
+                    ]
+                    claimed = self.store.claim_sources(
+                        wanted, self.worker, self.clock(), lease, limit=batch, force=force
+                    )
+                    if not claimed:
+                        # others still hold some: wait for them to finish, or for the
+                        # leases of a dead one to run out (then they are claimable)
+                        if not self._claimed_elsewhere(wanted):
+                            break
+                        time.sleep(min(1.0, lease / 4))
+                        continue
+                    handled.update(claimed)
+                    order = {name: i for i, name in enumerate(claimed)}
+                    due = sorted(self.store.source_states(claimed), key=lambda s: order[s.name])
+                    log.info("claimed %d sources (%s)", len(due), self.worker)
+                    total.outcomes.extend(self._pass(due, progress).outcomes)
+        finally:
+            self.store.release_claims(self.worker)
+        total.seconds = time.monotonic() - started
+        return total
+
+    def _claimed_elsewhere(self, names: list[str]) -> bool:
+        """Is any of ``names`` claimed by another worker (alive, or dead with a lease left)?"""
+        wanted = set(names)
+        return any(
+            name in wanted and who != self.worker for name, (who, _) in self.store.claims().items()
+        )
+
+    def _pass(
+        self, due: list[SourceState], progress: Callable[[SourceOutcome], None] | None
+    ) -> RefreshReport:
+        """One refresh of the sources ``due``."""
+        started = time.monotonic()
+        run = _Run(due, progress)
         self._run = run
         try:
             with _gc_paused(), self.store.bulk(commit_every=2.0):
@@ -386,6 +455,8 @@ class Pipeline:
         new = updated = 0
         excluded = self.excluder(source)
         with self.store.transaction():
+            if self.store.fleet and not self._fleet_check(source.name):
+                return 0, 0
             known = self.store.known_items(source.name, [k for k, *_ in feed.items])
             unchanged: list[int] = []
             fresh: list[tuple[str, str, ParsedItem, Prep]] = []
@@ -412,7 +483,24 @@ class Pipeline:
                 log.info("%s: %d items excluded by its include/exclude", source.name, len(rows))
             self.store.touch_items(unchanged, now)
             self.store.save_source_state(new_state)
+            if self.store.fleet:
+                self._top_item = self.store.next_item_id() - 1
         return new, updated
+
+    def _fleet_check(self, name: str) -> bool:
+        """Inside a source's transaction, on a fleet's store: False when this worker lost its
+        claim on ``name`` (its lease ran out and another worker took it: that one stores it).
+        The items other workers stored since this one last looked join the deduper's window,
+        so they are candidates too (the writers' lock is held: nothing more can land before
+        this transaction ends)."""
+        if not self.store.holds_claim(name, self.worker):
+            log.warning("%s: lease lost to another worker; its items are left to it", name)
+            return False
+        top = self.store.next_item_id() - 1
+        if self._top_item is not None and top != self._top_item and self._deduper is not None:
+            self._deduper.learn(self.store.dedupe_window_after(self._top_item))
+        self._top_item = top
+        return True
 
 
 def fetch_key(settings: Settings) -> str:
@@ -445,6 +533,30 @@ def store_new_items(
     rows = [(k, p.canonical_url, parsed, c, p.tagging) for k, c, parsed, p in fresh]
     store.insert_items(source, rows, now, ids=ids, clusters=clusters)
     return list(zip(ids, clusters))  # noqa: B905  (see above)
+
+
+class _Renewer:
+    """A thread that renews a worker's leases every third of the lease while a round runs."""
+
+    def __init__(self, store: Store, worker: str, lease: float, clock: Clock):
+        self.store, self.worker, self.lease, self.clock = store, worker, lease, clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease / 3):
+            try:
+                self.store.renew_claims(self.worker, self.clock() + timedelta(seconds=self.lease))
+            except Exception:  # the next renewal tries again; a lost lease is detected at save
+                log.warning("renewing the leases of %s failed", self.worker, exc_info=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 @contextmanager

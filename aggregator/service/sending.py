@@ -78,6 +78,7 @@ class DigestLock(InstanceLock):
 
     suffix = ".digest.lock"
     what = "sending the digest from"
+    exclusive_in_fleet = True  # PostgreSQL: one sender per issue (an advisory lock per issue)
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ def send_digest(
                             backlog=backlog)  # fmt: skip
 
     ledgered = mode == "send"
-    lock = DigestLock(store.path) if ledgered else None
+    lock = DigestLock(store.path, key=issue) if ledgered else None
     if lock is not None:
         lock.acquire()
     try:

@@ -2,12 +2,15 @@
 
 ``Store`` is the service layer's one object; behind it, one object per table family (sources,
 items and stories, the dedupe index, the digest ledger, meta) implements the Protocols the
-stages declare. ``codecs`` holds what any backend shares; ``sqlite`` is today's backend.
+stages declare. ``codecs`` holds what any backend shares; ``sqlite`` (the embedded default)
+and ``postgres`` (a ``postgresql://`` database, for several processes or hosts) are the two
+backends; ``copy`` moves a SQLite store into PostgreSQL.
 """
 
-from .facade import Store
+from .codecs import Sent
+from .copy import copy_store
+from .facade import Probe, Store, probe, role_lock
 from .sqlite import MIGRATIONS, Catalog, Connection, DedupeIndex, Ledger, Meta, Sources
-from .sqlite.ledger import Sent
 
 __all__ = [
     "MIGRATIONS",
@@ -16,7 +19,11 @@ __all__ = [
     "DedupeIndex",
     "Ledger",
     "Meta",
+    "Probe",
     "Sent",
     "Sources",
     "Store",
+    "copy_store",
+    "probe",
+    "role_lock",
 ]

@@ -1,17 +1,31 @@
 """Backend-neutral conversions between models and stored values.
 
 Timestamps as UTC epoch seconds, string lists and tag explanations as JSON text, a frozen
-``Digest`` as a JSON document, and a ``Story`` assembled from its cluster's items. Any backend
-stores the same values, so these live outside the SQL modules.
+``Digest`` as a JSON document, a ``Story`` assembled from its cluster's items, and the rows both
+backends read back (an item, a subscriber: same columns, same values). Any backend stores the
+same values, so these live outside the SQL modules and neither backend imports the other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..models import Digest, DigestSection, Enclosure, Item, Outlet, Story, Tagging
+from ..models import (
+    SUBSCRIBER_ORIGINS,
+    SUBSCRIBER_STATES,
+    Digest,
+    DigestSection,
+    Enclosure,
+    Item,
+    Outlet,
+    Story,
+    Subscriber,
+    Tagging,
+)
 
 
 def ts(when: datetime | None) -> float | None:
@@ -152,3 +166,74 @@ def story(cluster_id: int, rep: Item, members: Sequence[Item]) -> Story:
         countries=tuple(countries),
         first_seen=min(i.first_seen for i in members),
     )
+
+
+# ---- rows read back (the same SELECT lists on both backends) ------------------------------------
+
+ITEM_COLS = (
+    "items.id, sources.name, key, guid, link, canonical_url, title, summary, content, authors,"
+    " categories, language, published, updated, enclosures, items.first_seen, items.last_seen,"
+    " content_hash, cluster_id, tags, countries, why"
+)
+
+
+def item_row(row: Sequence) -> Item:
+    """An ``Item`` from a row of ``ITEM_COLS``."""
+    return Item(
+        id=row[0], source=row[1], key=row[2], guid=row[3], link=row[4], canonical_url=row[5],
+        title=row[6], summary=row[7], content=row[8], authors=tuple(json.loads(row[9])),
+        categories=tuple(json.loads(row[10])), language=row[11], published=dt(row[12]),
+        updated=dt(row[13]),
+        enclosures=tuple(Enclosure(u, t, n) for u, t, n in json.loads(row[14])),
+        first_seen=dt(row[15]), last_seen=dt(row[16]),  # type: ignore[arg-type]
+        content_hash=row[17], cluster_id=row[18], tags=tuple(json.loads(row[19])),
+        countries=tuple(json.loads(row[20])),
+        why={k: tuple(v) for k, v in json.loads(row[21]).items()},
+    )  # fmt: skip
+
+
+SUBSCRIBER_COLS = (
+    "id, uid, email, name, status, origin, created, changed, topics, languages, reason"
+)
+#: Statuses that config.yaml's list may turn into confirmed (an unsubscribe is never undone).
+SEEDABLE = ("pending",)
+
+
+def forget_hash(key: str) -> str:
+    """What is kept of an address forgotten on request."""
+    return hashlib.sha256(key.strip().lower().encode("utf-8")).hexdigest()
+
+
+def when(value: float) -> datetime:
+    """A NOT NULL timestamp column."""
+    got = dt(value)
+    assert got is not None
+    return got
+
+
+def subscriber_row(r: Sequence) -> Subscriber:
+    """A ``Subscriber`` from a row of ``SUBSCRIBER_COLS``."""
+    return Subscriber(
+        id=r[0], uid=r[1], email=r[2], name=r[3], status=r[4], origin=r[5],
+        created=when(r[6]), changed=when(r[7]), topics=tuple(json.loads(r[8])),
+        languages=tuple(json.loads(r[9])), reason=r[10],
+    )  # fmt: skip
+
+
+def check_subscriber(status: str, origin: str) -> None:
+    """``ValueError`` for a status or origin the store does not know."""
+    if status not in SUBSCRIBER_STATES:
+        raise ValueError(f"unknown subscriber status {status!r}")
+    if origin not in SUBSCRIBER_ORIGINS:
+        raise ValueError(f"unknown subscriber origin {origin!r}")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message the server accepted, not yet recorded sent (``Ledger.begin_delivery`` of either
+    backend records it in the same transaction as the next pending row)."""
+
+    recipient: str
+    message_id: str
+    at: datetime
+    edition: str | None = None

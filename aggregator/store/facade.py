@@ -3,18 +3,24 @@
 Each public method forwards to its family (``sources``, ``catalog``, ``dedupe``, ``ledger``,
 ``subscriptions``, ``meta``); a caller that needs one part depends on that family or on a
 stage's Protocol (``dedupe.ClusterIndex``, ``unsubscribe.UnsubscribeStore``) instead.
-Today the families are SQLite's; the constructor is where a second backend would be chosen.
+The constructor chooses the backend from ``database``: a ``postgresql://`` URL opens
+``store.postgres`` (its password from the variable a ``settings.DatabaseURL`` names), anything
+else is a SQLite file (``store.sqlite``). Both backends' family objects have the same methods
+(``tests/test_store_postgres.py`` checks their signatures).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import StorageError
 from ..models import (
     Delivery,
     Digest,
@@ -26,8 +32,9 @@ from ..models import (
     SubscriberEvent,
     Tagging,
 )
-from .sqlite import Catalog, Connection, DedupeIndex, Ledger, Meta, Sources, Subscribers
-from .sqlite.ledger import Sent
+from . import postgres as pg
+from . import sqlite as lite
+from .codecs import Sent
 from .sqlite.sources import SyncedSource
 
 if TYPE_CHECKING:
@@ -39,22 +46,53 @@ class Store:
     """The aggregator's store. Thread-safe for the pipeline's use: one connection, serialised
     by a lock. Callers get models back, never rows."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 30.0):
-        self.conn = Connection(path, timeout=timeout)
-        self.sources = Sources(self.conn)
-        self.catalog = Catalog(self.conn, self.sources)
-        self.dedupe = DedupeIndex(self.conn)
-        self.ledger = Ledger(self.conn)
-        self.subscriptions = Subscribers(self.conn)
-        self.meta = Meta(self.conn)
+    conn: lite.Connection | pg.Connection
+    sources: lite.Sources | pg.Sources
+    catalog: lite.Catalog | pg.Catalog
+    dedupe: lite.DedupeIndex | pg.DedupeIndex
+    ledger: lite.Ledger | pg.Ledger
+    subscriptions: lite.Subscribers | pg.Subscribers
+    meta: lite.Meta | pg.Meta
+
+    def __init__(self, database: str | Path, *, timeout: float = 30.0, password: str | None = None):
+        self.database = database
+        if pg.is_url(database):
+            url = str(database)
+            env = getattr(database, "password_env", None)  # a settings.DatabaseURL
+            if password is None and isinstance(env, str) and env:
+                password = os.environ.get(env) or None
+            conn = pg.Connection(url, password=password, timeout=timeout)
+            self.conn, self.sources = conn, pg.Sources(conn)
+            self.catalog = pg.Catalog(conn, self.sources)
+            self.dedupe, self.ledger = pg.DedupeIndex(conn), pg.Ledger(conn)
+            self.subscriptions, self.meta = pg.Subscribers(conn), pg.Meta(conn)
+        else:
+            lconn = lite.Connection(database, timeout=timeout)
+            self.conn, self.sources = lconn, lite.Sources(lconn)
+            self.catalog = lite.Catalog(lconn, self.sources)
+            self.dedupe, self.ledger = lite.DedupeIndex(lconn), lite.Ledger(lconn)
+            self.subscriptions, self.meta = lite.Subscribers(lconn), lite.Meta(lconn)
 
     @property
-    def path(self) -> Path:
-        return self.conn.path
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return "postgresql" if isinstance(self.conn, pg.Connection) else "sqlite"
+
+    @property
+    def where(self) -> str:
+        """The store for messages: the SQLite file, or the URL without its password."""
+        return self.conn.display if isinstance(self.conn, pg.Connection) else str(self.conn.path)
+
+    @property
+    def path(self) -> Path | str:
+        """What locks are named after: the SQLite file, or the PostgreSQL URL."""
+        return self.conn.path if isinstance(self.conn, lite.Connection) else self.database
 
     @property
     def db(self) -> sqlite3.Connection:
         """The SQLite connection, for tests and benches that look at the tables themselves."""
+        if not isinstance(self.conn, lite.Connection):
+            raise StorageError(f"{self.where}: a PostgreSQL store has no sqlite3 connection")
         return self.conn.db
 
     # ---- lifecycle and transactions -------------------------------------------------------------
@@ -111,6 +149,44 @@ class Store:
 
     def attempt_counts(self) -> dict[str, tuple[int, int]]:
         return self.sources.attempt_counts()
+
+    # ---- a fleet of workers (PostgreSQL only; see store/postgres/sources.py) --------------------
+
+    @property
+    def fleet(self) -> bool:
+        """Whether several processes may refresh this store at once (PostgreSQL): they claim
+        sources instead of holding the one-instance lock."""
+        return isinstance(self.sources, pg.Sources)
+
+    def _fleet_sources(self) -> pg.Sources:
+        if not isinstance(self.sources, pg.Sources):
+            raise StorageError(f"{self.where}: claims are for a PostgreSQL store")
+        return self.sources
+
+    def claim_sources(
+        self, names: Sequence[str], worker: str, now: datetime, lease: float, *,
+        limit: int = 100, force: bool = False,
+    ) -> list[str]:  # fmt: skip
+        return self._fleet_sources().claim_sources(
+            names, worker, now, lease, limit=limit, force=force
+        )
+
+    def renew_claims(self, worker: str, until: datetime) -> int:
+        return self._fleet_sources().renew_claims(worker, until)
+
+    def holds_claim(self, name: str, worker: str) -> bool:
+        return self._fleet_sources().holds_claim(name, worker)
+
+    def release_claims(self, worker: str) -> int:
+        return self._fleet_sources().release_claims(worker)
+
+    def claims(self) -> dict[str, tuple[str, float]]:
+        return self._fleet_sources().claims()
+
+    def dedupe_window_after(self, item_id: int) -> list[tuple[int, str, int, float, bytes]]:
+        if not isinstance(self.dedupe, pg.DedupeIndex):
+            raise StorageError(f"{self.where}: a fleet's dedupe catch-up is for PostgreSQL")
+        return self.dedupe.dedupe_window_after(item_id)
 
     # ---- items, clusters, stories ---------------------------------------------------------------
 
@@ -381,3 +457,48 @@ if TYPE_CHECKING:
     def _conforms(s: Store) -> tuple[ClusterIndex, ClusterIndex, UnsubscribeStore]:
         """Checked by mypy: the store and its dedupe family satisfy the stages' Protocols."""
         return s, s.dedupe, s
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ``probe`` found: the backend, where (no password), the store's schema version
+    (None: no store there yet) and this code's."""
+
+    backend: str
+    where: str
+    version: int | None
+    current: int
+
+
+def probe(database: str | Path, *, password: str | None = None, timeout: float = 5.0) -> Probe:
+    """Reach the store without changing it (``aggregator check``); ``StorageError`` when it
+    cannot be reached or read."""
+    if pg.is_url(database):
+        if password is None:
+            env = getattr(database, "password_env", None)
+            password = (os.environ.get(env) or None) if isinstance(env, str) and env else None
+        version = pg.schema.probe(str(database), password, timeout)
+        return Probe("postgresql", pg.display(str(database)), version, len(pg.MIGRATIONS))
+    path = Path(database)
+    if not path.exists():
+        return Probe("sqlite", str(path), None, len(lite.MIGRATIONS))
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: cannot open database: {exc}") from exc
+    return Probe("sqlite", str(path), int(version), len(lite.MIGRATIONS))
+
+
+def role_lock(database: str | Path, name: str, *, password: str | None = None) -> pg.SessionLock:
+    """A named advisory lock of the PostgreSQL database ``database`` (``service.lock`` in
+    PostgreSQL mode: one holder per role and key, released when its process dies)."""
+    if not pg.is_url(database):
+        raise StorageError(f"{database}: advisory locks are for a PostgreSQL store")
+    if password is None:
+        env = getattr(database, "password_env", None)
+        password = (os.environ.get(env) or None) if isinstance(env, str) and env else None
+    return pg.SessionLock(str(database), name, password=password)

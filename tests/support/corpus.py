@@ -19,11 +19,14 @@ def distinct_items(path: Path) -> int:
     return len(keys)
 
 
-def write_config(tmp_path: Path, sources: list[tuple[str, str]], extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, sources: list[tuple[str, str]], extra: str = "", database: object = "agg.db"
+) -> Path:
     """A config.yaml in ``tmp_path`` for ``sources`` (name, URL), allowed to fetch from
-    127.0.0.0/8; ``extra`` is appended as is (more top-level YAML)."""
+    127.0.0.0/8; ``extra`` is appended as is (more top-level YAML); ``database``: a SQLite file
+    or a PostgreSQL URL (the ``database`` fixture's)."""
     lines = [
-        "database: agg.db",
+        f"database: {json.dumps(str(database))}",
         "output: {dir: public, base_url: 'https://news.example.org/'}",
         "fetch: {timeout: 10s, allow_private: ['127.0.0.0/8'], workers: 8}",
         "digest: {outbox: outbox, recipients: [reader@example.org]}",

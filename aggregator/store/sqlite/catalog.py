@@ -7,21 +7,16 @@ updated in place when their content changes, and read back as models: single ite
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ...errors import StorageError
-from ...models import Enclosure, Item, ParsedItem, Story, Tagging
+from ...models import Item, ParsedItem, Story, Tagging
+from ..codecs import ITEM_COLS as _ITEM_COLS
 from ..codecs import dt, enclosures_json, jlist, story, tagging_json, ts
+from ..codecs import item_row as _item
 from .connection import Connection, chunks
 from .sources import Sources
-
-_ITEM_COLS = (
-    "items.id, sources.name, key, guid, link, canonical_url, title, summary, content, authors,"
-    " categories, language, published, updated, enclosures, items.first_seen, items.last_seen,"
-    " content_hash, cluster_id, tags, countries, why"
-)
 
 #: A cluster readers see: one of its items at least is not excluded (an item excluded after it
 #: was clustered stays in its cluster, out of sight).
@@ -334,17 +329,3 @@ class Catalog:
             rep = next((i for i in items if i.id == reps.get(cid)), items[0])
             out.append(story(cid, rep, items))
         return out
-
-
-def _item(row: Sequence) -> Item:
-    return Item(
-        id=row[0], source=row[1], key=row[2], guid=row[3], link=row[4], canonical_url=row[5],
-        title=row[6], summary=row[7], content=row[8], authors=tuple(json.loads(row[9])),
-        categories=tuple(json.loads(row[10])), language=row[11], published=dt(row[12]),
-        updated=dt(row[13]),
-        enclosures=tuple(Enclosure(u, t, n) for u, t, n in json.loads(row[14])),
-        first_seen=dt(row[15]), last_seen=dt(row[16]),  # type: ignore[arg-type]
-        content_hash=row[17], cluster_id=row[18], tags=tuple(json.loads(row[19])),
-        countries=tuple(json.loads(row[20])),
-        why={k: tuple(v) for k, v in json.loads(row[21]).items()},
-    )  # fmt: skip

@@ -12,11 +12,10 @@ pending row with a committing stamp is the only state whose outcome is unknown.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 
 from ...models import DELIVERY_STATES, Delivery, Digest
-from ..codecs import digest_from_json, digest_json, dt, ts
+from ..codecs import Sent, digest_from_json, digest_json, dt, ts
 from .connection import Connection
 
 
@@ -159,13 +158,3 @@ class Ledger:
             " updated=excluded.updated, edition=coalesce(excluded.edition, edition)",
             (issue, recipient, status, message_id, error, int(permanent), ts(now), edition),
         )
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A message the server accepted, not yet recorded sent (``Ledger.begin_delivery``)."""
-
-    recipient: str
-    message_id: str
-    at: datetime
-    edition: str | None = None

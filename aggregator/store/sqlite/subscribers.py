@@ -8,37 +8,19 @@ one-click unsubscribe of the digest (``unsubscribe``/``unsubscribed``) lands her
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from ...models import SUBSCRIBER_ORIGINS, SUBSCRIBER_STATES, Subscriber, SubscriberEvent
-from ..codecs import dt, ts
+from ...models import Subscriber, SubscriberEvent
+from ..codecs import SEEDABLE as _SEEDABLE
+from ..codecs import SUBSCRIBER_COLS as _COLUMNS
+from ..codecs import check_subscriber as _check
+from ..codecs import forget_hash, ts
+from ..codecs import subscriber_row as _row
+from ..codecs import when as _when
 from .connection import Connection
-
-_COLUMNS = "id, uid, email, name, status, origin, created, changed, topics, languages, reason"
-#: Statuses that config.yaml's list may turn into confirmed (an unsubscribe is never undone).
-_SEEDABLE = ("pending",)
-
-
-def forget_hash(key: str) -> str:
-    return hashlib.sha256(key.strip().lower().encode("utf-8")).hexdigest()
-
-
-def _when(value: float) -> datetime:
-    when = dt(value)
-    assert when is not None  # NOT NULL columns
-    return when
-
-
-def _row(r: Sequence) -> Subscriber:
-    return Subscriber(
-        id=r[0], uid=r[1], email=r[2], name=r[3], status=r[4], origin=r[5],
-        created=_when(r[6]), changed=_when(r[7]), topics=tuple(json.loads(r[8])),
-        languages=tuple(json.loads(r[9])), reason=r[10],
-    )  # fmt: skip
 
 
 class Subscribers:
@@ -297,10 +279,3 @@ class Subscribers:
         """Lower-cased addresses that asked not to get the digest any more."""
         rows = self._db.execute("SELECT key FROM subscribers WHERE status='unsubscribed'")
         return {r[0] for r in rows}
-
-
-def _check(status: str, origin: str) -> None:
-    if status not in SUBSCRIBER_STATES:
-        raise ValueError(f"unknown subscriber status {status!r}")
-    if origin not in SUBSCRIBER_ORIGINS:
-        raise ValueError(f"unknown subscriber origin {origin!r}")
