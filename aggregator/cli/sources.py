@@ -521,7 +521,8 @@ def _choose(found: list[Found], url: str, pick: int | None) -> Found:
     if len(found) > 1:
         raise Exit(
             f"{len(found)} feeds found at {url}; nothing added: choose one with "
-            f"--pick N (1 to {len(found)})"
+            f"--pick N (1 to {len(found)})",
+            2,  # the command needs one more argument: a usage problem, like a bad --pick
         )
     return found[0]
 
