@@ -311,3 +311,21 @@ def test_french_and_arabic_are_choices_even_when_every_source_is_english(tmp_pat
         report = subs.import_csv(store, rows, topics=["ai"], languages=allowed)
         assert not report.refused, report.refused
         assert sorted(store.subscriber("sara@example.org").languages) == ["ar", "fr"]
+
+
+def test_check_warnings_name_the_line_of_the_key(tmp_path, capsys):
+    """A warning points at the line to edit, like check's errors (the shipped config.yaml keeps
+    the example.org placeholders, so it warns)."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "config.yaml"
+    config = tmp_path / "config.yaml"
+    shutil.copy(shipped, config)
+    lines = config.read_text("utf-8").splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.strip().startswith("from:"))
+    assert main(["--config", str(config), "check"]) == 0
+    err = capsys.readouterr().err
+    assert f"{config}:{line}: digest.from: digest@news.example.org is a placeholder" in err
+    assert re.search(rf"{re.escape(str(config))}:\d+: digest\.unsubscribe_url: ", err)

@@ -379,36 +379,60 @@ def _dkim(self: _Loader, f: Field) -> object:
     return _build(DkimSettings, kw) if ok else BAD
 
 
+class _Where:
+    """``where("digest.from")`` -> "config.yaml:42: digest.from" (the key's line when the file
+    has it; a default setting has no line)."""
+
+    def __init__(self, path: Path):
+        self.display = os.fspath(path)
+        try:
+            self.root = compose(Path(path).read_text(encoding="utf-8"), self.display)[1]
+        except (OSError, UnicodeDecodeError, Unreadable):
+            self.root = None
+
+    def __call__(self, dotted: str) -> str:
+        node, line = self.root, None
+        for key in dotted.split("."):
+            if not isinstance(node, yaml.MappingNode):
+                break
+            found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == key),
+                         None)  # fmt: skip
+            if found is None:
+                break
+            line, node = line_of(found[0]), found[1]
+        return f"{self.display}:{line}: {dotted}" if line else f"{self.display}: {dotted}"
+
+
 def warnings(settings: Settings) -> list[str]:
     """What ``check`` mentions without failing: settings that work but reach nobody (the
     documentation's example.org placeholders, a local host) or that receivers ignore."""
     from ..addresses import placeholder_domain, valid
 
     d, out = settings.digest, []
-    where = os.fspath(settings.path)
+    where = _Where(settings.path)
     sender = valid(d.sender)
     if sender and placeholder_domain(sender.address):
         why = "replies and bounces reach nobody, receivers may reject it; use your own domain"
-        out.append(f"{where}: digest.from: {sender.address} is a placeholder domain: {why}")
+        out.append(f"{where('digest.from')}: {sender.address} is a placeholder domain: {why}")
     host = urlsplit(d.unsubscribe_url).hostname or ""
     if placeholder_domain(host) or host in _LOOPBACK:
-        out.append(f"{where}: digest.unsubscribe_url: {d.unsubscribe_url} is not reachable by "
+        out.append(f"{where('digest.unsubscribe_url')}: {d.unsubscribe_url} is not reachable by "
                    "readers: point it at the public address of `aggregator serve`")  # fmt: skip
     elif not d.unsubscribe_url.startswith("https://"):
-        out.append(f"{where}: digest.unsubscribe_url: http is ignored by receivers")
+        out.append(f"{where('digest.unsubscribe_url')}: http is ignored by receivers")
     if d.smtp.host and not d.bounce_address:
-        out.append(f"{where}: digest.bounce_address: not set, so bounces go to "
+        out.append(f"{where('digest.bounce_address')}: not set, so bounces go to "
                    f"{sender.address if sender else 'the From address'} and nobody applies "
                    "them; set it (bounces@your.domain) and run `aggregator bounces read` on "
                    "its mailbox")  # fmt: skip
     elif d.bounce_address and placeholder_domain(d.bounce_address):
-        out.append(f"{where}: digest.bounce_address: {d.bounce_address} is a placeholder "
+        out.append(f"{where('digest.bounce_address')}: {d.bounce_address} is a placeholder "
                    "domain: bounces reach nobody")  # fmt: skip
     if d.dkim.enabled and sender:
         domain = sender.address.rpartition("@")[2].lower()
         signing = d.dkim.domain.lower()
         if domain != signing and not domain.endswith("." + signing):
-            out.append(f"{where}: digest.dkim.domain: {d.dkim.domain} does not match the From "
+            out.append(f"{where('digest.dkim.domain')}: {d.dkim.domain} does not match the From "
                        f"domain {domain}: receivers (DMARC) want d= to be the From domain or "
                        "a parent of it")  # fmt: skip
     return out
