@@ -622,7 +622,7 @@ def publish(settings: Settings, store: Store, now: datetime | None = None):
         archive=archive,
         issues=issues,
     )
-    log.info("published %d files (%d unchanged)", len(report.written), len(report.unchanged))
+    log.debug("published %d files (%d unchanged)", len(report.written), len(report.unchanged))
     return report
 
 
