@@ -7,6 +7,9 @@ python bench/bench_dedupe.py speed [--base 1000000] [--new 40000]
     into a store already holding ``--base`` items (built once with executemany and cached
     under bench/work/). Prints both times, their ratio and peak memory (ru_maxrss).
 
+    ``--database postgresql``: the same on a throwaway PostgreSQL cluster (the base copied in
+    with COPY, as ``aggregator db copy`` does).
+
 python bench/bench_dedupe.py farm [--dir /tmp/farm500] [--repeat 3]
     CPU per item of ``dedupe.prepare`` (the worker side) and of ``Deduper.assign`` (the main
     process) on realistic items: the feeds of a farm (``../shared/bench/farm.py generate --n 500
@@ -285,6 +288,8 @@ def speed(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         build_base(base, args.base, args.gap_days, pruned=not args.unpruned)
         print(f"built {base.name} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    if args.database == "postgresql":
+        return _speed_postgresql(args, base)
     paths = {"empty": WORK / "run-empty.db", "big": WORK / "run-big.db"}
     for p in paths.values():
         for q in (p, Path(str(p) + "-wal"), Path(str(p) + "-shm")):
@@ -306,6 +311,53 @@ def speed(args: argparse.Namespace) -> None:
         st.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"ratio big/empty = {result['big'][0] / result['empty'][0]:.2f}; peak RSS {peak:.0f} MiB")
+
+
+def _speed_postgresql(args: argparse.Namespace, base: Path) -> None:
+    """``speed`` on PostgreSQL: a throwaway cluster (tests/support/postgres.py), the same SQLite
+    base copied into one database the way ``aggregator db copy`` does (COPY per table), an empty
+    one beside it, the same items ingested into both."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from aggregator.store import postgres as pg
+    from aggregator.store import sqlite as lite
+    from aggregator.store.copy import copy_store
+
+    from support.postgres import PostgresCluster, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit("PostgreSQL server programs not installed")
+    cluster = PostgresCluster(bindir).start()
+    try:
+        urls = {"empty": cluster.database(), "big": cluster.database()}
+        t = time.perf_counter()
+        src, dst = lite.Connection(base), pg.Connection(urls["big"])
+        try:
+            copy_store(src, dst)
+        finally:
+            src.close(), dst.close()
+        import psycopg
+
+        with psycopg.connect(urls["big"], autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
+        print(f"copied the base to PostgreSQL in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        stores = {name: Store(url) for name, url in urls.items()}
+        before = {name: st.count_items() for name, st in stores.items()}
+        items = new_items(args.new, seed=7)
+        result = ingest(stores, items)
+        for name, (secs, joined) in result.items():
+            print(
+                f"{name:>5}: {before[name]:>9,} items before; {args.new:,} ingested in "
+                f"{secs:6.1f} s ({1e6 * secs / args.new:.0f} us/item); joined an existing "
+                f"cluster: {joined}"
+            )
+        for st in stores.values():
+            st.close()
+    finally:
+        cluster.stop()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"PostgreSQL: ratio big/empty = {result['big'][0] / result['empty'][0]:.2f}; "
+          f"peak RSS {peak:.0f} MiB (this process)")  # fmt: skip
 
 
 # ---- realistic items from a feed farm ------------------------------------------------------------
@@ -617,6 +669,8 @@ def main() -> int:
         "size differs)",
     )
     sp.add_argument("--cache-mib", type=int, default=0, help="SQLite page cache for both stores")
+    sp.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="the stores' backend (postgresql: a throwaway cluster)")  # fmt: skip
     sp.add_argument(
         "--unpruned",
         action="store_true",

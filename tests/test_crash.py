@@ -4,7 +4,8 @@ killed), then run normally. After every kill the store must pass PRAGMA integrit
 every source's state must agree with its items (one transaction per source); after the normal
 run it must hold every item exactly once. The digest too: a send of editions over four SMTP
 connections is killed mid-way, and the rerun completes it with one message per subscriber (a
-message caught at the end of DATA resent with the same Message-ID), each of its frozen edition."""
+message caught at the end of DATA resent with the same Message-ID), each of its frozen edition,
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,7 @@ def test_sigkill_during_fetch_at_twelve_points_then_a_normal_run(tmp_path, feed_
 _SEND_CHILD = """
 import sys
 sys.path[:0] = [{root!r}, {tests!r}]
+from dataclasses import replace
 from pathlib import Path
 from aggregator.service.sending import send_digest
 from aggregator.store import Store
@@ -134,6 +137,7 @@ from support.digest import AFTER_W48, smtp_settings
 class _Port:  # smtp_settings only needs .port
     port = {port}
 s = smtp_settings(Path({tmp!r}), _Port, recipients=(), smtp_kw={{"connections": 4}})
+s = replace(s, database={database!r})
 send_digest(s, Store(s.database), week="2026-W48", now=AFTER_W48)
 """
 #: the choices subscribers cycle through: four editions (and one empty for "ar" + diplomacy)
@@ -142,10 +146,13 @@ _CHOICES = [((), ()), (("ai",), ()), ((), ("fr",)), (("africa",), ("ar",)),
 
 
 @pytest.mark.slow
-def test_sigkill_while_sending_editions_over_four_connections_then_a_rerun(tmp_path):
+def test_sigkill_while_sending_editions_over_four_connections_then_a_rerun(tmp_path, database):
+    """On SQLite and on PostgreSQL (there the killed sender's delivery claims end with its
+    session, so the rerun takes its pending messages over at once)."""
     n = 60
     people = [f"kill{i:02d}@example.org" for i in range(n)]
-    store = week_store(tmp_path)
+    database = database if isinstance(database, str) else str(database)
+    store = week_store(tmp_path, database)
     for i, address in enumerate(people):
         topics, languages = _CHOICES[i % len(_CHOICES)]
         store.set_subscriber_status(address, "confirmed", "form", AFTER_W48, topics=topics,
@@ -154,7 +161,7 @@ def test_sigkill_while_sending_editions_over_four_connections_then_a_rerun(tmp_p
     empty = {p for i, p in enumerate(people) if i % len(_CHOICES) == 4}
     with Sink(delay_rcpt=0.02) as sink:
         code = _SEND_CHILD.format(root=str(ROOT), tests=str(TESTS), port=sink.port,
-                                  tmp=str(tmp_path))  # fmt: skip
+                                  tmp=str(tmp_path), database=database)  # fmt: skip
         child = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path)
         deadline = time.monotonic() + WAIT
         while len(sink.messages) < 15 and time.monotonic() < deadline and child.poll() is None:
@@ -165,14 +172,15 @@ def test_sigkill_while_sending_editions_over_four_connections_then_a_rerun(tmp_p
         first = len(sink.messages)
         assert 15 <= first < n - len(empty)
         assert sink.connections == 4
-        store = Store(tmp_path / "agg.db")
+        store = Store(database)
         assert store.integrity_check() == "ok"
         in_doubt = {r for r, (_, unknown) in store.delivery_flags("2026-W48").items() if unknown}
         assert len(in_doubt) <= 4  # at most one message in flight per connection
         editions = {k: store.frozen_edition("2026-W48", k) for k in
                     ("topics=ai", "languages=fr", "topics=africa;languages=ar")}  # fmt: skip
         s = smtp_settings(tmp_path, sink, recipients=(), smtp_kw={"connections": 4})
-        report = send_digest(s, store, week="2026-W48", now=AFTER_W48)
+        report = send_digest(replace(s, database=database), store, week="2026-W48",
+                             now=AFTER_W48)  # fmt: skip
         counts = sink.by_recipient()
         messages = list(sink.messages)
     assert report.failed == 0 and report.sent + report.already_sent == n - len(empty)

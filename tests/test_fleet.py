@@ -11,17 +11,24 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from aggregator.config import load
+from aggregator.service import sending
 from aggregator.service.lock import AlreadyRunning, InstanceLock, ServiceLock
-from aggregator.service.sending import DigestLock
-from aggregator.store import Store
+from aggregator.service.sending import DigestLock, send_digest
+from aggregator.settings import Settings
+from aggregator.store import Sent, Store
 
 from support.corpus import REAL, write_config
+from support.digest import AFTER_W48, smtp_settings, week_store
+from support.smtpserver import Sink
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE = 2.0  # seconds: a dead worker's sources go to others this soon
@@ -247,3 +254,89 @@ def test_a_workers_deduper_learns_what_other_workers_stored(postgres_url):
         shared = add(b, db, "wire", 2, title, body)
         da.learn(a.dedupe_window_after(top))
         assert add(a, da, "copy", 3, title + " - Copy", "(Wire) " + body) == shared
+
+
+# ---- deliveries: claimed, so two senders never send one (issue, recipient) --------------------
+
+
+def test_a_delivery_is_claimed_by_one_sender_until_it_ends_or_its_sender_dies(postgres_url):
+    """``begin_delivery`` refuses a row sent already, or pending under another live sender's
+    claim; a claim stops counting when its sender's session ends or its lease runs out."""
+    issue, t0 = "2026-W48", datetime(2026, 12, 2, 9, tzinfo=UTC)
+    a, b = Store(postgres_url), Store(postgres_url)
+    try:
+        assert a.begin_delivery(issue, "x@example.org", "<x@a>", t0, "all")
+        assert not b.begin_delivery(issue, "x@example.org", "<x@b>", t0, "all")  # a's, pending
+        assert a.begin_delivery(issue, "x@example.org", "<x@a>", t0, "all")  # a's own: again
+        # b is refused the row but records its connection's previous message all the same
+        assert not b.begin_delivery(issue, "x@example.org", "<x@b>", t0, "all",
+                                    sent=Sent("y@example.org", "<y@b>", t0, "all"))  # fmt: skip
+        assert b.deliveries(issue)["y@example.org"].status == "sent"
+        assert not a.begin_delivery(issue, "y@example.org", "<y@a>", t0, "all")  # sent: b's
+        a.finish_delivery(issue, "x@example.org", "failed", t0, message_id="<x@a>", error="4xx")
+        assert b.begin_delivery(issue, "x@example.org", "<x@b>", t0, "all")  # an outcome: free
+        assert not a.begin_delivery(issue, "x@example.org", "<x@a>", t0, "all")
+        b.close()  # b's session ends (as when killed): its pending claim stops counting
+        assert a.begin_delivery(issue, "x@example.org", "<x@a>", t0, "all")
+        assert a.deliveries(issue)["x@example.org"].message_id == "<x@a>"
+        b = Store(postgres_url)
+        b.ledger.lease = -1.0  # b's claims run out at once (a sender hung past its lease)
+        assert b.begin_delivery(issue, "z@example.org", "<z@b>", t0, "all")
+        assert a.begin_delivery(issue, "z@example.org", "<z@a>", t0, "all")
+    finally:
+        a.close(), b.close()
+
+
+def test_two_senders_started_together_on_one_issue_send_each_message_once(
+    tmp_path, postgres_url, monkeypatch
+):
+    """Beyond the issue's advisory lock (taken away here, as if a sender had lost its
+    session): two senders of one issue, two connections each, on one database, deliver every
+    subscriber once between them; each says the other's are not its to send."""
+    n = 40
+    people = [f"pair{i:02d}@example.org" for i in range(n)]
+    store = week_store(tmp_path, postgres_url)
+    for address in people:
+        store.set_subscriber_status(address, "confirmed", "form", AFTER_W48)
+    store.close()
+
+    class NoLock:  # the issue's lock is not what keeps them apart in this test
+        def __init__(self, *args: object, **kw: object) -> None:
+            pass
+
+        def acquire(self) -> None:
+            pass
+
+        def release(self) -> None:
+            pass
+
+    monkeypatch.setattr(sending, "DigestLock", NoLock)
+    start = threading.Barrier(2)
+    reports: list[sending.DigestReport] = []
+    errors: list[BaseException] = []
+
+    def sender(settings: Settings) -> None:
+        try:
+            with Store(postgres_url) as mine:
+                start.wait(timeout=30)
+                reports.append(send_digest(settings, mine, week="2026-W48", now=AFTER_W48))
+        except BaseException as exc:
+            errors.append(exc)
+
+    with Sink(delay_rcpt=0.01) as sink:
+        settings = replace(smtp_settings(tmp_path, sink, recipients=(),
+                                         smtp_kw={"connections": 2}), database=postgres_url)  # fmt: skip
+        threads = [threading.Thread(target=sender, args=(settings,)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=240)
+        counts = sink.by_recipient()
+    assert not errors, errors
+    assert len(reports) == 2 and all(r.failed == 0 for r in reports)
+    assert counts == {p: 1 for p in people}, reports
+    assert sum(r.sent for r in reports) == n
+    assert all(r.sent + r.already_sent == n for r in reports)
+    with Store(postgres_url) as store:
+        rows = store.deliveries("2026-W48")
+    assert {r: d.status for r, d in rows.items()} == {p: "sent" for p in people}

@@ -439,6 +439,7 @@ class _Job:
 
 
 _STOPPED = object()  # a job the pool gave back unsent (the run was stopping)
+_TAKEN = object()  # a job not sent: another sender has its delivery (sent, or claimed)
 
 
 class _Pool:
@@ -447,7 +448,7 @@ class _Pool:
     whose transport cannot connect ends (the others go on); ``work`` runs in the threads."""
 
     def __init__(self, make: Callable[[], Transport], size: int, owned: bool,
-                 work: Callable[[Transport, _Job], None],
+                 work: Callable[[Transport, _Job], bool | None],
                  idle: Callable[[], None] = lambda: None):  # fmt: skip
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.done: queue.SimpleQueue[tuple[_Job, object]] = queue.SimpleQueue()
@@ -470,14 +471,14 @@ class _Pool:
                     self.done.put((job, _STOPPED))
                     continue
                 try:
-                    self.work(transport, job)
+                    mine = self.work(transport, job)
                 except ConnectionFailed as exc:
                     self.done.put((job, exc))
                     return  # this connection is done for; the others take the queue
                 except BaseException as exc:
                     self.done.put((job, exc))
                 else:
-                    self.done.put((job, None))
+                    self.done.put((job, None if mine is not False else _TAKEN))
         finally:
             self._idle()
             if self.owned:
@@ -629,17 +630,21 @@ def _deliver(
 
     accepted = threading.local()  # per connection: the message accepted, not yet recorded
 
-    def work(transport: Transport, job: _Job) -> None:  # in a pool thread
+    def work(transport: Transport, job: _Job) -> bool:  # in a pool thread
+        """Send ``job``; False when another sender has its delivery (nothing sent)."""
         if ledgered:
-            # pending, and the connection's previous message sent, in one commit
-            store.begin_delivery(issue, job.rcpt, job.mid, utcnow(), job.edition,
-                                 sent=getattr(accepted, "sent", None))  # fmt: skip
+            # claimed and pending, and the connection's previous message sent, in one commit
+            mine = store.begin_delivery(issue, job.rcpt, job.mid, utcnow(), job.edition,
+                                        sent=getattr(accepted, "sent", None))  # fmt: skip
             accepted.sent = None
+            if not mine:
+                return False
             envelope = {"sender": job.sender} if job.sender else {}
             transport.send(job.msg, on_commit=_committer(store, issue, job.rcpt), **envelope)
             accepted.sent = Sent(job.rcpt, job.mid, utcnow(), job.edition)
         else:
             transport.send(job.msg)
+        return True
 
     def idle() -> None:  # in a pool thread, before it waits for a job or ends
         sent_ = getattr(accepted, "sent", None)
@@ -695,6 +700,9 @@ def _deliver(
                     bounces.on_delivered(store, job.rcpt, utcnow())
             elif outcome is _STOPPED:
                 pass
+            elif outcome is _TAKEN:  # PostgreSQL: another sender sent it or is sending it
+                log.info("digest %s: %s is another sender's", issue, job.rcpt)
+                already += 1
             elif isinstance(outcome, ConnectionFailed):
                 pool.alive -= 1
                 if outcome.permanent or pool.alive == 0:

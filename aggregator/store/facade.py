@@ -98,6 +98,8 @@ class Store:
     # ---- lifecycle and transactions -------------------------------------------------------------
 
     def close(self) -> None:
+        if isinstance(self.ledger, pg.Ledger):
+            self.ledger.close()  # its sender session: claims left pending stop counting
         self.conn.close()
 
     def __enter__(self) -> Store:
@@ -353,8 +355,12 @@ class Store:
     def begin_delivery(
         self, issue: str, recipient: str, message_id: str, now: datetime,
         edition: str | None = None, *, sent: Sent | None = None,
-    ) -> None:  # fmt: skip
-        self.ledger.begin_delivery(issue, recipient, message_id, now, edition, sent=sent)
+    ) -> bool:  # fmt: skip
+        """Claim the delivery and record it pending (with ``sent``, the connection's previous
+        message, recorded sent). False: another sender has it (PostgreSQL: sent already, or
+        pending under a claim that still counts), so this one must not send it. SQLite has one
+        sender (its lock file) and always says True."""
+        return self.ledger.begin_delivery(issue, recipient, message_id, now, edition, sent=sent)
 
     def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
         self.ledger.delivery_committing(issue, recipient, now)

@@ -60,8 +60,9 @@ def settings_for(tmp_path: Path, recipients=("ana@example.org",), **digest_kw) -
     )
 
 
-def week_store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "agg.db")
+def week_store(tmp_path: Path, database: Path | str | None = None) -> Store:
+    """The week's stories in a store at ``database`` (default: agg.db in ``tmp_path``)."""
+    store = Store(database or tmp_path / "agg.db")
     add_story(store, "Le Desk", "ia-maroc", "L'IA au Maroc : un plan national", ("ai", "africa"),
               lang="fr", also=("Hespress", "Medias24"))  # fmt: skip
     add_story(store, "Hespress", "ar-1", "المغرب يطلق استراتيجية رقمية", ("africa",), lang="ar",

@@ -86,6 +86,7 @@ class Connection:
         self, url: str, *, password: str | None = None, timeout: float = 30.0, size: int = 4
     ):
         self.url = url
+        self.password = password  # for the sessions of their own (advisory locks)
         self.display = display(url)
         extra: dict[str, Any] = {"application_name": "aggregator"}
         if password:

@@ -239,6 +239,16 @@ ALTER TABLE sources ADD COLUMN lease_until double precision;
 CREATE INDEX sources_claimed ON sources(claimed_by) WHERE claimed_by IS NOT NULL;
 """
 
+# PostgreSQL only, step 9: a sender's claim on a delivery (``Ledger.begin_delivery``). The
+# sender writes the key of an advisory lock its own session holds and a lease; the outcome
+# clears both. A claim counts while that session lives (a killed sender's ends with its socket)
+# and the lease runs; two senders never send one (issue, recipient). SQLite has one sender (its
+# lock file), so its step 9 changes nothing.
+_DELIVERY_CLAIMS = """
+ALTER TABLE deliveries ADD COLUMN claimed_by bigint;
+ALTER TABLE deliveries ADD COLUMN lease_until double precision;
+"""
+
 #: MIGRATIONS[i] takes the schema from version i to i + 1 (the numbers of SQLite's steps).
 MIGRATIONS: list[Sequence[str]] = [
     [_CORE, _DEDUPE_DDL, _LEDGER_DDL],
@@ -249,6 +259,7 @@ MIGRATIONS: list[Sequence[str]] = [
     [_FETCH_ATTEMPTS],
     [_EDITIONS],
     [_BOUNCES, _LEASES],
+    [_DELIVERY_CLAIMS],
 ]
 
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS aggregator_schema (version integer NOT NULL)"

@@ -104,8 +104,9 @@ class Ledger:
     def begin_delivery(
         self, issue: str, recipient: str, message_id: str, now: datetime,
         edition: str | None = None, *, sent: Sent | None = None,
-    ) -> None:  # fmt: skip
-        """Record the attempt (of ``edition``) as pending before any SMTP command is sent.
+    ) -> bool:  # fmt: skip
+        """Record the attempt (of ``edition``) as pending before any SMTP command is sent; True
+        (one sender here, its lock file: PostgreSQL's senders claim, and may be refused).
         ``sent``: the previous message of the same connection, accepted since, recorded sent in
         the same transaction (one commit for both; until it, that message reads "committing",
         outcome unknown, as it would had the run been killed right after the server's 250)."""
@@ -121,6 +122,7 @@ class Ledger:
                 " edition=coalesce(excluded.edition, edition)",
                 (issue, recipient, message_id, ts(now), edition),
             )
+        return True
 
     def delivery_committing(self, issue: str, recipient: str, now: datetime) -> None:
         """The end of DATA is about to be written: from here a crash leaves the outcome unknown."""
