@@ -26,6 +26,7 @@ from aggregator.store import Store, postgres, sqlite
 from support.corpus import REAL, write_config
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _public(cls: type) -> dict[str, inspect.Signature]:
@@ -393,3 +394,23 @@ def test_a_connections_previous_message_is_recorded_sent_with_its_next_pending(
             "b@example.org": ("pending", "<b@x>"),
         }
     )
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "eval" / "dedup_dev.jsonl").exists(),
+                    reason="needs ../shared/eval")  # fmt: skip
+def test_dedupe_scores_are_identical_on_both_backends(tmp_path, postgres_url):
+    """`aggregator dedupe --jsonl` over the labelled development set, once on a SQLite file and
+    once on PostgreSQL: the same clusters line for line, hence the same pairwise scores."""
+    import io
+
+    from aggregator.cli import dedupe_jsonl
+
+    text = (ROOT.parent / "shared" / "eval" / "dedup_dev.jsonl").read_text("utf-8")
+    outputs = []
+    for database in (tmp_path / "dedupe.db", postgres_url):
+        out = io.StringIO()
+        assert dedupe_jsonl.run(io.StringIO(text), out, database) == 0
+        outputs.append(out.getvalue().splitlines())
+    assert len(outputs[0]) == len(text.splitlines()) and outputs[0] == outputs[1]
