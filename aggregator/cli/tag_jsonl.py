@@ -12,26 +12,34 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from typing import IO
 
 from ..tagging import Tagger, default_tagger
 from ..tagging.scorer import Explained
 
 
-def run(stdin: IO[str], stdout: IO[str], tagger: Tagger) -> int:
-    """Stream ``stdin`` to ``stdout``; return 0, or 1 if some line could not be read."""
-    status = 0
+def _rows(stdin: IO[str]) -> Iterator[dict | str]:
+    """Each non-blank line as a JSON object, or the reason it is not one (both commands read
+    the same input)."""
     for line in stdin:
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError as exc:
-            row = f"bad input line: {exc}"
-        if not isinstance(row, dict):
+            yield f"bad input line: {exc}"
+            continue
+        yield row if isinstance(row, dict) else "bad input line: not a JSON object"
+
+
+def run(stdin: IO[str], stdout: IO[str], tagger: Tagger) -> int:
+    """Stream ``stdin`` to ``stdout``; return 0, or 1 if some line could not be read."""
+    status = 0
+    for row in _rows(stdin):
+        if isinstance(row, str):
             status = 1
-            error = row if isinstance(row, str) else "bad input line: not a JSON object"
-            stdout.write(json.dumps({"id": None, "error": error}) + "\n")
+            stdout.write(json.dumps({"id": None, "error": row}) + "\n")
             continue
         t = tagger.tag(
             str(row.get("title") or ""),
@@ -107,14 +115,8 @@ def _explain_row(r: Explained, hand: dict[str, float]) -> str:
 def explain(stdin: IO[str], stdout: IO[str], tagger: Tagger) -> int:
     """``--explain`` over JSON lines (same input rows as ``run``)."""
     status = 0
-    for line in stdin:
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict):
+    for row in _rows(stdin):
+        if isinstance(row, str):
             status = 1
             stdout.write("== bad input line (not a JSON object)\n\n")
             continue
