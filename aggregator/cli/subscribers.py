@@ -66,14 +66,9 @@ def run(settings, args: argparse.Namespace) -> int:
             if action == "export":
                 sys.stdout.write(subs.export_csv(store, args.status))
                 return 0
-            topics = [t for t, _ in subs.topic_choices(settings, store)]
-            languages = [code for code, _ in subs.language_choices(settings)]
             if action == "add":
-                s = subs.add(
-                    store, args.address,
-                    topics=subs.clean_choices(args.topics, topics, "topic"),
-                    languages=subs.clean_choices(args.languages, languages, "language"),
-                )  # fmt: skip
+                topics, languages = subs.chosen(settings, store, args.topics, args.languages)
+                s = subs.add(store, args.address, topics=topics, languages=languages)
                 print(f"{s.email}: {s.status}")
                 return 0
             if action == "remove":
@@ -83,8 +78,11 @@ def run(settings, args: argparse.Namespace) -> int:
                 print(f"{args.address}: {'forgotten' if args.forget else 'unsubscribed'}")
                 return 0
             if action == "import":
-                report = subs.import_csv(store, Path(args.file), topics=topics,
-                                         languages=languages)  # fmt: skip
+                report = subs.import_csv(
+                    store, Path(args.file),
+                    topics=[t for t, _ in subs.topic_choices(settings, store)],
+                    languages=[c for c, _ in subs.language_choices(settings)],
+                )  # fmt: skip
                 print(report.summary(args.file))
                 return 1 if report.refused else 0
         except subs.SubscriberError as exc:

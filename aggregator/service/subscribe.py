@@ -215,15 +215,8 @@ class SubscribePages:
                 error=f"Please check the address: {addresses.problem(value)}.",
             )
         try:
-            topics = subs.clean_choices(
-                form.get("topics") or [],
-                [t for t, _ in subs.topic_choices(self.settings, self.store)],
-                "topic",
-            )
-            langs = subs.clean_choices(
-                form.get("languages") or [],
-                [c for c, _ in subs.language_choices(self.settings)],
-                "language",
+            topics, langs = subs.chosen(
+                self.settings, self.store, form.get("topics") or [], form.get("languages") or []
             )
         except subs.SubscriberError as exc:
             return self._form(req, status=400, values=form, error=str(exc))
@@ -338,15 +331,8 @@ class SubscribePages:
             topics: list[str] | None
             langs: list[str] | None
             try:
-                topics = subs.clean_choices(
-                    form.get("topics") or [],
-                    [t for t, _ in subs.topic_choices(self.settings, self.store)],
-                    "topic",
-                )
-                langs = subs.clean_choices(
-                    form.get("languages") or [],
-                    [c for c, _ in subs.language_choices(self.settings)],
-                    "language",
+                topics, langs = subs.chosen(
+                    self.settings, self.store, form.get("topics") or [], form.get("languages") or []
                 )
             except subs.SubscriberError as exc:
                 topics = langs = None

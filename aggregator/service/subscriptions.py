@@ -138,6 +138,17 @@ def clean_choices(values: Iterable[str], allowed: Iterable[str], what: str) -> l
     return out
 
 
+def chosen(
+    settings: Settings, store: Store, topics: Iterable[str], languages: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """``(topics, languages)`` a person ticked or typed, each checked against what may be
+    chosen (the form, the preferences page and ``subscribers add`` apply the same rule)."""
+    return (
+        clean_choices(topics, [t for t, _ in topic_choices(settings, store)], "topic"),
+        clean_choices(languages, [c for c, _ in language_choices(settings)], "language"),
+    )
+
+
 # ---- operator commands ----------------------------------------------------------------------
 
 
