@@ -38,7 +38,7 @@ from functools import lru_cache
 
 from ..models import Tagging
 from ..text import ARABIC as _ARABIC
-from ..text import drop_marks, fold_keep_case
+from ..text import ARABIC_LETTER, drop_marks, fold_keep_case
 from .clean import clean_text
 from .context import (
     _ADJACENT,
@@ -72,8 +72,9 @@ from .lexicon import (
     _key,
     builtin_entries,
     countries,
+    places,
 )
-from .matcher import _compile
+from .matcher import _PREFIX, _compile
 from .model import TAGS, Model, sigmoid
 from .model import load as load_model
 
@@ -117,6 +118,10 @@ class Tagger:
             if e not in bucket:
                 bucket.append(e)
         self.topics = tuple(dict.fromkeys(e.tag for b in self._by_key.values() for e in b if e.tag))
+        # Towns (generated from GeoNames): a dict of proper nouns looked up by first word, not
+        # thousands more alternatives in the trie (whose compilation every process pays).
+        self._places = places()
+        self._place_first = frozenset(k.split(" ", 1)[0] for k in self._places)
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
@@ -248,7 +253,8 @@ class Tagger:
             matches.extend(self._arabic.finditer(low))
             matches.sort()
         hits: list[_Hit] = []
-        if not matches:
+        found = self._find_places(folded, low, matches) if self._place_first else None
+        if not matches and not found:
             return hits
         spans = self._spans
         for start, end, span, prefix, suffix in matches:
@@ -276,7 +282,71 @@ class Tagger:
                 if target not in seen:
                     seen.add(target)
                     hits.append(_Hit(e, field, said, where, factor))
+        if found:
+            for start, end, entries in found:
+                accepted = [e for e in entries if not e.name or self._name_ok(folded, end)]
+                if not accepted:
+                    continue
+                ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
+                field = "title" if ostart < split else "summary"
+                where = ostart if field == "title" else ostart - split
+                factor = self._context(low, start, end)
+                for e in accepted:
+                    hits.append(_Hit(e, field, text[ostart:oend], where, factor))
+            hits.sort(key=_hit_order)
         return hits
+
+    def _find_places(
+        self, folded: str, low: str, matches: list[tuple[int, int, str, str, str]]
+    ) -> list[tuple[int, int, tuple[Entry, ...]]]:
+        """Towns named in the text and not inside a lexicon match: runs of up to four
+        capitalised words (connectors such as "es", "el", "des" between them: "Dar es Salaam")
+        whose first word starts some town's name, looked up longest first; in Arabic, words
+        with or without their proclitics. Cheap: one regex pass and a set test per capital."""
+        out: list[tuple[int, int, tuple[Entry, ...]]] = []
+        first = self._place_first
+        table = self._places
+        words = [m.span() for m in _CAPITAL.finditer(folded)]
+        arabic = not low.isascii() and _ARABIC.search(low) is not None
+        if arabic:
+            words += [m.span() for m in _ARABIC_WORD.finditer(low)]
+            words.sort()
+        n = len(words)
+        i = 0
+        while i < n:
+            s, e = words[i]
+            w = low[s:e]
+            strip = 0
+            if w not in first:
+                key = _key(w)
+                if key not in first:
+                    strip = _arabic_prefix(key, first) if arabic else 0
+                    if not strip:
+                        i += 1
+                        continue
+            best = None
+            j = i
+            end = e
+            while j < n and j - i < 4:
+                if j > i:
+                    gap = low[words[j - 1][1] : words[j][0]]
+                    if not _GAP.fullmatch(gap):
+                        break
+                    end = words[j][1]
+                key = _key(low[s:end])
+                entries = table.get(key[strip:] if strip else key)
+                if entries is None and strip and key[strip - 2 : strip] == "لل":
+                    entries = table.get(_ARTICLE + key[strip:])  # "للدار": li- + al-
+                if entries is not None:
+                    best = (s, end, entries)
+                j += 1
+            if best is not None and not any(a < best[1] and best[0] < b for a, b, *_ in matches):
+                out.append(best)
+                while i < n and words[i][0] < best[1]:
+                    i += 1
+                continue
+            i += 1
+        return out
 
     # scoring --------------------------------------------------------------------------------
 
@@ -564,6 +634,29 @@ class Tagger:
                 why[target].append(f"source:{prior}")
 
         return scores, why
+
+
+_CAPITAL = re.compile(r"(?<![\w'])[A-ZÀ-ÖØ-Þ]\w*")
+_ARABIC_WORD = re.compile(f"(?:{ARABIC_LETTER.pattern})+")
+_GAP = re.compile(r"[ \-]+(?:[a-z]{1,3}[ \-]+)?")
+_PROCLITIC = re.compile(_PREFIX)
+
+
+def _arabic_prefix(key: str, first: frozenset[str]) -> int:
+    """Length of the proclitics (and article) before an Arabic word that starts a town's name
+    ("بالدار" -> 3), or 0."""
+    m = _PROCLITIC.match(key)
+    if not m or not m.end():
+        return 0
+    for k in range(m.end(), 0, -1):
+        rest = key[k:]
+        if rest in first or (key[k - 2 : k] == "لل" and _ARTICLE + rest in first):
+            return k
+    return 0
+
+
+def _hit_order(h: _Hit) -> tuple[bool, int]:
+    return h.field != "title", h.start
 
 
 def _window(text: str, h: _Hit) -> str:
