@@ -122,6 +122,14 @@ class Tagger:
         # thousands more alternatives in the trie (whose compilation every process pays).
         self._places = places()
         self._place_first = frozenset(k.split(" ", 1)[0] for k in self._places)
+        # every run of whole words that starts some town's name: a run stops growing outside it
+        self._place_prefixes = frozenset(
+            " ".join(k.split(" ")[:n]) for k in self._places for n in range(1, k.count(" ") + 2)
+        )
+        # ... as a text writes them: most items name no town, and one set test says so
+        self._place_cased = frozenset(
+            f for k in self._place_first if k.isascii() for f in (k.capitalize(), k.upper())
+        )
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
@@ -305,9 +313,16 @@ class Tagger:
         with or without their proclitics. Cheap: one regex pass and a set test per capital."""
         out: list[tuple[int, int, tuple[Entry, ...]]] = []
         first = self._place_first
+        prefixes = self._place_prefixes
         table = self._places
-        words = [m.span() for m in _CAPITAL.finditer(folded)]
         arabic = not low.isascii() and _ARABIC.search(low) is not None
+        if not arabic:
+            caps = set(_CAPITAL.findall(folded))
+            if caps.isdisjoint(self._place_cased) and not any(
+                _key(w) in first for w in caps if not w.isascii()
+            ):
+                return out
+        words = [m.span() for m in _CAPITAL.finditer(folded)]
         if arabic:
             words += [m.span() for m in _ARABIC_WORD.finditer(low)]
             words.sort()
@@ -318,6 +333,9 @@ class Tagger:
             w = low[s:e]
             strip = 0
             if w not in first:
+                if w.isascii() or (s and low[s - 1].isalnum()):  # not a word's start
+                    i += 1
+                    continue
                 key = _key(w)
                 if key not in first:
                     strip = _arabic_prefix(key, first) if arabic else 0
@@ -333,7 +351,10 @@ class Tagger:
                     if not _GAP.fullmatch(gap):
                         break
                     end = words[j][1]
-                key = _key(low[s:end])
+                run = low[s:end]
+                key = run if run.isascii() and run.isalpha() else _key(run)
+                if not strip and key not in prefixes:
+                    break
                 entries = table.get(key[strip:] if strip else key)
                 if entries is None and strip and key[strip - 2 : strip] == "لل":
                     entries = table.get(_ARTICLE + key[strip:])  # "للدار": li- + al-
@@ -636,7 +657,7 @@ class Tagger:
         return scores, why
 
 
-_CAPITAL = re.compile(r"(?<![\w'])[A-ZÀ-ÖØ-Þ]\w*")
+_CAPITAL = re.compile(r"[A-ZÀ-ÖØ-Þ]\w*")  # a word's start is checked on the few hits
 _ARABIC_WORD = re.compile(f"(?:{ARABIC_LETTER.pattern})+")
 _GAP = re.compile(r"[ \-]+(?:[a-z]{1,3}[ \-]+)?")
 _PROCLITIC = re.compile(_PREFIX)
