@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -126,10 +127,13 @@ class Tagger:
         self._place_prefixes = frozenset(
             " ".join(k.split(" ")[:n]) for k in self._places for n in range(1, k.count(" ") + 2)
         )
-        # ... as a text writes them: most items name no town, and one set test says so
+        # ... as a text writes them (the old quick test, kept behind the gate below)
         self._place_cased = frozenset(
             f for k in self._place_first if k.isascii() for f in (k.capitalize(), k.upper())
         )
+        # The gate: one word of each town's name (its first or last, the rarer), as the scan's
+        # words fold; Arabic first words also with their proclitics. Built on first use.
+        self._place_gate: frozenset[str] | None = None
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
@@ -251,7 +255,8 @@ class Tagger:
         """Hits in ``text`` (title, a NUL, the summary); ``split`` is where the summary starts."""
         folded, index = drop_marks(text)  # "folded": original letters, no diacritics/tatweel
         low = folded.lower()
-        if len(low) != len(folded):  # a few letters lower-case to two characters ("İ")
+        lowered = len(low) == len(folded)
+        if not lowered:  # a few letters lower-case to two characters ("İ")
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
         lang = language.split("-")[0].lower() if language else None
         matches: list[tuple[int, int, str, str, str]] = []
@@ -261,7 +266,7 @@ class Tagger:
             matches.extend(self._arabic.finditer(low))
             matches.sort()
         hits: list[_Hit] = []
-        found = self._find_places(folded, low, matches) if self._place_first else None
+        found = self._find_places(folded, low, matches, lowered) if self._place_first else None
         if not matches and not found:
             return hits
         spans = self._spans
@@ -305,7 +310,11 @@ class Tagger:
         return hits
 
     def _find_places(
-        self, folded: str, low: str, matches: list[tuple[int, int, str, str, str]]
+        self,
+        folded: str,
+        low: str,
+        matches: list[tuple[int, int, str, str, str]],
+        lowered: bool = False,
     ) -> list[tuple[int, int, tuple[Entry, ...]]]:
         """Towns named in the text and not inside a lexicon match: runs of up to four
         capitalised words (connectors such as "es", "el", "des" between them: "Dar es Salaam")
@@ -316,8 +325,13 @@ class Tagger:
         prefixes = self._place_prefixes
         table = self._places
         arabic = not low.isascii() and _ARABIC.search(low) is not None
+        found = _CAPITAL.findall(folded)
+        if lowered:  # each word of ``low`` is the word of ``folded`` lower-cased
+            gate = self._place_gate or self._build_gate()
+            if gate.isdisjoint(_word_keys(found, _ARABIC_WORD.findall(low) if arabic else ())):
+                return out  # no word of any town's name: the tests below would find none
         if not arabic:
-            caps = set(_CAPITAL.findall(folded))
+            caps = set(found)
             if caps.isdisjoint(self._place_cased) and not any(
                 _key(w) in first for w in caps if not w.isascii()
             ):
@@ -368,6 +382,35 @@ class Tagger:
                 continue
             i += 1
         return out
+
+    def _build_gate(self) -> frozenset[str]:
+        """The words whose presence lets ``_find_places`` find a town: for each name its last
+        word or its first (rather not a short or common word of names, then not a lexicon term,
+        then in fewer names, then the longer: "kef" of "le kef", "marsa" of "la marsa", "city"
+        of "benin city"), as the scan's words fold. A
+        first Arabic word also with every proclitic a word may carry before it ("بالدار"), and
+        after لل for a name with the article ("للدار" of "الدار"). Every town the scan finds
+        starts with its first word and ends with its last, so an item holding none of these
+        words has none: one set test for most items, the same towns for the others."""
+        names = [k.split(" ") for k in self._places]
+        count = Counter(w for ws in names for w in {ws[0], ws[-1]})
+
+        def rank(w: str) -> tuple[bool, bool, int, int]:
+            return len(w) <= 3 or w in _COMMON_NAME_WORDS, w in self._by_key, count[w], -len(w)
+
+        gate: set[str] = set()
+        for ws in names:
+            head, tail = ws[0], ws[-1]
+            if len(ws) > 1 and rank(tail) <= rank(head):
+                gate.add(tail)
+                continue
+            gate.add(head)
+            if _ARABIC.search(head):
+                gate.update(p + head for p in _PROCLITICS)
+                if head.startswith(_ARTICLE):
+                    gate.update(p + head[2:] for p in _PROCLITICS if p.endswith("لل"))
+        self._place_gate = frozenset(gate)
+        return self._place_gate
 
     # scoring --------------------------------------------------------------------------------
 
@@ -661,6 +704,50 @@ _CAPITAL = re.compile(r"[A-ZÀ-ÖØ-Þ]\w*")  # a word's start is checked on the
 _ARABIC_WORD = re.compile(f"(?:{ARABIC_LETTER.pattern})+")
 _GAP = re.compile(r"[ \-]+(?:[a-z]{1,3}[ \-]+)?")
 _PROCLITIC = re.compile(_PREFIX)
+
+
+# Words of town names that texts capitalise for other reasons (the gate prefers the other end).
+_COMMON_NAME_WORDS = frozenset(
+    _key(w)
+    for w in (
+        *("city", "new", "north", "south", "east", "west", "nord", "sud", "est", "ouest"),
+        *("grand", "grande", "fort", "river", "ville", "port", "saint", "sainte", "san", "santa"),
+        *("مدينة", "العاصمة", "الكبرى", "الجديدة", "الجديد", "الشمالية", "الجنوبية"),
+    )
+)
+_SEP = "\x01"  # joins words for one fold: no word character folds to it, nor to a blank
+# Letters up to U+024F whose decomposition is ASCII fold (``_key``) to that ASCII; others fold
+# by the tables (``Ø``, ``ṣ``, ``ʼ``).
+_BEYOND_LATIN = re.compile("[^\x00-\u024f]")
+_MARKS = re.compile(
+    "[\u0300-\u036f]+"
+)  # joins words for one fold: no word character folds to it, nor to a blank
+
+
+def _proclitics() -> frozenset[str]:
+    """Every non-empty start of a ``_PREFIX`` match (``_arabic_prefix`` strips such a start)."""
+    full = {a + b for a in ("", "و", "ف") for b in ("", "ال", "بال", "كال", "لل", "ب", "ك", "ل")}
+    assert all(_PROCLITIC.fullmatch(p) for p in full)
+    return frozenset(p[:n] for p in full for n in range(1, len(p) + 1))
+
+
+_PROCLITICS = _proclitics()
+
+
+def _word_keys(caps: list[str], arabic: Sequence[str]) -> list[str]:
+    """The lookup key (``_key``) of each word, lower-cased first as the scan reads it: one fold
+    of all the words joined (``_key`` works character by character on words)."""
+    joined = _SEP.join(caps).lower()
+    if not joined.isascii():
+        if _BEYOND_LATIN.search(joined) is None:  # accents only: NFD and no marks, as _key
+            bare = _MARKS.sub("", unicodedata.normalize("NFD", joined))
+            joined = bare if bare.isascii() else _key(joined)
+        else:
+            joined = _key(joined)
+    keys = joined.split(_SEP)
+    if arabic:
+        keys += _key(_SEP.join(arabic)).split(_SEP)
+    return keys
 
 
 def _arabic_prefix(key: str, first: frozenset[str]) -> int:
