@@ -612,8 +612,14 @@ def test_every_country_has_terms_in_every_language() -> None:
         assert any(e.term == lang_marker for e in entries)
     codes = {c for e in entries for c in e.codes}
     assert codes == set(tagging.COUNTRY_SLUGS)
-    for path in sorted(tagging.LEXICONS.glob("countries.*.txt")):
-        sections = {s for s, _, _ in tagging.parse_lexicon(path.read_text(encoding="utf-8"))}
+    ambiguous = (tagging.LEXICONS / "ambiguous.txt").read_text(encoding="utf-8")
+    for lang in ("en", "fr", "ar"):  # generated names + the hand overlay + the ambiguity list
+        text = "\n".join(
+            (tagging.LEXICONS / f"{kind}.{lang}.txt").read_text(encoding="utf-8")
+            for kind in ("countries", "overlay")
+        )
+        path = f"countries/overlay.{lang}.txt"
+        sections = {s for s, _, _ in tagging.parse_lexicon(text + "\n" + ambiguous)}
         assert (
             set(tagging.COUNTRY_SLUGS) - {c for s in sections for c in s.replace("|", " ").split()}
             == set()

@@ -34,9 +34,11 @@ _PASSING_BEFORE = re.compile(
     r"(?:\bvia|en passant par|proche d|pres d|non loin d|a destination d|destinee?s? a"
     r"|en provenance d|(?:ont |a |avaient |avait )?fui|fuyant|fuient|refugiee?s? (?:au|en|a)"
     r"|se rend(?:ra|ait)? |en route (?:vers|pour|to)|en transit|transit(?:ing)? through"
+    r"|\bvers\b|en direction d|a l'approche d|aux portes d|aux frontieres d"
     r"|\bnear|\bneighbou?ring|bound for|fled|fleeing|flee to|visits?\b|visit(?:ed|ing) "
-    r"|travel(?:s|led)? to|on (?:his|her|their) way to"
-    r"|\bعبر|بالقرب من|قرب|متجه\w* (?:الى|نحو)|فر\w* (?:الى|نحو)|لج\w* (?:الى)|مرورا ب)"
+    r"|travel(?:s|led)? to|on (?:his|her|their) way to|\btowards?\b|in transit|headed for"
+    r"|\bعبر|بالقرب من|قرب|متجه\w* (?:الى|نحو)|فر\w* (?:الى|نحو)|لج\w* (?:الى)|مرورا ب"
+    r"|\bنحو|باتجاه|في طريق\w* (?:الى)|على حدود|ترانزيت)"
     r"[^.;:!?]{0,28}$"
 )
 # Examples in a list: "des sélections fortes, comme le Sénégal, l'Egypte ou encore l'Algérie".
@@ -44,6 +46,9 @@ _EXAMPLE = re.compile(
     r"(?:\bcomme|notamment|\btel(?:le)?s? que|such as|including|\blike|مثل)\b[^.;:!?]{0,30}$"
 )
 _PASSING_AFTER = re.compile(r"\s*(?:voisin|neighbou?r|المجاور)")
+# A nationality before a person's name ("le Sénégalais Sadio Mané", "Nigerian Victor Osimhen"):
+# in a story about something else, the person's origin, not the story's place.
+_BEFORE_NAME = re.compile(r"[\s']+[A-Z][a-z]+[\s\-]+[A-Z]")
 
 _VENUE = re.compile(
     r"(?:reunion|sommet|conference|forum|congres|assemblee|ceremonie|summit|meeting|congress"

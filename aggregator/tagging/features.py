@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..text import ARABIC, fold_keep_case
-from .context import _ADJACENT, _CUE_BEFORE, _PASSING_AFTER, _SENTENCE_END
+from .context import _ADJACENT, _BEFORE_NAME, _CUE_BEFORE, _PASSING_AFTER, _SENTENCE_END
 from .lexicon import COUNTRY_SLUGS, Entry
 
 LEDE_CHARS = 300  # the opening sentence ends at the first full stop, or here
@@ -28,8 +28,9 @@ LANGS = ("fr", "en", "ar")
 #: Feature names per model family (the JSON weights must use only these). Evidence features
 #: sum the lexicon weights (``w=``) of the mentions of one kind; summary ones are damped in long
 #: texts; "origin" mentions are "d'origine malienne", "Nigerian-born"; "passing" mentions carry a
-#: route, venue or example cue ("via la Libye", "sommet tenu à Dakar", "comme le Sénégal") and,
-#: in a title, follow another country.
+#: route, venue or example cue ("via la Libye", "sommet tenu à Dakar", "comme le Sénégal"; in
+#: the summary also a nationality before a person's name: "le Sénégalais Sadio Mané") and, in a
+#: title, follow another country.
 TOPIC_FEATURES = (
     "bias",
     "title_ev",
@@ -311,6 +312,8 @@ def extract(
             if need:
                 window = fold_keep_case(text[max(0, start - 40) : start])[0].lower()
                 cue = bool(_CUE_BEFORE.search(window) or _PASSING_AFTER.match(text, end))
+                if not cue and e.adjective and not in_title_field:
+                    cue = _BEFORE_NAME.match(text, end) is not None  # nationality of a person
         listed = _in_list(text, start, end, bool(e.tag))
         reason = f"{h.field}:{h.text}"
         w = e.weight

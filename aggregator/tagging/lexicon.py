@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -17,6 +17,13 @@ from ..text import ARABIC as _ARABIC
 from ..text import fold_keep_case
 
 LEXICONS = Path(__file__).with_name("lexicons")
+#: Files of country sections: generated (``countries``: scripts/build_gazetteer.py) or kept by
+#: hand (``overlay``, ``ambiguous``). Any other ``<topic>.<lang>.txt`` is a topic.
+COUNTRY_FILES = frozenset({"countries", "overlay", "ambiguous"})
+#: Generated files hold place names only, never demonyms, whatever their ending ("Oran").
+PLACE_FILES = frozenset({"countries", "regions"})
+#: Towns (generated, GeoNames): looked up in a dict by ``places``, not compiled into the trie.
+PLACES = "places.tsv"
 _ARTICLE = "ال"  # Arabic article: a term written with it needs it (or لل) in the text
 
 
@@ -233,9 +240,47 @@ def builtin_entries(directory: Path = LEXICONS) -> tuple[Entry, ...]:
     known = countries(directory)
     out = []
     for path in sorted(directory.glob("*.txt")):
-        topic = path.name.split(".", 1)[0]
+        kind = path.name.split(".", 1)[0]
         text = _fix_lang_flags(path.read_text(encoding="utf-8"))
-        default = None if topic == "countries" else topic
+        default = None if kind in COUNTRY_FILES else kind
         for section, term, flags in parse_lexicon(text, default):
-            out.append(_entry(section, term, flags, known))
+            entry = _entry(section, term, flags, known)
+            if kind in PLACE_FILES and entry.adjective:
+                entry = replace(entry, adjective=False)
+            out.append(entry)
     return tuple(out)
+
+
+@cache
+def places(directory: Path = LEXICONS) -> dict[str, tuple[Entry, ...]]:
+    """Towns of ``places.tsv`` (ISO code, name, flags; generated from GeoNames) by lookup key
+    (an Arabic name written with its article needs it in the text). Proper nouns: the scan
+    looks capitalised words (and Arabic words) up in this dict instead of growing the trie
+    regex by thousands of names, whose compilation every worker process would pay."""
+    path = directory / PLACES
+    out: dict[str, tuple[Entry, ...]] = {}
+    if not path.exists():
+        return out
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            code, term, flags = line.split("\t")
+        except ValueError:
+            raise ValueError(
+                f"{path}:{n}: expected code, name and flags separated by tabs"
+            ) from None
+        f = _flags(flags)
+        term = unicodedata.normalize("NFC", term)
+        arabic = bool(_ARABIC.search(term))
+        entry = Entry(
+            term=term,
+            codes=(code,),
+            weight=float(f.get("w", 1.0)),
+            case="any" if arabic else "first",
+            name="name" in f,
+        )
+        key = _key(term)
+        if entry not in out.get(key, ()):
+            out[key] = (*out.get(key, ()), entry)
+    return out

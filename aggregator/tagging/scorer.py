@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from ..models import Tagging
 from ..text import ARABIC as _ARABIC
-from ..text import drop_marks, fold_keep_case
+from ..text import ARABIC_LETTER, drop_marks, fold_keep_case
 from .clean import clean_text
 from .context import (
     _ADJACENT,
@@ -72,8 +73,9 @@ from .lexicon import (
     _key,
     builtin_entries,
     countries,
+    places,
 )
-from .matcher import _compile
+from .matcher import _PREFIX, _compile
 from .model import TAGS, Model, sigmoid
 from .model import load as load_model
 
@@ -117,6 +119,21 @@ class Tagger:
             if e not in bucket:
                 bucket.append(e)
         self.topics = tuple(dict.fromkeys(e.tag for b in self._by_key.values() for e in b if e.tag))
+        # Towns (generated from GeoNames): a dict of proper nouns looked up by first word, not
+        # thousands more alternatives in the trie (whose compilation every process pays).
+        self._places = places()
+        self._place_first = frozenset(k.split(" ", 1)[0] for k in self._places)
+        # every run of whole words that starts some town's name: a run stops growing outside it
+        self._place_prefixes = frozenset(
+            " ".join(k.split(" ")[:n]) for k in self._places for n in range(1, k.count(" ") + 2)
+        )
+        # ... as a text writes them (the old quick test, kept behind the gate below)
+        self._place_cased = frozenset(
+            f for k in self._place_first if k.isascii() for f in (k.capitalize(), k.upper())
+        )
+        # The gate: one word of each town's name (its first or last, the rarer), as the scan's
+        # words fold; Arabic first words also with their proclitics. Built on first use.
+        self._place_gate: frozenset[str] | None = None
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
@@ -238,7 +255,8 @@ class Tagger:
         """Hits in ``text`` (title, a NUL, the summary); ``split`` is where the summary starts."""
         folded, index = drop_marks(text)  # "folded": original letters, no diacritics/tatweel
         low = folded.lower()
-        if len(low) != len(folded):  # a few letters lower-case to two characters ("İ")
+        lowered = len(low) == len(folded)
+        if not lowered:  # a few letters lower-case to two characters ("İ")
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
         lang = language.split("-")[0].lower() if language else None
         matches: list[tuple[int, int, str, str, str]] = []
@@ -248,7 +266,8 @@ class Tagger:
             matches.extend(self._arabic.finditer(low))
             matches.sort()
         hits: list[_Hit] = []
-        if not matches:
+        found = self._find_places(folded, low, matches, lowered) if self._place_first else None
+        if not matches and not found:
             return hits
         spans = self._spans
         for start, end, span, prefix, suffix in matches:
@@ -276,7 +295,122 @@ class Tagger:
                 if target not in seen:
                     seen.add(target)
                     hits.append(_Hit(e, field, said, where, factor))
+        if found:
+            for start, end, entries in found:
+                accepted = [e for e in entries if not e.name or self._name_ok(folded, end)]
+                if not accepted:
+                    continue
+                ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
+                field = "title" if ostart < split else "summary"
+                where = ostart if field == "title" else ostart - split
+                factor = self._context(low, start, end)
+                for e in accepted:
+                    hits.append(_Hit(e, field, text[ostart:oend], where, factor))
+            hits.sort(key=_hit_order)
         return hits
+
+    def _find_places(
+        self,
+        folded: str,
+        low: str,
+        matches: list[tuple[int, int, str, str, str]],
+        lowered: bool = False,
+    ) -> list[tuple[int, int, tuple[Entry, ...]]]:
+        """Towns named in the text and not inside a lexicon match: runs of up to four
+        capitalised words (connectors such as "es", "el", "des" between them: "Dar es Salaam")
+        whose first word starts some town's name, looked up longest first; in Arabic, words
+        with or without their proclitics. Cheap: one regex pass and a set test per capital."""
+        out: list[tuple[int, int, tuple[Entry, ...]]] = []
+        first = self._place_first
+        prefixes = self._place_prefixes
+        table = self._places
+        arabic = not low.isascii() and _ARABIC.search(low) is not None
+        found = _CAPITAL.findall(folded)
+        if lowered:  # each word of ``low`` is the word of ``folded`` lower-cased
+            gate = self._place_gate or self._build_gate()
+            if gate.isdisjoint(_word_keys(found, _ARABIC_WORD.findall(low) if arabic else ())):
+                return out  # no word of any town's name: the tests below would find none
+        if not arabic:
+            caps = set(found)
+            if caps.isdisjoint(self._place_cased) and not any(
+                _key(w) in first for w in caps if not w.isascii()
+            ):
+                return out
+        words = [m.span() for m in _CAPITAL.finditer(folded)]
+        if arabic:
+            words += [m.span() for m in _ARABIC_WORD.finditer(low)]
+            words.sort()
+        n = len(words)
+        i = 0
+        while i < n:
+            s, e = words[i]
+            w = low[s:e]
+            strip = 0
+            if w not in first:
+                if w.isascii() or (s and low[s - 1].isalnum()):  # not a word's start
+                    i += 1
+                    continue
+                key = _key(w)
+                if key not in first:
+                    strip = _arabic_prefix(key, first) if arabic else 0
+                    if not strip:
+                        i += 1
+                        continue
+            best = None
+            j = i
+            end = e
+            while j < n and j - i < 4:
+                if j > i:
+                    gap = low[words[j - 1][1] : words[j][0]]
+                    if not _GAP.fullmatch(gap):
+                        break
+                    end = words[j][1]
+                run = low[s:end]
+                key = run if run.isascii() and run.isalpha() else _key(run)
+                if not strip and key not in prefixes:
+                    break
+                entries = table.get(key[strip:] if strip else key)
+                if entries is None and strip and key[strip - 2 : strip] == "لل":
+                    entries = table.get(_ARTICLE + key[strip:])  # "للدار": li- + al-
+                if entries is not None:
+                    best = (s, end, entries)
+                j += 1
+            if best is not None and not any(a < best[1] and best[0] < b for a, b, *_ in matches):
+                out.append(best)
+                while i < n and words[i][0] < best[1]:
+                    i += 1
+                continue
+            i += 1
+        return out
+
+    def _build_gate(self) -> frozenset[str]:
+        """The words whose presence lets ``_find_places`` find a town: for each name its last
+        word or its first (rather not a short or common word of names, then not a lexicon term,
+        then in fewer names, then the longer: "kef" of "le kef", "marsa" of "la marsa", "city"
+        of "benin city"), as the scan's words fold. A
+        first Arabic word also with every proclitic a word may carry before it ("بالدار"), and
+        after لل for a name with the article ("للدار" of "الدار"). Every town the scan finds
+        starts with its first word and ends with its last, so an item holding none of these
+        words has none: one set test for most items, the same towns for the others."""
+        names = [k.split(" ") for k in self._places]
+        count = Counter(w for ws in names for w in {ws[0], ws[-1]})
+
+        def rank(w: str) -> tuple[bool, bool, int, int]:
+            return len(w) <= 3 or w in _COMMON_NAME_WORDS, w in self._by_key, count[w], -len(w)
+
+        gate: set[str] = set()
+        for ws in names:
+            head, tail = ws[0], ws[-1]
+            if len(ws) > 1 and rank(tail) <= rank(head):
+                gate.add(tail)
+                continue
+            gate.add(head)
+            if _ARABIC.search(head):
+                gate.update(p + head for p in _PROCLITICS)
+                if head.startswith(_ARTICLE):
+                    gate.update(p + head[2:] for p in _PROCLITICS if p.endswith("لل"))
+        self._place_gate = frozenset(gate)
+        return self._place_gate
 
     # scoring --------------------------------------------------------------------------------
 
@@ -564,6 +698,73 @@ class Tagger:
                 why[target].append(f"source:{prior}")
 
         return scores, why
+
+
+_CAPITAL = re.compile(r"[A-ZÀ-ÖØ-Þ]\w*")  # a word's start is checked on the few hits
+_ARABIC_WORD = re.compile(f"(?:{ARABIC_LETTER.pattern})+")
+_GAP = re.compile(r"[ \-]+(?:[a-z]{1,3}[ \-]+)?")
+_PROCLITIC = re.compile(_PREFIX)
+
+
+# Words of town names that texts capitalise for other reasons (the gate prefers the other end).
+_COMMON_NAME_WORDS = frozenset(
+    _key(w)
+    for w in (
+        *("city", "new", "north", "south", "east", "west", "nord", "sud", "est", "ouest"),
+        *("grand", "grande", "fort", "river", "ville", "port", "saint", "sainte", "san", "santa"),
+        *("مدينة", "العاصمة", "الكبرى", "الجديدة", "الجديد", "الشمالية", "الجنوبية"),
+    )
+)
+_SEP = "\x01"  # joins words for one fold: no word character folds to it, nor to a blank
+# Letters up to U+024F whose decomposition is ASCII fold (``_key``) to that ASCII; others fold
+# by the tables (``Ø``, ``ṣ``, ``ʼ``).
+_BEYOND_LATIN = re.compile("[^\x00-\u024f]")
+_MARKS = re.compile(
+    "[\u0300-\u036f]+"
+)  # joins words for one fold: no word character folds to it, nor to a blank
+
+
+def _proclitics() -> frozenset[str]:
+    """Every non-empty start of a ``_PREFIX`` match (``_arabic_prefix`` strips such a start)."""
+    full = {a + b for a in ("", "و", "ف") for b in ("", "ال", "بال", "كال", "لل", "ب", "ك", "ل")}
+    assert all(_PROCLITIC.fullmatch(p) for p in full)
+    return frozenset(p[:n] for p in full for n in range(1, len(p) + 1))
+
+
+_PROCLITICS = _proclitics()
+
+
+def _word_keys(caps: list[str], arabic: Sequence[str]) -> list[str]:
+    """The lookup key (``_key``) of each word, lower-cased first as the scan reads it: one fold
+    of all the words joined (``_key`` works character by character on words)."""
+    joined = _SEP.join(caps).lower()
+    if not joined.isascii():
+        if _BEYOND_LATIN.search(joined) is None:  # accents only: NFD and no marks, as _key
+            bare = _MARKS.sub("", unicodedata.normalize("NFD", joined))
+            joined = bare if bare.isascii() else _key(joined)
+        else:
+            joined = _key(joined)
+    keys = joined.split(_SEP)
+    if arabic:
+        keys += _key(_SEP.join(arabic)).split(_SEP)
+    return keys
+
+
+def _arabic_prefix(key: str, first: frozenset[str]) -> int:
+    """Length of the proclitics (and article) before an Arabic word that starts a town's name
+    ("بالدار" -> 3), or 0."""
+    m = _PROCLITIC.match(key)
+    if not m or not m.end():
+        return 0
+    for k in range(m.end(), 0, -1):
+        rest = key[k:]
+        if rest in first or (key[k - 2 : k] == "لل" and _ARTICLE + rest in first):
+            return k
+    return 0
+
+
+def _hit_order(h: _Hit) -> tuple[bool, int]:
+    return h.field != "title", h.start
 
 
 def _window(text: str, h: _Hit) -> str:
