@@ -352,7 +352,7 @@ def places(
             elif key in STOP or (not big and _common(name, script)):
                 reason = "a common word"
             else:
-                flagged = script == "latin" and not big and _first_name(name)
+                flagged = script == "latin" and _first_name(name)
                 kept[code].add(name + " {name}" if flagged else name)
                 continue
             dropped.append((code, name, reason))
