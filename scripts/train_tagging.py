@@ -8,7 +8,10 @@ python scripts/train_tagging.py [--eval ../shared/eval] [--out aggregator/taggin
     every ISO code), ``africa`` (its ``country_score`` feature is the fitted country model's best
     logit on the item) and ``ai``. Newton's method, a fixed number of iterations, items in file
     order, no randomness: the same data gives the same JSON, byte for byte. Needs numpy (the
-    ``dev`` extra); the runtime does not.
+    ``dev`` extra); the runtime does not. Each family's L2 penalty and probability threshold
+    are chosen by grouped k-fold over the outlets (``choose_l2``, ``choose_thresholds``): the
+    threshold from predictions on held-out outlets, 0.5 unless another wins by more than one
+    decision.
 
 The file says ``"active": false`` unless ``--activate`` is given: the runtime then keeps the
 hand-set scorer and the model is only shown by ``aggregator tag --explain``.
@@ -208,9 +211,9 @@ def _weights(names: Sequence[str], w: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _threshold(z: Sequence[float], y: Sequence[bool]) -> float:
-    """The probability threshold with the best F1 on the training rows (ties: the one nearest
-    0.5)."""
+def _threshold(z: Sequence[float], y: Sequence[bool], margin: float = 1e-9) -> float:
+    """The probability threshold with the best F1 of logits ``z`` (ties: the one nearest 0.5;
+    a threshold farther from 0.5 must beat a nearer one by more than ``margin``)."""
     best, best_f = THRESHOLD, -1.0
     for step in sorted(range(20, 81, 5), key=lambda s: (abs(s - 50), s)):
         t = step / 100
@@ -219,7 +222,7 @@ def _threshold(z: Sequence[float], y: Sequence[bool]) -> float:
         fp = sum(1 for v, truth in zip(z, y, strict=True) if v >= cut and not truth)
         fn = sum(1 for v, truth in zip(z, y, strict=True) if v < cut and truth)
         f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        if f > best_f + 1e-9:
+        if f > best_f + margin:
             best, best_f = t, f
     return best
 
@@ -275,11 +278,19 @@ def ai_rows(items: Sequence[Item]) -> tuple[list[dict[str, float]], list[bool], 
 
 
 def _family(
-    rows: Sequence[dict[str, float]], y: Sequence[bool], family: str, l2: float
+    rows: Sequence[dict[str, float]],
+    y: Sequence[bool],
+    family: str,
+    l2: float,
+    threshold: float | None = None,
 ) -> dict[str, object]:
+    """One family's weights, and its threshold: ``threshold`` if given (``choose_thresholds``: from
+    predictions on held-out outlets), else the best F1 on the training rows themselves."""
     names = _names(family)
     w = _weights(names, fit(matrix(rows, names), y, names, l2, PRIOR_MEANS.get(family)))
-    return {"threshold": _threshold([_logit(w, r) for r in rows], y), "weights": w}
+    if threshold is None:
+        threshold = _threshold([_logit(w, r) for r in rows], y)
+    return {"threshold": threshold, "weights": w}
 
 
 INNER_FOLDS = 5
@@ -301,16 +312,19 @@ def outlet_folds(groups: Sequence[str], k: int = INNER_FOLDS) -> list[set[str]]:
     return [b[2] for b in sorted(bins, key=lambda b: b[1]) if b[2]]
 
 
-def _cv_f1(
+def _held_out(
     rows: Sequence[dict[str, float]],
     y: Sequence[bool],
     groups: Sequence[str],
     family: str,
     l2: float,
-) -> float:
-    """Pooled F1 of one family's candidates over grouped k-fold (``outlet_folds``): every row
-    is predicted once by a model fitted without its outlet's fold, and the counts are pooled
-    (one F1 over all predictions, not a mean of per-fold F1s that small folds make noisy)."""
+) -> tuple[list[float], list[bool], float]:
+    """Grouped k-fold (``outlet_folds``) of one family's candidates: every row's logit under a
+    model fitted without its outlet's fold, its label, and the pooled F1 of those models at
+    their own thresholds (one F1 over all predictions, not a mean of per-fold F1s that small
+    folds make noisy)."""
+    z: list[float] = []
+    truth: list[bool] = []
     tp = fp = fn = 0
     for held in outlet_folds(groups):
         tr = [i for i, x in enumerate(groups) if x not in held]
@@ -321,11 +335,24 @@ def _cv_f1(
         cut = math.log(t / (1 - t))
         for i, x in enumerate(groups):
             if x in held:
-                pred = _logit(w, rows[i]) >= cut  # type: ignore[arg-type]
+                v = _logit(w, rows[i])  # type: ignore[arg-type]
+                z.append(v)
+                truth.append(y[i])
+                pred = v >= cut
                 tp += pred and y[i]
                 fp += pred and not y[i]
                 fn += (not pred) and y[i]
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return z, truth, (2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+
+
+def _cv_f1(
+    rows: Sequence[dict[str, float]],
+    y: Sequence[bool],
+    groups: Sequence[str],
+    family: str,
+    l2: float,
+) -> float:
+    return _held_out(rows, y, groups, family, l2)[2]
 
 
 def choose_l2(items: Sequence[Item], grid: Sequence[float] = L2_GRID) -> dict[str, float]:
@@ -348,19 +375,47 @@ def choose_l2(items: Sequence[Item], grid: Sequence[float] = L2_GRID) -> dict[st
     return chosen
 
 
+def choose_thresholds(items: Sequence[Item], l2: dict[str, float]) -> dict[str, float]:
+    """Each family's probability threshold: the best F1 over the grouped k-fold predictions
+    on held-out outlets (``_held_out``) at its chosen penalty, not over the training rows,
+    whose fitted logits are more confident than a new outlet's will be; 0.5 unless another
+    wins by more than one decision."""
+    out: dict[str, float] = {}
+    for family, (rows, y, owner) in (
+        ("country", country_rows(items)),
+        ("ai", ai_rows(items)),
+    ):
+        groups = [items[i].group for i in owner]
+        z, truth, _ = _held_out(rows, y, groups, family, l2[family])
+        out[family] = _threshold(z, truth, _one_decision(truth))
+    rows, y, _ = country_rows(items)
+    country = _family(rows, y, "country", l2["country"])["weights"]
+    rows, y, owner = africa_rows(items, country)  # type: ignore[arg-type]
+    groups = [items[i].group for i in owner]
+    z, truth, _ = _held_out(rows, y, groups, "africa", l2["africa"])
+    out["africa"] = _threshold(z, truth, _one_decision(truth))
+    return out
+
+
+def _one_decision(truth: Sequence[bool]) -> float:
+    """About what one decision moves F1 by: a threshold away from 0.5 must win by more."""
+    return 1.0 / (2 * max(1, sum(truth)))
+
+
 def train(
     items: Sequence[Item], active: bool | list[str] = False, l2: dict[str, float] | None = None
 ) -> dict[str, object]:
     """The weights JSON (as a dict) fitted on ``items`` (featurized)."""
     l2 = l2 or {"ai": L2, "africa": L2, "country": L2}
+    cut = choose_thresholds(items, l2)
     models: dict[str, dict[str, object]] = {}
     rows, y, _ = country_rows(items)
-    models["country"] = _family(rows, y, "country", l2["country"])
+    models["country"] = _family(rows, y, "country", l2["country"], cut.get("country"))
     country = models["country"]["weights"]
     rows, y, _ = africa_rows(items, country)  # type: ignore[arg-type]
-    models["africa"] = _family(rows, y, "africa", l2["africa"])
+    models["africa"] = _family(rows, y, "africa", l2["africa"], cut.get("africa"))
     rows, y, _ = ai_rows(items)
-    models["ai"] = _family(rows, y, "ai", l2["ai"])
+    models["ai"] = _family(rows, y, "ai", l2["ai"], cut.get("ai"))
     return {
         "about": (
             "Logistic regression per tag family, fitted by scripts/train_tagging.py on "
