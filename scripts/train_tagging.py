@@ -149,6 +149,7 @@ GUIDELINE_MEANS: dict[str, dict[str, float]] = {
         "lede_ev": 1.0,  # ... or in the opening sentence
         "summary_more": 0.5,  # named again and again: a substantial part
         "list": -1.0,  # one word in a list (of the summary)
+        "device": -1.0,  # "gadgets ... with no AI framing": the title names a phone, a laptop...
     },
     "africa": {
         "country_score": 1.0,  # the country model's best logit

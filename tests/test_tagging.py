@@ -678,3 +678,27 @@ def test_a_leader_surname_that_is_also_a_first_name_needs_no_surname_after_it():
         "Nasser Bourita monte au créneau pour défendre la diaspora", "", "fr"
     ).countries == ("MA",)
     assert "EG" in t.tag("The legacy of Gamal Abdel Nasser in Cairo today", "", "en").countries
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "language"),
+    [
+        (
+            "iPhone 17 vs Galaxy S26: which phone should you buy?",
+            "We compare cameras, battery life and the new AI features of both flagships.",
+            "en",
+        ),
+        (
+            "Samsung dévoile son nouveau smartphone dopé à l'IA",
+            "Le Galaxy S26 embarque de nouvelles fonctions photo et une batterie plus grande.",
+            "fr",
+        ),
+    ],
+)
+def test_a_gadget_with_ai_features_is_not_an_ai_story(
+    tagger: Tagger, title: str, summary: str, language: str
+) -> None:
+    # guidelines: "ai = 0 for ... gadgets ... with no AI framing" (a phone launch with "AI
+    # features" was adjudicated not about AI); the title's device is the ``device`` feature
+    assert "ai" not in tagger.tag(title, summary, language).tags
+    assert "ai" in tagger.tag("Kenya's farmers turn to AI to forecast harvests", "", "en").tags

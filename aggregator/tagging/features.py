@@ -43,6 +43,7 @@ TOPIC_FEATURES = (
     "weak_terms",
     "list",
     "long_text",
+    "device",
     "lang_fr",
     "lang_en",
     "lang_ar",
@@ -286,6 +287,7 @@ def extract(
         for c in codes_of(h.entry):
             title_codes.setdefault(c, len(title_codes))
     africa_title = any(h.entry.tag == "africa" for h in in_title)
+    device = float(any(h.entry.marker == "device" for h in in_title))  # a gadget story
 
     accs: dict[str, _Acc] = {}
     last_end: dict[tuple[str, str], int] = {}
@@ -403,6 +405,7 @@ def extract(
             float(a.max_w < 1.0),
             min(a.list_w - a.t_list_w, 2.0),
             long_text,
+            device,
             lang_fr,
             lang_en,
             lang_ar,
