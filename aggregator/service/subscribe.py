@@ -421,7 +421,7 @@ def embed_snippet(settings: Settings) -> str:
     """The HTML an operator pastes into another page to show the form (an iframe of
     ``/subscribe?embed``, so the form is posted from its own site, as the checks require)."""
     url = subs.page_url(settings, "subscribe") + "?embed"
-    style = "border:0;width:100%;max-width:28rem;height:26rem"
+    style = "border:0;width:100%;max-width:28rem;height:32rem"
     return (
         f'<iframe src="{url}" title="Subscribe to the weekly digest" style="{style}" '
         'loading="lazy"></iframe>'
