@@ -262,3 +262,19 @@ def test_an_operators_template_replaces_the_packaged_one(tmp_path, sink):
         assert link in html and timedelta(hours=48) == subs.CONFIRM_TTL
     finally:
         site.close()
+
+
+def test_a_broken_operator_template_is_logged_and_the_confirmation_stands(tmp_path, sink, caplog):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "subscribe_welcome.html.j2").write_text("{{ no_such_variable }}\n", encoding="utf-8")
+    site = Site(tmp_path, sink, templates=folder)
+    try:
+        site.join("ok@example.org")
+        status, _, page = _confirm(site, LINK.search(_parts(sink.messages[0])[1]).group(0))
+        assert status == 200 and "Subscription confirmed" in page and len(sink.messages) == 1
+        assert site.store.subscriber("ok@example.org").status == "confirmed"
+        assert any("subscribe_welcome" in r.getMessage() or "no_such_variable" in r.getMessage()
+                   for r in caplog.records if r.levelname == "ERROR")  # fmt: skip
+    finally:
+        site.close()

@@ -241,7 +241,11 @@ def send_confirmation(settings: Settings, store: Store, subscriber: Subscriber,
         return False
     secret = secret_for(settings.secret_env, store)
     link = subs.confirm_url(settings, secret, subscriber, now)
-    msg = confirmation_message(settings, store, subscriber, link, now, secret)
+    try:
+        msg = confirmation_message(settings, store, subscriber, link, now, secret)
+    except ConfigError as exc:  # an operator's template: the page still answers
+        log.error("confirmation for subscriber %s not sent: %s", subscriber.uid, exc)
+        return False
     return _deliver(settings, subscriber, msg, "confirm", "confirmation")
 
 
@@ -254,7 +258,11 @@ def send_welcome(settings: Settings, store: Store, subscriber: Subscriber,
         return False
     now = now or utcnow()
     secret = secret_for(settings.secret_env, store)
-    msg = welcome_message(settings, store, subscriber, now, secret)
+    try:
+        msg = welcome_message(settings, store, subscriber, now, secret)
+    except ConfigError as exc:  # an operator's template: the confirmation still stands
+        log.error("welcome for subscriber %s not sent: %s", subscriber.uid, exc)
+        return False
     return _deliver(settings, subscriber, msg, "welcome", "welcome")
 
 
