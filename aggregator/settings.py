@@ -85,6 +85,8 @@ class DigestSettings:
     bounce_address: str = ""
     bounce_threshold: int = 3  # permanent refusals (5xx) in a row before an address is bounced
     bounce_threshold_unknown: int = 1  # ... when the refusal says "unknown user" (5.1.x)
+    welcome: bool = True  # a welcome mail after a subscription made on the web is confirmed
+    contact: str = ""  # postal address or contact line at the foot of the joining mails
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
 

@@ -502,6 +502,7 @@ _READERS: dict[str, _Read] = {
     "digest.smtp.retry_delay": partial(Reader.duration, zero=True),
     "digest.smtp.rate_per_second": _rate,
     "digest.list_id": _list_id,
+    "digest.contact": partial(Reader.text, empty=True),
     "tagging.threshold": Reader.number,
 }
 

@@ -31,6 +31,7 @@ from ..settings import Settings
 from ..store import Store
 from ..templating import environment
 from ..unsubscribe import sign, verify_expiring_token, verify_token
+from . import subscriber_mail
 from . import subscriptions as subs
 
 #: A form token is good this many seconds after the form was shown.
@@ -102,9 +103,11 @@ class SubscribePages:
         *,
         now: Clock = utcnow,
         send: Callable[..., bool] | None = None,
+        welcome: Callable[..., bool] | None = None,
     ):
         self.settings, self.store, self.secret, self.now = settings, store, secret, now
-        self.send = send or subs.send_confirmation
+        self.send = send or subscriber_mail.send_confirmation
+        self.welcome = welcome or subscriber_mail.send_welcome
         self.env = environment(settings.digest.templates, settings.output.templates)
         self.limit = RateLimit(PER_CLIENT, PER_CLIENT_WINDOW)
         self.lock = threading.Lock()
@@ -165,6 +168,7 @@ class SubscribePages:
             action=self.paths["subscribe"],
             honeypot=HONEYPOT,
             email=(values.get("email") or [""])[0],
+            name=(values.get("name") or [""])[0],
             topics=self._options(subs.topic_choices(self.settings, self.store), values, "topics"),
             languages=self._options(subs.language_choices(self.settings), values, "languages"),
         )
@@ -221,11 +225,13 @@ class SubscribePages:
         except subs.SubscriberError as exc:
             return self._form(req, status=400, values=form, error=str(exc))
         now = self.now()
+        name = subscriber_mail.greeting_name((form.get("name") or [""])[0] or box.name)
         subscriber = self.store.set_subscriber_status(
             box.address,
             "pending",
             "form",
             now,
+            name=name or None,
             topics=topics,
             languages=langs,
             only_from=("pending", "unsubscribed", "bounced"),
@@ -278,9 +284,12 @@ class SubscribePages:
                 action=f"{self.paths['confirm']}?token={quote(token, safe='')}",
             )
         if subscriber.status == "pending":
-            self.store.set_subscriber_status(
+            # only the request that made the change welcomes them: a replay finds "confirmed"
+            done = self.store.set_subscriber_status(
                 subscriber.email, "confirmed", "form", self.now(), only_from=("pending",)
             )
+            if done is not None and done.status == "confirmed":
+                self.welcome(self.settings, self.store, done, self.now())
         elif subscriber.status != "confirmed":
             return self._page(
                 409,
@@ -412,7 +421,7 @@ def embed_snippet(settings: Settings) -> str:
     """The HTML an operator pastes into another page to show the form (an iframe of
     ``/subscribe?embed``, so the form is posted from its own site, as the checks require)."""
     url = subs.page_url(settings, "subscribe") + "?embed"
-    style = "border:0;width:100%;max-width:28rem;height:26rem"
+    style = "border:0;width:100%;max-width:28rem;height:32rem"
     return (
         f'<iframe src="{url}" title="Subscribe to the weekly digest" style="{style}" '
         'loading="lazy"></iframe>'

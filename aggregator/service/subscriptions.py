@@ -13,22 +13,19 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import quote, urljoin
 
 from .. import addresses
 from ..clock import utcnow
-from ..errors import AggregatorError, DeliveryError
+from ..errors import AggregatorError
 from ..models import Subscriber
 from ..settings import Settings
 from ..store import Store
-from ..unsubscribe import make_expiring_token, make_token, secret_for, unsubscribe_link
+from ..unsubscribe import make_expiring_token, make_token, unsubscribe_link
 
 log = logging.getLogger("aggregator.subscribers")
 
@@ -279,66 +276,6 @@ def row(s: Subscriber) -> dict:
     }
 
 
-# ---- double opt-in ----------------------------------------------------------------------------
-
-
-def confirmation_message(settings: Settings, subscriber: Subscriber, link: str,
-                         now: datetime) -> EmailMessage:  # fmt: skip
-    """The one message a person who joined on the web gets before anything else."""
-    from email.headerregistry import Address
-
-    from ..digest.hygiene import header_text
-    from ..templating import environment
-
-    d = settings.digest
-    name, sender = parseaddr(d.sender)
-    title = settings.output.title
-    text = environment(d.templates).get_template("subscribe_confirm.txt.j2").render(
-        title=title, link=link, hours=int(CONFIRM_TTL.total_seconds() // 3600),
-        email=subscriber.email, subscribe_url=page_url(settings, "subscribe"),
-    )  # fmt: skip
-    msg = EmailMessage()
-    msg["From"] = Address(display_name=header_text(name), addr_spec=sender)
-    msg["To"] = Address(addr_spec=subscriber.email)
-    msg["Subject"] = header_text(f"Confirm your subscription to {title}")
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(text, charset="utf-8", cte="quoted-printable")
-    return msg
-
-
-def send_confirmation(settings: Settings, store: Store, subscriber: Subscriber,
-                      now: datetime | None = None) -> bool:  # fmt: skip
-    """Send ``subscriber`` their confirmation link, unless one went out less than an hour ago
-    (the store decides, atomically). Through SMTP, or the outbox's ``confirm/`` folder when
-    ``smtp.host`` is empty. False when it was not sent (too soon, or delivery failed)."""
-    from ..mailer import Outbox, SmtpMailer
-
-    now = now or utcnow()
-    if not store.claim_confirmation(subscriber.email, now, CONFIRM_EVERY):
-        log.info("confirmation for subscriber %s not sent: one went out within the hour",
-                 subscriber.uid)  # fmt: skip
-        return False
-    secret = secret_for(settings.secret_env, store)
-    msg = confirmation_message(settings, subscriber, confirm_url(settings, secret, subscriber, now),
-                               now)  # fmt: skip
-    d = settings.digest
-    transport = (
-        SmtpMailer(d.smtp, os.environ.get(d.smtp.password_env) or None, retries=1, backoff=0.5)
-        if d.smtp.host
-        else Outbox(d.outbox / "confirm")
-    )
-    try:
-        transport.send(msg)
-    except DeliveryError as exc:
-        log.warning("confirmation for subscriber %s failed: %s", subscriber.uid, exc)
-        return False
-    finally:
-        transport.close()
-    return True
-
-
 __all__ = [
     "CONFIRM_EVERY",
     "CONFIRM_TTL",
@@ -356,7 +293,6 @@ __all__ = [
     "remove",
     "rows",
     "seed_from_config",
-    "send_confirmation",
     "topic_choices",
     "unsubscribe_url",
 ]
