@@ -361,16 +361,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(path: Path) -> int:
-    from ..config import problems
-
-    found = problems(path)
-    for line in found:
-        print(line, file=sys.stderr)
-    if found:
-        return 2
     from ..config import load, warnings
 
-    settings = load(path)
+    settings = load(path)  # the one parse: a ConfigError lists every problem (exit 2)
     for line in warnings(settings):
         print(f"warning: {line}", file=sys.stderr)
     line, reachable = db.database_line(settings)
