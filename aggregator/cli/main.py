@@ -151,7 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     s = _command(
         sub, "status", "per-source health",
-        "For each source: state, HTTP status, stored items, last fetch, next attempt or "
+        "First one line of what needs attention (sources failing, retired, moved or silent) "
+        "and how the last digest went (sent to N of M, deferred, refused); then for each "
+        "source: state, HTTP status, stored items, last fetch, next attempt or "
         "error; the success rate of the last 30 attempts, the time since the last new item, "
         "and 'silent' when a source has been quiet for much longer than usual (ten times "
         "its median gap between new items).",
