@@ -7,6 +7,7 @@ directory of config.yaml). Secrets are never stored here, only the name of their
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,9 @@ class Settings:
     log_level: str = "INFO"
     secret_env: str = "AGGREGATOR_SECRET"  # HMAC key for unsubscribe tokens
     database_password_env: str = "AGGREGATOR_DATABASE_PASSWORD"  # for a PostgreSQL database
+    # Where each key was written in config.yaml, from the one parse of load(): "digest.from" ->
+    # 12, "sources[2].url" -> 31 (check's warnings name the line; no key of its own).
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def base_dir(self) -> Path:

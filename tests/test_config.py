@@ -618,7 +618,7 @@ def test_default_config_path_order(tmp_path, monkeypatch):
 
 def test_the_keys_of_each_section_are_its_dataclass_fields():
     renamed = {("digest", "sender"): "from"}
-    not_keys = {("", "path")}
+    not_keys = {("", "path"), ("", "lines")}  # filled by the loader
     for section, cls in schema.SECTIONS.items():
         expected = {
             renamed.get((section, f.name), f.name)
@@ -703,3 +703,69 @@ topics:
         "config.yaml:4: sources[0].prior[1]: unknown tag 'afrique' (did you mean 'africa'?)",
         "config.yaml:10: sources[1].prior[1]: unknown tag 'moroco' (did you mean 'morocco'?)",
     ]
+
+
+# ------------------------------------------------------------------ check's warnings
+
+
+def test_warnings_name_the_line_of_nested_keys_and_list_items_from_the_one_parse(write, tmp_path):
+    """The lines come from load()'s parse (Settings.lines): config.yaml is not read again, so
+    the warnings stay right even when the file is gone by then."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )  # fmt: skip
+    (tmp_path / "dkim.pem").write_bytes(pem)
+    path = write(
+        SOURCES
+        + textwrap.dedent("""\
+          - name: Local
+            language: en
+            url: http://127.0.0.1:8080/feed.xml
+          - {name: Home, url: 'http://localhost/rss'}
+        fetch:
+          allow_private: ['10.0.0.0/8']
+        digest:
+          from: Digest <digest@lettre.ma>
+          unsubscribe_url: https://lettre.ma/unsubscribe
+          dkim:
+            selector: news2026
+            domain: other.org
+            key_file: dkim.pem
+        """)
+    )
+    settings = config.load(path)
+    (tmp_path / path).unlink()
+    f = settings.path  # absolute: check names the file it read
+    assert config.warnings(settings) == [
+        f"{f}:17: digest.dkim.domain: other.org does not match the From domain lettre.ma:"
+        " receivers (DMARC) want d= to be the From domain or a parent of it",
+        f"{f}:8: sources[2].url: 127.0.0.1 is a private address: every fetch is refused "
+        "unless fetch.allow_private lists it",
+        f"{f}:9: sources[3].url: localhost is a private address: every fetch is refused "
+        "unless fetch.allow_private lists it",
+    ]
+    lines = settings.lines
+    assert (lines["sources[2]"], lines["sources[2].name"], lines["digest.dkim"]) == (6, 6, 15)
+    at = loader.key_at
+    assert at(settings, "digest.bounce_address") == f"{f}:12: digest.bounce_address"
+    assert at(settings, "sources[9].url") == f"{f}:1: sources[9].url"  # the list's line
+    assert at(settings, "tagging.threshold") == f"{f}: tagging.threshold"  # a default
+
+
+def test_check_parses_config_yaml_once(write, monkeypatch, capsys):
+    """`check` = one load(); the warnings reuse its lines (no second compose of the file)."""
+    from aggregator.cli.main import main
+
+    path = write(SOURCES + "digest:\n  from: digest@news.example.org\n")
+    calls = []
+    compose = loader.compose
+    monkeypatch.setattr(loader, "compose", lambda *a: calls.append(a) or compose(*a))
+    assert main(["--config", path, "check"]) == 0
+    assert len(calls) == 1
+    assert "config.yaml:7: digest.from: digest@news.example.org is a placeholder domain" in (
+        capsys.readouterr().err
+    )

@@ -323,3 +323,30 @@ def test_a_running_service_picks_up_an_edit_without_a_signal(cfg, site, tmp_path
             proc.kill()
     assert proc.returncode == 0, err
     assert f"{cfg} changed: reloading" in err and "reloaded" in err
+
+
+def test_list_status_and_fetch_agree_on_a_retired_source(tmp_path, site, capsys):
+    """A 410 retires a source: no command may say it is due ("now" in the list was wrong)."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "database: agg.db\nfetch: {allow_private: [127.0.0.0/8]}\nsources:\n"
+        f"  - name: Gone\n    url: {site.url('_status/410')}\n"
+        f"  - name: TechCabal\n    url: {site.url('techcabal-en.xml')}\n", encoding="utf-8",
+    )  # fmt: skip
+    assert agg(path, "fetch") == 0
+    capsys.readouterr()
+    assert agg(path, "sources", "list") == 0
+    gone = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Gone"))
+    assert gone.split()[1:4] == ["-", "gone", "never"] and " - " in gone and "now" not in gone
+    assert agg(path, "sources", "list", "--json") == 0
+    listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert agg(path, "status", "--json") == 0
+    status = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    for name in ("Gone", "TechCabal"):
+        for key in ("state", "since", "next_attempt", "silent"):
+            assert listed[name][key] == status[name][key], (name, key)
+    assert (status["Gone"]["state"], status["Gone"]["next_attempt"]) == ("gone", None)
+    assert agg(path, "fetch") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("nothing due: 1 source fresh (next at ")
+    assert ", 1 gone (410: change the URL to revive); times in " in out

@@ -15,17 +15,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aggregator.cli.main import status_summary
 from aggregator.clock import utcnow
 from aggregator.models import SourceState
-from aggregator.service.health import SILENT_FLOOR, human_age, source_health
+from aggregator.service.health import SILENT_FLOOR, Standing, human_age, source_health, standing
 from aggregator.store import Store
 from aggregator.store.sqlite import schema
 from aggregator.store.sqlite.sources import KEPT_ATTEMPTS
 
 try:
     from support.feedserver import FeedServer
+    from support.smtpserver import RefusingSink
 except ImportError:  # pragma: no cover
     from support.feedserver import FeedServer
+    from support.smtpserver import RefusingSink
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "aggregator" / "data" / "demo"
@@ -153,6 +156,34 @@ def test_status_shows_success_rate_last_item_and_silent_sources(site):
     )
 
 
+def test_status_opens_with_what_needs_attention_and_how_the_last_digest_went(site):
+    """An operator's morning: one line before the table says what to look at."""
+    config = site / "config.yaml"
+    with RefusingSink(temporary={"karim@example.org": 99}, permanent={"old@example.org": ""}) as mx:
+        config.write_text(
+            config.read_text() + "digest:\n  timezone: UTC\n"
+            f"  smtp: {{host: 127.0.0.1, port: {mx.port}, security: none, retries: 0}}\n"
+            "  recipients: [amina@example.org, karim@example.org, old@example.org]\n",
+            encoding="utf-8",
+        )
+        _cli("fetch", cwd=site)
+        assert _cli("status", cwd=site).stdout.splitlines()[0] == (
+            "needs attention: 1 source failing, 1 silent (1 fine); no digest sent yet"
+        )
+        week = utcnow().strftime("%G-W%V")
+        sent = subprocess.run(
+            [sys.executable, "-m", "aggregator", "digest", "--send", "--week", week, "--grace", "3650d"],
+            cwd=site, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert "1 of 3 sent" in sent.stdout, sent.stdout + sent.stderr
+    lines = _cli("status", cwd=site).stdout.splitlines()
+    assert lines[0] == (
+        "needs attention: 1 source failing, 1 silent (1 fine); "
+        f"digest {week} sent to 1 of 3 (1 deferred, 1 refused)"
+    )
+    assert lines[1].startswith("source ")  # then the table, as before
+
+
 def test_status_times_are_in_the_digest_time_zone_as_sources_list_says(site):
     config = site / "config.yaml"
     config.write_text(config.read_text() + "digest:\n  timezone: Asia/Tokyo\n", encoding="utf-8")
@@ -165,3 +196,73 @@ def test_status_times_are_in_the_digest_time_zone_as_sources_list_says(site):
     assert "(3 sources; times in Asia/Tokyo)" in table
     listed = _cli("sources", "list", cwd=site).stdout
     assert tokyo.strftime("%Y-%m-%d %H:%M") in listed and "times in Asia/Tokyo" in listed
+
+
+def _src(enabled: bool = True):
+    from aggregator.models import Source
+
+    return Source("S", "https://s.example/feed", enabled=enabled)
+
+
+_STATE = SourceState("S", "https://s.example/feed", "https://s.example/feed")
+_LATER = T0 + timedelta(hours=1)
+_QUIET = source_health((3, 3), _times(T0 - timedelta(days=30), timedelta(hours=1), 10), T0)
+
+
+@pytest.mark.parametrize(
+    ("enabled", "stored", "health", "expected", "group", "due"),
+    [
+        # paused wins over everything the store says, and is never due
+        (False, replace(_STATE, state="backing-off", next_attempt=T0), _QUIET,
+         ("paused", None, None, False), "paused", False),
+        (True, None, None, ("new", None, None, False), "fresh", True),  # not in the store yet
+        (True, replace(_STATE, last_success=T0, next_attempt=_LATER), None,
+         ("new", T0, _LATER, False), "fresh", False),
+        (True, replace(_STATE, state="ok", last_success=T0, next_attempt=T0), None,
+         ("ok", T0, T0, False), "fresh", True),
+        (True, replace(_STATE, state="error", next_attempt=_LATER), None,
+         ("error", None, _LATER, False), "failing", False),
+        # a failing source's silence is its error: not silent
+        (True, replace(_STATE, state="backing-off", last_success=T0, next_attempt=T0), _QUIET,
+         ("backing-off", T0, T0, False), "failing", True),
+        # gone (410) is never due, whatever next attempt was stored; never silent
+        (True, replace(_STATE, state="gone", gone=True, next_attempt=T0), _QUIET,
+         ("gone", None, None, False), "gone", False),
+        # silent: since its last new item, and still fetched on schedule
+        (True, replace(_STATE, state="not-modified", last_success=T0, next_attempt=_LATER),
+         _QUIET, ("not-modified", T0 - timedelta(days=30), _LATER, True), "fresh", False),
+        (True, replace(_STATE, state="moved", last_success=T0), None,
+         ("moved", T0, None, False), "fresh", True),
+    ],
+)  # fmt: skip
+def test_standing_is_the_one_answer_for_every_command(
+    enabled, stored, health, expected, group, due
+):
+    view = standing(_src(enabled), stored, health)
+    assert (view.state, view.since, view.next_due, view.silent) == expected
+    assert (view.group, view.due(T0)) == (group, due)
+    assert view.stopped == (view.state in ("paused", "gone"))
+
+
+def test_the_summary_line_says_what_needs_attention_and_how_the_digest_went():
+    def views(*pairs):
+        return [Standing(state, silent=silent) for state, silent in pairs]
+
+    n = {"sent": 41, "deferred": 1, "refused": 0, "pending": 0}
+    assert status_summary(
+        views(("backing-off", False), ("error", False), ("ok", True), ("paused", False),
+              ("ok", False)), ("2026-W50", n),
+    ) == (
+        "needs attention: 2 sources failing, 1 silent (1 paused, 1 fine); "
+        "digest 2026-W50 sent to 41 of 42 (1 deferred)"
+    )  # fmt: skip
+    assert status_summary(views(("gone", False), ("moved", False), ("new", False)), None) == (
+        "needs attention: 1 source gone, 1 moved (1 not fetched yet); no digest sent yet"
+    )
+    n = {"sent": 3, "deferred": 0, "refused": 0, "pending": 0}
+    assert status_summary(views(("ok", False), ("not-modified", False)), ("2026-W49", n)) == (
+        "all 2 sources fine; digest 2026-W49 sent to 3 of 3"
+    )
+    assert status_summary(views(("paused", False), ("ok", False)), None).startswith(
+        "2 sources: 1 paused, 1 fine; "
+    )

@@ -151,7 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     s = _command(
         sub, "status", "per-source health",
-        "For each source: state, HTTP status, stored items, last fetch, next attempt or "
+        "First one line of what needs attention (sources failing, retired, moved or silent) "
+        "and how the last digest went (sent to N of M, deferred, refused); then for each "
+        "source: state, HTTP status, stored items, last fetch, next attempt or "
         "error; the success rate of the last 30 attempts, the time since the last new item, "
         "and 'silent' when a source has been quiet for much longer than usual (ten times "
         "its median gap between new items).",
@@ -361,16 +363,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(path: Path) -> int:
-    from ..config import problems
-
-    found = problems(path)
-    for line in found:
-        print(line, file=sys.stderr)
-    if found:
-        return 2
     from ..config import load, warnings
 
-    settings = load(path)
+    settings = load(path)  # the one parse: a ConfigError lists every problem (exit 2)
     for line in warnings(settings):
         print(f"warning: {line}", file=sys.stderr)
     line, reachable = db.database_line(settings)
@@ -427,21 +422,21 @@ def _cmd_publish(settings, store) -> int:
 
 def _cmd_status(settings, store, as_json: bool) -> int:
     from ..clock import utcnow
-    from ..service.health import human_age, source_health
+    from ..service.health import human_age, source_health, standing
+    from .sources import next_attempt_text
 
-    configured = {s.name for s in settings.sources}
+    configured = {s.name: s for s in settings.sources}
     store.sync_sources((s.name, s.url) for s in settings.sources)
     now = utcnow()
     counts, times = store.attempt_counts(), store.item_times()
-    rows = [
-        status_row(s, source_health(counts.get(s.name), times.get(s.name), now), now)
-        for s in store.source_states()
-        if s.name in configured
-    ]
-    paused = {s.name for s in settings.sources if not s.enabled}
-    for r in rows:
-        if r["name"] in paused:
-            r["state"], r["next_attempt"], r["silent"] = "paused", None, False
+    rows, views = [], []
+    for s in store.source_states():
+        if s.name not in configured:
+            continue
+        health = source_health(counts.get(s.name), times.get(s.name), now)
+        view = standing(configured[s.name], s, health)
+        rows.append(status_row(s, health, now, view))
+        views.append(view)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -454,13 +449,16 @@ def _cmd_status(settings, store, as_json: bool) -> int:
             datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M") if iso else ""
         )
 
+    print(status_summary(views, digest_deliveries(store)))
     print(
         f"{'source':28} {'state':13} {'http':>4} {'items':>6} {'ok/30':>6} {'last new':>9}  "
         f"{'last fetch':16}  next / error"
     )
-    for r in rows:
-        nxt = local(r["next_attempt"])
-        tail = f"{r['last_error']} (retry {nxt})" if r["last_error"] else nxt
+    for r, view in zip(rows, views, strict=True):
+        nxt = "" if view.stopped else next_attempt_text(view, now, zone)
+        tail = f"{r['last_error']} (retry {nxt})" if r["last_error"] and nxt else nxt
+        if r["state"] == "paused":
+            tail = r["last_error"] or ""
         if r["state"] == "moved":
             tail = f"moved to {r['moved_to']} (update config.yaml)"
         if r["state"] == "gone":
@@ -489,16 +487,70 @@ def _cmd_status(settings, store, as_json: bool) -> int:
     return 0
 
 
+def status_summary(views, digest: tuple[str, dict[str, int]] | None) -> str:
+    """The first line of ``status``, what needs attention first: "needs attention: 2 sources
+    failing, 1 silent (1 paused, 37 fine); digest 2026-W50 sent to 41 of 42 (1 deferred)".
+    ``views``: each source's ``service.health.Standing``; ``digest``: ``digest_deliveries()``."""
+    from collections import Counter
+
+    from ..text import plural
+
+    kinds = Counter(
+        "silent" if v.silent else v.group if v.group != "fresh"
+        else v.state if v.state in ("moved", "new") else "fine"
+        for v in views
+    )  # fmt: skip
+    bad = [(k, kinds[k]) for k in ("failing", "gone", "moved", "silent") if kinds[k]]
+    rest = [f"{kinds[k]} {w}" for k, w in (("paused", "paused"), ("new", "not fetched yet"),
+                                          ("fine", "fine")) if kinds[k]]  # fmt: skip
+    if bad:
+        words = [f"{plural(n, 'source') if i == 0 else n} {k}" for i, (k, n) in enumerate(bad)]
+        line = f"needs attention: {', '.join(words)}" + (f" ({', '.join(rest)})" if rest else "")
+    elif kinds["fine"] == len(views):
+        line = f"all {plural(len(views), 'source')} fine"
+    else:
+        line = f"{plural(len(views), 'source')}: {', '.join(rest)}"
+    if digest is None:
+        return line + "; no digest sent yet"
+    issue, n = digest
+    total = n["sent"] + n["deferred"] + n["refused"] + n["pending"]
+    notes = [f"{n[k]} {k}" for k in ("deferred", "refused", "pending") if n[k]]
+    return f"{line}; digest {issue} sent to {n['sent']} of {total}" + (
+        f" ({', '.join(notes)})" if notes else ""
+    )
+
+
+def digest_deliveries(store) -> tuple[str, dict[str, int]] | None:
+    """The newest issue with deliveries in the ledger and how they ended: ``sent``,
+    ``deferred`` (a temporary refusal: the next ``digest --send`` tries again), ``refused``
+    (permanently), ``pending`` (interrupted); unsubscribed and empty editions (skipped) are
+    not counted. None when no issue was ever sent."""
+    for digest in store.frozen_digests():  # newest week first
+        rows = store.deliveries(digest.issue)
+        if not rows:
+            continue
+        flags = store.delivery_flags(digest.issue)
+        n = dict.fromkeys(("sent", "deferred", "refused", "pending"), 0)
+        for key, row in rows.items():
+            if row.status == "failed":
+                n["refused" if flags.get(key, (False, False))[0] else "deferred"] += 1
+            elif row.status in n:
+                n[row.status] += 1
+        return digest.issue, n
+    return None
+
+
 def _seconds(value: float | None):
     from datetime import timedelta
 
     return None if value is None else timedelta(seconds=value)
 
 
-def status_row(s, health=None, now: datetime | None = None) -> dict:
+def status_row(s, health=None, now: datetime | None = None, view=None) -> dict:
     """One source's line of ``status --json``. With ``health`` (``service.health``): its
     success rate over the recorded attempts (the last 30), when its last item appeared and
-    whether it is silent for much longer than usual."""
+    whether it is silent for much longer than usual. With ``view`` (``health.standing()``):
+    the state, since when and next attempt the other commands show too."""
 
     def iso(d: datetime | None) -> str | None:
         return d.isoformat() if d else None
@@ -507,13 +559,14 @@ def status_row(s, health=None, now: datetime | None = None) -> dict:
         "name": s.name,
         "url": s.url,
         "fetch_url": s.fetch_url,
-        "state": s.state,
+        "state": view.state if view else s.state,
+        "since": iso(view.since) if view else None,
         "http_status": s.http_status,
         "items": s.items,
         "excluded": s.excluded,
         "last_fetch": iso(s.last_fetch),
         "last_success": iso(s.last_success),
-        "next_attempt": iso(s.next_attempt),
+        "next_attempt": iso(view.next_due if view else s.next_attempt),
         "last_error": s.last_error,
         "error_count": s.error_count,
         "moved_to": s.moved_to,
@@ -531,7 +584,7 @@ def status_row(s, health=None, now: datetime | None = None) -> dict:
             "last_item": iso(health.last_item),
             "since_last_item_seconds": round(since.total_seconds()) if since else None,
             "median_gap_seconds": round(gap.total_seconds()) if gap is not None else None,
-            "silent": health.silent,
+            "silent": view.silent if view else health.silent,
         }
     return row
 

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from ..clock import utcnow
 from ..errors import AggregatorError, ConfigError
+from ..service.health import Standing, standing
 
 if TYPE_CHECKING:
     from ..fetch import Candidate
@@ -553,20 +554,29 @@ def list_sources(path: Path, as_json: bool = False, out: TextIO | None = None) -
     from ..config import load
 
     settings = load(path)
+    from ..service.health import source_health
+
     states: dict[str, SourceState] = {}
+    counts: dict[str, tuple[int, int]] = {}
+    times: dict[str, list[datetime]] = {}
     if not isinstance(settings.database, Path) or settings.database.exists():
         from ..store import Store
 
         with Store(settings.database) as store:
             states = {s.name: s for s in store.source_states()}
+            counts, times = store.attempt_counts(), store.item_times()
     rows: list[dict[str, Any]] = []
+    views = []
+    now = utcnow()
     for s in settings.sources:
         st = states.get(s.name)
-        state = "paused" if not s.enabled else (st.state if st else "new")
+        view = standing(s, st, source_health(counts.get(s.name), times.get(s.name), now))
+        views.append(view)
         rows.append({
-            "name": s.name, "url": s.url, "language": s.language, "state": state,
+            "name": s.name, "url": s.url, "language": s.language, "state": view.state,
+            "since": _iso(view.since), "silent": view.silent,
             "last_success": _iso(st.last_success if st else None),
-            "next_attempt": None if not s.enabled else _iso(st.next_attempt if st else None),
+            "next_attempt": _iso(view.next_due),
             "items": st.items if st else 0, "excluded": st.excluded if st else 0,
             "last_error": st.last_error if st else None,
         })  # fmt: skip
@@ -574,13 +584,9 @@ def list_sources(path: Path, as_json: bool = False, out: TextIO | None = None) -
         print(json.dumps(rows, ensure_ascii=False, indent=2), file=out)
         return 0
     zone = ZoneInfo(settings.digest.timezone)
-    now = utcnow()
     table = [("name", "language", "state", "last success", "next attempt", "items", "url")]
-    for r in rows:
-        nxt = r["next_attempt"]
-        when = "-" if r["state"] == "paused" else (_local(nxt, zone) if nxt else "now")
-        if nxt and datetime.fromisoformat(nxt) <= now:
-            when = "now"
+    for r, view in zip(rows, views, strict=True):
+        when = next_attempt_text(view, now, zone)
         table.append((
             r["name"], r["language"] or "-", r["state"], _local(r["last_success"], zone) or "never",
             when, str(r["items"]), r["url"],
@@ -600,6 +606,16 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
+def next_attempt_text(view: Standing, now: datetime, zone: ZoneInfo) -> str:
+    """A source's next attempt as ``sources list`` and ``status`` show it: "-" when it is never
+    fetched (paused, gone), "now" when due, else the local time."""
+    if view.stopped:
+        return "-"
+    if view.due(now) or view.next_due is None:
+        return "now"
+    return view.next_due.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
 def _local(iso: str | None, zone: ZoneInfo) -> str:
     if not iso:
         return ""
@@ -611,20 +627,14 @@ def nothing_due(settings: Settings, states: Sequence[SourceState], now: datetime
     fresh (next at 03:00); times in Africa/Casablanca; --force fetches now"."""
     zone = ZoneInfo(settings.digest.timezone)
     configured = {s.name: s for s in settings.sources}
+    labels = {"failing": "backing off", "gone": "gone (410: change the URL to revive)"}
     groups: dict[str, list[datetime | None]] = {}
     for st in states:
         source = configured.get(st.name)
         if source is None:
             continue
-        if not source.enabled:
-            group = "paused"
-        elif st.gone:
-            group = "gone (410: change the URL to revive)"
-        elif st.state in ("error", "backing-off"):
-            group = "backing off"
-        else:
-            group = "fresh"
-        groups.setdefault(group, []).append(st.next_attempt)
+        view = standing(source, st)
+        groups.setdefault(labels.get(view.group, view.group), []).append(view.next_due)
     parts: list[str] = []
     for group in ("backing off", "fresh", "paused", "gone (410: change the URL to revive)"):
         times = [t for t in groups.get(group, []) if t is not None]

@@ -125,7 +125,8 @@ class _Loader(KindReader):
         if isinstance(kw.get("database"), DatabaseURL):
             env = kw.get("database_password_env", Settings.database_password_env)
             kw["database"] = DatabaseURL(str(kw["database"]), str(env))
-        return _build(Settings, {"path": path, "database": self.resolve(DEFAULT_DATABASE), **kw})
+        kw |= {"path": path, "lines": key_lines(root)}
+        return _build(Settings, {"database": self.resolve(DEFAULT_DATABASE), **kw})
 
     def database(self, f: Field) -> Path | DatabaseURL | Bad:
         """A SQLite file (relative: to config.yaml), or a ``postgresql://user@host/db`` URL
@@ -379,37 +380,55 @@ def _dkim(self: _Loader, f: Field) -> object:
     return _build(DkimSettings, kw) if ok else BAD
 
 
-class _Where:
-    """``where("digest.from")`` -> "config.yaml:42: digest.from" (the key's line when the file
-    has it; a default setting has no line)."""
+def key_lines(root: yaml.Node | None) -> dict[str, int]:
+    """Every key of the tree with the line it is written on, named as problems name keys:
+    ``digest.smtp.host``, ``sources[2].url`` (an item of a list: the line of its first key).
+    The first of duplicate keys wins; a node reached again through an alias is not walked
+    again (an alias bomb stays one walk of the text)."""
+    out: dict[str, int] = {}
+    seen: set[int] = set()
+    todo: list[tuple[yaml.Node | None, str]] = [(root, "")]
+    while todo:
+        node, prefix = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    dotted = f"{prefix}.{k.value}" if prefix else str(k.value)
+                    if dotted not in out:
+                        out[dotted] = line_of(k)
+                        todo.append((v, dotted))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                out.setdefault(f"{prefix}[{i}]", line_of(item))
+                todo.append((item, f"{prefix}[{i}]"))
+    return out
 
-    def __init__(self, path: Path):
-        self.display = os.fspath(path)
-        try:
-            self.root = compose(Path(path).read_text(encoding="utf-8"), self.display)[1]
-        except (OSError, UnicodeDecodeError, Unreadable):
-            self.root = None
 
-    def __call__(self, dotted: str) -> str:
-        node, line = self.root, None
-        for key in dotted.split("."):
-            if not isinstance(node, yaml.MappingNode):
-                break
-            found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == key),
-                         None)  # fmt: skip
-            if found is None:
-                break
-            line, node = line_of(found[0]), found[1]
-        return f"{self.display}:{line}: {dotted}" if line else f"{self.display}: {dotted}"
+def key_at(settings: Settings, dotted: str) -> str:
+    """``key_at(s, "digest.from")`` -> "config.yaml:42: digest.from": the line of the key, else
+    of the nearest section that is written (a default setting of a missing section: no line).
+    The lines come from ``load()``'s one parse (``Settings.lines``)."""
+    display, key = os.fspath(settings.path), dotted
+    while key:
+        line = settings.lines.get(key)
+        if line:
+            return f"{display}:{line}: {dotted}"
+        key = key[: key.rindex("[")] if key.endswith("]") else key.rpartition(".")[0]
+    return f"{display}: {dotted}"
 
 
 def warnings(settings: Settings) -> list[str]:
     """What ``check`` mentions without failing: settings that work but reach nobody (the
-    documentation's example.org placeholders, a local host) or that receivers ignore."""
+    documentation's example.org placeholders, a local host), that receivers ignore, or a
+    source at a private address the fetcher refuses. Each names its key's line, from
+    ``settings.lines`` (config.yaml is not read again)."""
     from ..addresses import placeholder_domain, valid
 
     d, out = settings.digest, []
-    where = _Where(settings.path)
+    where = partial(key_at, settings)
     sender = valid(d.sender)
     if sender and placeholder_domain(sender.address):
         why = "replies and bounces reach nobody, receivers may reject it; use your own domain"
@@ -435,6 +454,26 @@ def warnings(settings: Settings) -> list[str]:
             out.append(f"{where('digest.dkim.domain')}: {d.dkim.domain} does not match the From "
                        f"domain {domain}: receivers (DMARC) want d= to be the From domain or "
                        "a parent of it")  # fmt: skip
+    return out + _private_sources(settings)
+
+
+def _private_sources(settings: Settings) -> list[str]:
+    """Sources at a private or loopback address (an IP literal, or localhost) that
+    ``fetch.allow_private`` does not list: every fetch of them is refused."""
+    from ..fetch.guard import address_allowed, parse_networks
+
+    allow = parse_networks(settings.fetch.allow_private)
+    out = []
+    for i, source in enumerate(settings.sources):
+        host = (urlsplit(source.url).hostname or "").lower()
+        addresses = ("127.0.0.1", "::1") if host == "localhost" else (host,)
+        try:
+            refused = not any(address_allowed(a, allow) for a in addresses)
+        except ValueError:  # a name: only the resolver knows its address
+            continue
+        if refused:
+            out.append(f"{key_at(settings, f'sources[{i}].url')}: {host} is a private address: "
+                       "every fetch is refused unless fetch.allow_private lists it")  # fmt: skip
     return out
 
 

@@ -39,7 +39,7 @@ SECTIONS: dict[str, type] = {
 #: (section, field) -> the YAML key, where they differ (``from`` is a Python keyword).
 KEY_NAMES: dict[tuple[str, str], str] = {("digest", "sender"): "from"}
 #: (section, field) of fields that are not keys: the loader fills them.
-NOT_KEYS: frozenset[tuple[str, str]] = frozenset({("", "path")})
+NOT_KEYS: frozenset[tuple[str, str]] = frozenset({("", "path"), ("", "lines")})
 
 _HINTS = {
     ("digest.smtp", "password"): "never put a password here: set password_env to the name of "

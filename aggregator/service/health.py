@@ -2,6 +2,10 @@
 recent fetch attempts, the time since its last new item, and whether it has gone quiet for much
 longer than it usually does (the way Miniflux lists feeds with errors and FreshRSS lists idle
 feeds, but measured against each source's own pace).
+
+``standing()`` is the one answer to "what state is this source in" (paused, failing, gone,
+fresh, silent, due) for ``status``, ``sources list`` and fetch's "nothing due" line, which
+used to decide it each on its own.
 """
 
 from __future__ import annotations
@@ -10,6 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 from statistics import median
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..models import Source, SourceState
 
 #: Silent: quiet for this many times the source's median gap between items...
 SILENT_FACTOR = 10
@@ -62,3 +70,59 @@ def human_age(delta: timedelta | None) -> str:
     if minutes < 48 * 60:
         return f"{minutes // 60} h"
     return f"{minutes // (24 * 60)} d"
+
+
+#: The stored fetch states of a source that is failing (it backs off and is retried).
+FAILING_STATES = ("error", "backing-off")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A source's state as the operator is shown it.
+
+    ``state``: ``paused`` (``enabled: false`` in config.yaml) or the stored fetch state (new, ok,
+    not-modified, moved, error, backing-off, gone). ``since``: the moment that explains it, as
+    far as the store knows: the last success of a fresh, failing or gone source (None: never
+    succeeded), the last new item of a silent one; None when paused or new. ``next_due``: the
+    scheduled next fetch; None when none is scheduled (a new source: at once; a paused or gone
+    one: never, see ``stopped``). ``silent``: fetched fine but quiet for much longer than usual
+    (a failing or stopped source's silence is explained by that)."""
+
+    state: str
+    since: datetime | None = None
+    next_due: datetime | None = None
+    silent: bool = False
+
+    @property
+    def stopped(self) -> bool:
+        """Never fetched as things stand: paused, or retired by a 410."""
+        return self.state in ("paused", "gone")
+
+    @property
+    def failing(self) -> bool:
+        return self.state in FAILING_STATES
+
+    @property
+    def group(self) -> str:
+        """``paused``, ``gone``, ``failing`` or ``fresh`` (new, ok, not-modified, moved)."""
+        return self.state if self.stopped else "failing" if self.failing else "fresh"
+
+    def due(self, now: datetime) -> bool:
+        """Would a refresh at ``now`` fetch it (the rule of ``fetch.is_due``, plus paused)?"""
+        return not self.stopped and (self.next_due is None or self.next_due <= now)
+
+
+def standing(source: Source, state: SourceState | None, health: Health | None = None) -> Standing:
+    """The state ``status``, ``sources list`` and fetch's "nothing due" line show for a
+    configured ``source`` whose stored state is ``state`` (None: not in the store yet)."""
+    if not source.enabled:
+        return Standing("paused")
+    if state is None:
+        return Standing("new")
+    name = "gone" if state.gone else state.state
+    since = state.last_success
+    silent = bool(health and health.silent) and name not in ("gone", *FAILING_STATES)
+    if silent and health is not None:
+        since = health.last_item
+    next_due = None if name == "gone" else state.next_attempt
+    return Standing(name, since, next_due, silent)
