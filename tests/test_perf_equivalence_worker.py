@@ -225,6 +225,18 @@ def test_latin1_spelling_with_replacements_and_the_full_one_only_when_needed() -
     assert tagger._latin._full is not None
 
 
+def test_latin1_text_read_with_the_ascii_spelling() -> None:
+    """Text within Latin-1 has its class members replaced by their ASCII base and reads with
+    the ASCII spelling: the same matches, on accents, typographic apostrophes, no-break spaces
+    and Latin-1 letters that belong to no class."""
+    assert TAGGER._latin.to_ascii is not None
+    texts = ["Sénégal, Côte d'Ivoire et Maroc à l'IA générative", "CÔTE D’IVOIRE\xa0: l´IA",
+             "ÉGYPTE–Soudan, Øresund, ðingvellir, «\xa0Afrique du\xa0Sud\xa0»", "Dakar×Bamakoé"]  # fmt: skip
+    for text in texts:
+        assert_same_scan(TAGGER, REF, text)
+    assert TAGGER.tag("Sénégal", "").countries == ("SN",)
+
+
 def test_separator_table_and_text_beyond_the_bmp() -> None:
     """The scan's separator is a table of the characters up to U+FFFF that ``\\w`` misses; a
     text holding a character above U+FFFF (an emoji: a separator; a mathematical letter: a word
