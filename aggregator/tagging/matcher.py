@@ -161,9 +161,17 @@ class _Latin:
     def finditer(self, low: str) -> list[tuple[int, int, str, str, str]]:
         r"""(start, end, span, "", "") of each match in ``low``, as ``(?<!\w)trie(?!\w)`` with
         every class member finds them (the empty proclitics and ending of ``_Arabic``)."""
+        return self.scan(low)[0]
+
+    def scan(self, low: str) -> tuple[list[tuple[int, int, str, str, str]], bool]:
+        """``finditer``'s matches, and whether ``low`` may hold Arabic (False: it is within
+        Latin-1 but for class members above it, none of them Arabic: the caller need not
+        search it)."""
         text = low
+        arabic = True
         if low.isascii():
             pattern = self.ascii
+            arabic = False
         else:
             found = set(self.big(low))
             pattern = self.latin1
@@ -182,13 +190,14 @@ class _Latin:
                 try:  # within Latin-1 (most Latin-script text): its members to their ASCII base
                     text = text.encode("latin-1").translate(self.to_ascii).decode("latin-1")
                     pattern = self.ascii
+                    arabic = any(_ARABIC.match(c) for c in found)
                 except UnicodeEncodeError:  # Arabic letters, typographic quotes...
                     pass
         d = self.shift
         return [
             (m.start(1) - d, m.end(1) - d, low[m.start(1) - d : m.end(1) - d], "", "")
             for m in pattern.finditer("\x00" + text if d else text)
-        ]
+        ], arabic
 
 
 _NOT_WORD = _not_word_bmp()

@@ -137,6 +137,7 @@ class Tagger:
         # Capitalised words as written whose key is no gate word (news names repeat: after a
         # while one set test answers the gate for most items, with no fold at all).
         self._not_gate: set[str] = set()
+        self._not_gate_arabic: set[str] = set()  # the same for Arabic words, as ``low`` has them
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
@@ -263,9 +264,10 @@ class Tagger:
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
         lang = language.split("-")[0].lower() if language else None
         matches: list[tuple[int, int, str, str, str]] = []
+        arabic = not low.isascii()
         if self._latin is not None:
-            matches = self._latin.finditer(low)
-        arabic = not low.isascii() and _ARABIC.search(low) is not None
+            matches, arabic = self._latin.scan(low)
+        arabic = arabic and _ARABIC.search(low) is not None
         if self._arabic is not None and arabic:
             matches.extend(self._arabic.finditer(low))
             matches.sort()
@@ -407,8 +409,20 @@ class Tagger:
         return shut
 
     def _arabic_gate_shut(self, low: str) -> bool:
+        """``_gate_shut`` for the Arabic words of ``low`` (with their proclitics)."""
+        words = _ARABIC_WORD.findall(low)
+        known = self._not_gate_arabic
+        if known.issuperset(words):
+            return True
         gate = self._place_gate or self._build_gate()
-        return gate.isdisjoint(_word_keys([], _ARABIC_WORD.findall(low)))
+        new = [w for w in dict.fromkeys(words) if w not in known]
+        shut = True
+        for w, k in zip(new, _word_keys([], new)[1:], strict=True):
+            if k in gate:
+                shut = False
+            elif len(known) < 100_000:
+                known.add(w)
+        return shut
 
     def _build_gate(self) -> frozenset[str]:
         """The words whose presence lets ``_find_places`` find a town: for each name its last
