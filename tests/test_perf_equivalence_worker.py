@@ -225,6 +225,31 @@ def test_latin1_spelling_with_replacements_and_the_full_one_only_when_needed() -
     assert tagger._latin._full is not None
 
 
+def test_latin1_text_read_with_the_ascii_spelling() -> None:
+    """Text within Latin-1 has its class members replaced by their ASCII base and reads with
+    the ASCII spelling: the same matches, on accents, typographic apostrophes, no-break spaces
+    and Latin-1 letters that belong to no class."""
+    assert TAGGER._latin.to_ascii is not None
+    texts = ["Sénégal, Côte d'Ivoire et Maroc à l'IA générative", "CÔTE D’IVOIRE\xa0: l´IA",
+             "ÉGYPTE–Soudan, Øresund, ðingvellir, «\xa0Afrique du\xa0Sud\xa0»", "Dakar×Bamakoé"]  # fmt: skip
+    for text in texts:
+        assert_same_scan(TAGGER, REF, text)
+    assert TAGGER.tag("Sénégal", "").countries == ("SN",)
+
+
+def test_separator_table_and_text_beyond_the_bmp() -> None:
+    """The scan's separator is a table of the characters up to U+FFFF that ``\\w`` misses; a
+    text holding a character above U+FFFF (an emoji: a separator; a mathematical letter: a word
+    character) reads with ``\\W`` itself, so "𝐀maroc" names no country and "🔴Maroc" does."""
+    tagger = Tagger.from_settings({}, 1.0)
+    ref = RefScan(tagger)
+    for text in ["🔴Maroc et l'IA", "𝐀maroc", "𝐀 Maroc – Sénégal", "a\U00010400mali", "x🇲🇦mali"]:
+        assert_same_scan(tagger, ref, text)
+    assert tagger._latin._wide is not None and tagger._latin._full is None
+    assert tagger.tag("🔴Maroc", "").countries == ("MA",)
+    assert tagger.tag("𝐀maroc", "").countries == ()
+
+
 def test_no_evidence_shortcut_gives_the_empty_tagging() -> None:
     t = TAGGER.tag("Rien à signaler", "<p>Une journée calme.</p>", "fr")
     assert (t.tags, t.countries, dict(t.why)) == ((), (), {})

@@ -39,6 +39,10 @@ _TAIL_TRIGGERS = (
     "ore from",
     "ead more",
 )
+# What every trigger holds (``clean_text`` tests these first: five searches rule out most texts)
+_TAIL_HINTS = ("utres ", "uelques", "elated ", "ore from", "ead more")
+if not all(any(h in t for h in _TAIL_HINTS) for t in _TAIL_TRIGGERS):
+    raise AssertionError("a tail trigger without a hint")
 _TAIL = re.compile(
     r"\b(?:(?:Pour voir |Voir )?(?:d'|d’)?autres (?:épisodes|sujets|numéros)"
     r"|Quelques (?:numéros|épisodes)"
@@ -57,10 +61,17 @@ def clean_text(text: str) -> str:
     for trigger, also, pattern in _BOILERPLATE:
         if trigger in text and also in text:
             text = pattern.sub(" ", text)
-    for t in _TAIL_TRIGGERS:
-        if t in text:
-            text = _TAIL.sub(" ", text)
-            break
+    if (
+        "utres " in text
+        or "uelques" in text
+        or "elated " in text
+        or "ore from" in text
+        or "ead more" in text
+    ):  # _TAIL_HINTS
+        for t in _TAIL_TRIGGERS:
+            if t in text:
+                text = _TAIL.sub(" ", text)
+                break
     hint = ("ire " in text or "IRE " in text) and _RELATED_HINT.search(text)
     m = _RELATED.search(text) if hint else None
     if m:  # a "read also" link title follows: drop the next sentence-ish chunk

@@ -134,6 +134,10 @@ class Tagger:
         # The gate: one word of each town's name (its first or last, the rarer), as the scan's
         # words fold; Arabic first words also with their proclitics. Built on first use.
         self._place_gate: frozenset[str] | None = None
+        # Capitalised words as written whose key is no gate word (news names repeat: after a
+        # while one set test answers the gate for most items, with no fold at all).
+        self._not_gate: set[str] = set()
+        self._not_gate_arabic: set[str] = set()  # the same for Arabic words, as ``low`` has them
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
@@ -260,13 +264,17 @@ class Tagger:
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
         lang = language.split("-")[0].lower() if language else None
         matches: list[tuple[int, int, str, str, str]] = []
+        arabic = not low.isascii()
         if self._latin is not None:
-            matches = self._latin.finditer(low)
-        if self._arabic is not None and not low.isascii() and _ARABIC.search(low):
+            matches, arabic = self._latin.scan(low)
+        arabic = arabic and _ARABIC.search(low) is not None
+        if self._arabic is not None and arabic:
             matches.extend(self._arabic.finditer(low))
             matches.sort()
         hits: list[_Hit] = []
-        found = self._find_places(folded, low, matches, lowered) if self._place_first else None
+        found = (
+            self._find_places(folded, low, matches, lowered, arabic) if self._place_first else None
+        )
         if not matches and not found:
             return hits
         spans = self._spans
@@ -315,6 +323,7 @@ class Tagger:
         low: str,
         matches: list[tuple[int, int, str, str, str]],
         lowered: bool = False,
+        arabic: bool | None = None,
     ) -> list[tuple[int, int, tuple[Entry, ...]]]:
         """Towns named in the text and not inside a lexicon match: runs of up to four
         capitalised words (connectors such as "es", "el", "des" between them: "Dar es Salaam")
@@ -324,12 +333,12 @@ class Tagger:
         first = self._place_first
         prefixes = self._place_prefixes
         table = self._places
-        arabic = not low.isascii() and _ARABIC.search(low) is not None
+        if arabic is None:
+            arabic = not low.isascii() and _ARABIC.search(low) is not None
         found = _CAPITAL.findall(folded)
-        if lowered:  # each word of ``low`` is the word of ``folded`` lower-cased
-            gate = self._place_gate or self._build_gate()
-            if gate.isdisjoint(_word_keys(found, _ARABIC_WORD.findall(low) if arabic else ())):
-                return out  # no word of any town's name: the tests below would find none
+        # (``lowered``: each word of ``low`` is the word of ``folded`` lower-cased)
+        if lowered and self._gate_shut(found) and (not arabic or self._arabic_gate_shut(low)):
+            return out  # no word of any town's name: the tests below would find none
         if not arabic:
             caps = set(found)
             if caps.isdisjoint(self._place_cased) and not any(
@@ -382,6 +391,38 @@ class Tagger:
                 continue
             i += 1
         return out
+
+    def _gate_shut(self, caps: list[str]) -> bool:
+        """No key (``_word_keys``) of the capitalised words ``caps`` is a gate word: a word's
+        key depends on that word alone, so the words known to miss are kept as written."""
+        known = self._not_gate
+        if known.issuperset(caps):
+            return True
+        gate = self._place_gate or self._build_gate()
+        new = [w for w in dict.fromkeys(caps) if w not in known]
+        shut = True
+        for w, k in zip(new, _word_keys(new, ()), strict=True):
+            if k in gate:
+                shut = False
+            elif len(known) < 100_000:
+                known.add(w)
+        return shut
+
+    def _arabic_gate_shut(self, low: str) -> bool:
+        """``_gate_shut`` for the Arabic words of ``low`` (with their proclitics)."""
+        words = _ARABIC_WORD.findall(low)
+        known = self._not_gate_arabic
+        if known.issuperset(words):
+            return True
+        gate = self._place_gate or self._build_gate()
+        new = [w for w in dict.fromkeys(words) if w not in known]
+        shut = True
+        for w, k in zip(new, _word_keys([], new)[1:], strict=True):
+            if k in gate:
+                shut = False
+            elif len(known) < 100_000:
+                known.add(w)
+        return shut
 
     def _build_gate(self) -> frozenset[str]:
         """The words whose presence lets ``_find_places`` find a town: for each name its last
