@@ -4,13 +4,13 @@ psycopg connections (``Connection``), with the same numbered migrations (``MIGRA
 Chosen by ``Store`` when ``database:`` is a ``postgresql://`` URL.
 """
 
+from ..meta import Meta
 from . import schema
 from .catalog import Catalog
 from .connection import Connection, display, is_url
 from .dedupe_index import DedupeIndex
 from .ledger import Ledger
 from .locks import SessionLock
-from .meta import Meta
 from .schema import MIGRATIONS
 from .sources import Sources
 from .subscribers import Subscribers

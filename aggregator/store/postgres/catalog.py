@@ -40,7 +40,7 @@ class Catalog:
         return {
             key: (iid, h)
             for key, iid, h in self._conn.select_in(
-                "SELECT key, id, content_hash FROM items WHERE key = {in} AND source_id=%s",
+                "SELECT key, id, content_hash FROM items WHERE key {in} AND source_id=?",
                 keys,
                 sid,
             )
@@ -314,12 +314,10 @@ class Catalog:
             return []
         ids = list(cluster_ids)
         members: dict[int, list[Item]] = {c: [] for c in ids}
-        reps = dict(
-            self._conn.select_in("SELECT id, rep_item_id FROM clusters WHERE id = {in}", ids)
-        )
+        reps = dict(self._conn.select_in("SELECT id, rep_item_id FROM clusters WHERE id {in}", ids))
         for row in self._conn.select_in(
             f"SELECT {_ITEM_COLS} FROM items JOIN sources ON sources.id=items.source_id"
-            " WHERE cluster_id = {in} AND NOT items.excluded ORDER BY items.first_seen, items.id",
+            " WHERE cluster_id {in} AND NOT items.excluded ORDER BY items.first_seen, items.id",
             ids,
         ):
             it = _item(row)

@@ -37,7 +37,7 @@ class DedupeIndex:
         for key, iid, cid, seen in self._conn.select_in(
             "SELECT u.key, items.id, items.cluster_id, items.first_seen FROM dedupe_urls u"
             " JOIN items ON items.id=u.item_id"
-            " WHERE u.key = {in} AND items.cluster_id IS NOT NULL ORDER BY u.key, u.item_id",
+            " WHERE u.key {in} AND items.cluster_id IS NOT NULL ORDER BY u.key, u.item_id",
             keys,
         ):
             out.setdefault(key, []).append((iid, cid, float(seen)))
@@ -71,7 +71,7 @@ class DedupeIndex:
         """The fingerprint records of the given items (those that have one)."""
         return dict(
             self._conn.select_in(
-                "SELECT item_id, record FROM dedupe_text WHERE item_id = {in}", item_ids
+                "SELECT item_id, record FROM dedupe_text WHERE item_id {in}", item_ids
             )
         )
 
@@ -82,7 +82,7 @@ class DedupeIndex:
             for cid, iid, summary, content in self._conn.select_in(
                 "SELECT clusters.id, items.id, items.summary, substr(items.content, 1, 20000)"
                 " FROM clusters JOIN items ON items.id=clusters.rep_item_id"
-                " WHERE clusters.id = {in}",
+                " WHERE clusters.id {in}",
                 cluster_ids,
             )
         }

@@ -4,11 +4,11 @@ One ``Connection`` (WAL, the writer lock, transactions, bulk groups, the schema 
 migrations) shared by one object per table family.
 """
 
+from ..meta import Meta
 from .catalog import Catalog
 from .connection import Connection
 from .dedupe_index import DedupeIndex
 from .ledger import Ledger
-from .meta import Meta
 from .schema import MIGRATIONS
 from .sources import Sources
 from .subscribers import Subscribers
