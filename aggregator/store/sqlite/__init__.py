@@ -5,12 +5,12 @@ migrations) shared by one object per table family.
 """
 
 from ..meta import Meta
+from ..sources import Sources
 from .catalog import Catalog
 from .connection import Connection
 from .dedupe_index import DedupeIndex
 from .ledger import Ledger
 from .schema import MIGRATIONS
-from .sources import Sources
 from .subscribers import Subscribers
 
 __all__ = [

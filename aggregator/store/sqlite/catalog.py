@@ -15,8 +15,8 @@ from ...models import Item, ParsedItem, Story, Tagging
 from ..codecs import ITEM_COLS as _ITEM_COLS
 from ..codecs import dt, enclosures_json, jlist, story, tagging_json, ts
 from ..codecs import item_row as _item
+from ..sources import Sources
 from .connection import Connection, chunks
-from .sources import Sources
 
 #: A cluster readers see: one of its items at least is not excluded (an item excluded after it
 #: was clustered stays in its cluster, out of sight).
