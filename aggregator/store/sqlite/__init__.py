@@ -4,9 +4,9 @@ One ``Connection`` (WAL, the writer lock, transactions, bulk groups, the schema 
 migrations) shared by one object per table family.
 """
 
+from ..catalog import Catalog
 from ..meta import Meta
 from ..sources import Sources
-from .catalog import Catalog
 from .connection import Connection
 from .dedupe_index import DedupeIndex
 from .ledger import Ledger
