@@ -5,10 +5,10 @@ migrations) shared by one object per table family.
 """
 
 from ..catalog import Catalog
+from ..dedupe_index import DedupeIndex
 from ..meta import Meta
 from ..sources import Sources
 from .connection import Connection
-from .dedupe_index import DedupeIndex
 from .ledger import Ledger
 from .schema import MIGRATIONS
 from .subscribers import Subscribers
