@@ -6,10 +6,10 @@ migrations) shared by one object per table family.
 
 from ..catalog import Catalog
 from ..dedupe_index import DedupeIndex
+from ..ledger import Ledger
 from ..meta import Meta
 from ..sources import Sources
 from .connection import Connection
-from .ledger import Ledger
 from .schema import MIGRATIONS
 from .subscribers import Subscribers
 
