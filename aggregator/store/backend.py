@@ -29,10 +29,12 @@ class Dialect:
     join_in_order: str
     #: the larger of two values: SQLite's two-argument ``max``, PostgreSQL's ``greatest``
     greatest: str
+    #: where a text first holds another (1-based, 0: nowhere): ``instr`` / ``strpos``
+    instr: str
 
 
-SQLITE = Dialect(name="sqlite", join_in_order="CROSS JOIN", greatest="max")
-POSTGRESQL = Dialect(name="postgresql", join_in_order="JOIN", greatest="greatest")
+SQLITE = Dialect(name="sqlite", join_in_order="CROSS JOIN", greatest="max", instr="instr")
+POSTGRESQL = Dialect(name="postgresql", join_in_order="JOIN", greatest="greatest", instr="strpos")
 
 
 class Rows(Protocol):
