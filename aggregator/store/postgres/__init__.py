@@ -1,5 +1,8 @@
-"""The PostgreSQL backend: the same family objects as ``store.sqlite``, over a small pool of
-psycopg connections (``Connection``), with the same numbered migrations (``MIGRATIONS``).
+"""The PostgreSQL backend: the store's families over a small pool of psycopg connections
+(``Connection``, whose ``db`` takes the families' ``?`` statements), with the same numbered
+migrations (``MIGRATIONS``). The family subclasses here hold only what PostgreSQL does
+otherwise or alone: COPY and array writes of a batch, a fleet's claims on sources and
+deliveries, session advisory locks (``locks.py``).
 
 Chosen by ``Store`` when ``database:`` is a ``postgresql://`` URL.
 """
