@@ -1,17 +1,17 @@
 """What a family object needs of a backend, so that each table family is written once.
 
 A family (``sources.py``, ``catalog.py``, ``dedupe_index.py``, ``ledger.py``,
-``subscribers.py``, ``meta.py``) holds a ``Backend``: ``db`` runs statements written with
-``?`` parameters (SQLite's own connection; on PostgreSQL an adapter that turns them into
-psycopg's ``%s``), ``transaction()`` and ``lock`` are the connection's, ``select_in`` reads
-rows for a long list of values, and ``dialect`` names the few words where the two SQL
-dialects differ. What differs more than a word (COPY, advisory locks, a fleet's claims) is a
-method of the PostgreSQL family's subclass in ``store/postgres/``.
+``subscribers.py``, ``meta.py``) holds a ``Backend``: ``db`` runs statements written with ``?``
+parameters (SQLite's own connection; on PostgreSQL an adapter that turns them into psycopg's
+``%s``), ``transaction()`` is the connection's (every write runs in one: it holds the write
+lock), ``select_in`` reads rows for a long list of values, and ``dialect`` names the few words
+where the two SQL dialects differ. What differs more than a word (COPY, advisory locks, a
+fleet's claims) is a hook of the family that a backend's subclass fills (``store/postgres/``,
+``store/sqlite/subscribers.py``).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -67,9 +67,6 @@ class Backend(Protocol):
 
     @property
     def dialect(self) -> Dialect: ...
-
-    @property
-    def lock(self) -> threading.RLock: ...
 
     def transaction(self) -> AbstractContextManager[None]: ...
 
