@@ -20,8 +20,8 @@ from aggregator.clock import utcnow
 from aggregator.models import SourceState
 from aggregator.service.health import SILENT_FLOOR, Standing, human_age, source_health, standing
 from aggregator.store import Store
+from aggregator.store.sources import KEPT_ATTEMPTS
 from aggregator.store.sqlite import schema
-from aggregator.store.sqlite.sources import KEPT_ATTEMPTS
 
 try:
     from support.feedserver import FeedServer

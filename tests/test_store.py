@@ -159,6 +159,23 @@ def test_sync_sources_revives_gone_source_on_url_change(store):
     assert not revived.gone and revived.state == "new" and revived.fetch_url.endswith("/fr/rss")
 
 
+def test_pausing_keeps_the_validators_and_a_settings_change_starts_fresh(store):
+    """Both backends: pausing or resuming a source (its settings key's ":paused") ends its
+    back-off and keeps its cache validators; changed settings start it fresh."""
+    from dataclasses import replace
+
+    store.sync_sources([("Le360", "https://le360.ma/rss", "k1")])
+    backing_off = replace(store.source_state("Le360"), state="backing-off", etag='"v1"',
+                          error_count=3, next_attempt=T0 + timedelta(hours=2))  # fmt: skip
+    store.save_source_state(backing_off)
+    assert store.sync_sources([("Le360", "https://le360.ma/rss", "k1:paused")]) == []
+    paused = store.source_state("Le360")
+    assert (paused.etag, paused.error_count, paused.next_attempt) == ('"v1"', 0, None)
+    assert store.sync_sources([("Le360", "https://le360.ma/rss", "k2")]) == ["Le360"]
+    fresh = store.source_state("Le360")
+    assert (fresh.etag, fresh.state) == (None, "new")
+
+
 def test_bulk_groups_units_but_a_failed_unit_rolls_back_alone(store):
     """A refresh commits several sources at once (fewer fsyncs); each source is a SAVEPOINT, so a
     failing one leaves the others whole."""

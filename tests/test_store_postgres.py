@@ -62,6 +62,29 @@ def test_the_connections_offer_what_the_facade_uses():
         assert str(lite[method]) == str(pg[method]), method
 
 
+def test_the_families_question_marks_become_psycopgs_placeholders():
+    """The families write statements once with ``?``; PostgreSQL's ``db`` rewrites them (a
+    quoted ``?`` is text, every ``%`` is doubled for psycopg)."""
+    from aggregator.store.postgres.connection import qmark
+
+    assert qmark("SELECT '?%' FROM t WHERE a=? AND b LIKE '%' || ?") == (
+        "SELECT '?%%' FROM t WHERE a=%s AND b LIKE '%%' || %s"
+    )
+
+
+@pytest.mark.postgres
+def test_a_family_statement_runs_on_both_backends(tmp_path, postgres_url):
+    for database in (tmp_path / "agg.db", postgres_url):
+        with Store(database) as store:
+            store.sync_sources([(n, f"https://{n}.example/feed") for n in ("A", "B", "C")])
+            row = store.conn.db.execute("SELECT '50%?', name FROM sources WHERE name=?", ("B",))
+            assert tuple(row.fetchone()) == ("50%?", "B"), store.backend
+            names = store.conn.select_in(
+                "SELECT name FROM sources WHERE id {in} AND name <> ? ORDER BY name", [1, 3], "A"
+            )
+            assert [r[0] for r in names] == ["C"], store.backend
+
+
 def test_both_backends_have_the_same_numbered_migrations():
     """One schema, one numbering: a step appended to SQLite's MIGRATIONS needs its PostgreSQL
     DDL at the same index."""

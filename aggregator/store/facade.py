@@ -35,7 +35,7 @@ from ..models import (
 from . import postgres as pg
 from . import sqlite as lite
 from .codecs import Sent
-from .sqlite.sources import SyncedSource
+from .sources import SyncedSource
 
 if TYPE_CHECKING:
     from ..dedupe import ClusterIndex

@@ -153,7 +153,7 @@ class _Latin:
 
     @property
     def wide(self) -> re.Pattern[str]:
-        """``latin1`` with ``\W`` itself, for text holding a character above U+FFFF."""
+        r"""``latin1`` with ``\W`` itself, for text holding a character above U+FFFF."""
         if self._wide is None:
             self._wide = self._compile("latin1", table=False)
         return self._wide

@@ -2,6 +2,8 @@
 
 The same contract as ``store.sqlite.Connection``: ``transaction()`` is one atomic unit (nested
 uses join it), ``bulk()`` groups units as SAVEPOINTs of a transaction committed every so often.
+The table families' statements, written once with SQLite's ``?`` parameters, reach the server
+through ``Connection.db`` (``qmark`` rewrites them, once per statement text).
 A write transaction first takes one transaction-level advisory lock, PostgreSQL's counterpart
 of SQLite's ``BEGIN IMMEDIATE``: writers queue (in this process and in others), so the ids
 given as ``max(id) + 1`` stay free until the commit. Reads outside a transaction run at once on
@@ -10,6 +12,7 @@ any pooled connection (autocommit), beside a writer, as SQLite's WAL readers do.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,6 +25,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import StorageError
+from ..backend import POSTGRESQL, Dialect
 from .schema import migrate
 
 #: ``pg_advisory_xact_lock`` key of the store's writers ("aggw" in ASCII).
@@ -53,6 +57,35 @@ def reason(exc: Exception) -> str:
     return text or type(exc).__name__
 
 
+@functools.lru_cache(maxsize=1024)
+def qmark(sql: str) -> str:
+    """``sql`` written with ``?`` parameters in psycopg's ``%s`` style: a ``?`` outside a quoted
+    literal becomes ``%s``, and every ``%`` is doubled (psycopg reads them all)."""
+    out: list[str] = []
+    quoted = False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+        out.append("%%" if ch == "%" else "%s" if ch == "?" and not quoted else ch)
+    return "".join(out)
+
+
+class Statements:
+    """The families' statements (``?`` parameters) on the pool: ``Connection.execute`` and
+    ``executemany`` after ``qmark``."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Result:
+        return self._conn.execute(qmark(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> int:
+        return self._conn.executemany(qmark(sql), parameters)
+
+
 class Result:
     """The rows of one statement, read in full (the connection may go back to the pool)."""
 
@@ -80,7 +113,11 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 
 class Connection:
-    """The store's PostgreSQL pool: opened, migrated, and the lock every writer holds."""
+    """The store's PostgreSQL pool: opened, migrated, and the lock every writer holds.
+    ``execute`` takes psycopg's ``%s`` parameters (this backend's own statements), ``db`` the
+    ``?`` ones of the table families."""
+
+    dialect: Dialect = POSTGRESQL
 
     def __init__(
         self, url: str, *, password: str | None = None, timeout: float = 30.0, size: int = 4
@@ -128,6 +165,7 @@ class Connection:
         self._depth = 0
         self._grouping = 0.0
         self._group_began: float | None = None
+        self.db = Statements(self)
 
     def close(self) -> None:
         with self.lock:
@@ -292,10 +330,11 @@ class Connection:
     # ---- queries over long lists ----------------------------------------------------------------
 
     def select_in(self, sql: str, values: Sequence, *after: object) -> Iterator[tuple]:
-        """Rows of ``sql`` whose ``{in}`` is the list ``values`` (one array parameter)."""
+        """Rows of ``sql`` (``?`` parameters) whose ``{in}`` (``WHERE id {in}``) is the list
+        ``values``, as one array parameter."""
         if not values:
             return iter(())
-        return iter(self.execute(sql.replace("{in}", "ANY(%s)"), (list(values), *after)))
+        return iter(self.db.execute(sql.replace("{in}", "= ANY(?)"), (list(values), *after)))
 
 
 def _writes(sql: str) -> bool:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import StorageError
+from ..backend import SQLITE, Dialect
 from .schema import migrate
 
 
@@ -23,6 +24,8 @@ class Connection:
 
     #: seconds between the background WAL checkpoints of ``bulk()``
     checkpoint_every = 1.0
+    #: the families' statements run on ``db`` itself (``?`` is SQLite's own placeholder)
+    dialect: Dialect = SQLITE
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0):
         self.path = Path(path)
@@ -149,11 +152,11 @@ class Connection:
     # ---- queries over long lists ----------------------------------------------------------------
 
     def select_in(self, sql: str, values: Sequence, *after: object) -> Iterator[tuple]:
-        """Rows of ``sql`` whose ``{in}`` is the list ``values``, 500 at a time (``after``: the
-        parameters that follow the list)."""
+        """Rows of ``sql`` whose ``{in}`` (``WHERE id {in}``) is the list ``values``, 500 at a
+        time (``after``: the parameters that follow the list)."""
         for chunk in chunks(list(values), 500):
             yield from self.db.execute(
-                sql.replace("{in}", ",".join("?" * len(chunk))), (*chunk, *after)
+                sql.replace("{in}", f"IN ({','.join('?' * len(chunk))})"), (*chunk, *after)
             )
 
 

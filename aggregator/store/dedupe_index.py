@@ -10,25 +10,28 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from ..codecs import ts
-from .connection import Connection
+from .backend import Backend
+from .codecs import ts
 
 
 class DedupeIndex:
-    """What ``dedupe.Deduper`` reads and writes (``dedupe.ClusterIndex``)."""
+    """What ``dedupe.Deduper`` reads and writes (``dedupe.ClusterIndex``; PostgreSQL writes a
+    batch in one statement per table: ``store.postgres.DedupeIndex``)."""
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Backend):
         self._conn = conn
         self._db = conn.db
+        self._join = conn.dialect.join_in_order
+        self._greatest = conn.dialect.greatest
 
     def next_cluster_id(self) -> int:
-        return (self._db.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0) + 1
+        return int(self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM clusters").fetchone()[0])
 
     def dedupe_guid_cluster(self, source: str, guid: str, exclude_item: int) -> int | None:
         """Cluster of another item of ``source`` with the same guid (its key is ``guid:...``)."""
         row = self._db.execute(
-            "SELECT items.cluster_id FROM sources CROSS JOIN items ON items.source_id=sources.id"
-            " AND items.key=? WHERE sources.name=? AND items.id<>?"
+            f"SELECT items.cluster_id FROM sources {self._join} items"
+            " ON items.source_id=sources.id AND items.key=? WHERE sources.name=? AND items.id<>?"
             " AND items.cluster_id IS NOT NULL LIMIT 1",
             ("guid:" + guid, source, exclude_item),
         ).fetchone()
@@ -40,8 +43,8 @@ class DedupeIndex:
         out: dict[int, list[tuple[int, int, float]]] = {}
         for key, iid, cid, seen in self._conn.select_in(
             "SELECT u.key, items.id, items.cluster_id, items.first_seen FROM dedupe_urls u"
-            " CROSS JOIN items ON items.id=u.item_id"
-            " WHERE u.key IN ({in}) AND items.cluster_id IS NOT NULL",
+            f" {self._join} items ON items.id=u.item_id"
+            " WHERE u.key {in} AND items.cluster_id IS NOT NULL ORDER BY u.key, u.item_id",
             keys,
         ):
             out.setdefault(key, []).append((iid, cid, float(seen)))
@@ -52,9 +55,10 @@ class DedupeIndex:
         first seen from ``since`` on: one range scan, read once per refresh into memory."""
         yield from self._db.execute(
             "SELECT d.item_id, sources.name, items.cluster_id, d.first_seen, d.keys"
-            " FROM dedupe_text d CROSS JOIN items ON items.id=d.item_id"
-            " CROSS JOIN sources ON sources.id=items.source_id"
-            " WHERE d.first_seen >= ? AND items.cluster_id IS NOT NULL",
+            f" FROM dedupe_text d {self._join} items ON items.id=d.item_id"
+            f" {self._join} sources ON sources.id=items.source_id"
+            " WHERE d.first_seen >= ? AND items.cluster_id IS NOT NULL"
+            " ORDER BY d.first_seen, d.item_id",
             (ts(since),),
         )
 
@@ -62,7 +66,7 @@ class DedupeIndex:
         """The fingerprint records of the given items (those that have one)."""
         return dict(
             self._conn.select_in(
-                "SELECT item_id, record FROM dedupe_text WHERE item_id IN ({in})", item_ids
+                "SELECT item_id, record FROM dedupe_text WHERE item_id {in}", item_ids
             )
         )
 
@@ -72,8 +76,8 @@ class DedupeIndex:
             cid: (iid, summary, content)
             for cid, iid, summary, content in self._conn.select_in(
                 "SELECT clusters.id, items.id, items.summary, substr(items.content, 1, 20000)"
-                " FROM clusters CROSS JOIN items ON items.id=clusters.rep_item_id"
-                " WHERE clusters.id IN ({in})",
+                f" FROM clusters {self._join} items ON items.id=clusters.rep_item_id"
+                " WHERE clusters.id {in}",
                 cluster_ids,
             )
         }
@@ -92,34 +96,41 @@ class DedupeIndex:
         ``(item id, URL keys, packed text keys, record)``. A few executemany, sorted URL keys
         (neighbouring inserts share index pages)."""
         t = ts(first_seen)
-        if new:
+        with self._conn.transaction():
+            if new:
+                self._db.executemany(
+                    "INSERT INTO clusters(id, rep_item_id, first_seen, last_seen) VALUES (?,?,?,?)",
+                    [(cid, iid, t, t) for cid, iid in new],
+                )
+            if joined:
+                self._db.executemany(
+                    f"UPDATE clusters SET last_seen={self._greatest}(last_seen, ?) WHERE id=?",
+                    [(t, cid) for cid in dict.fromkeys(joined)],
+                )
+            if reps:
+                self._db.executemany(
+                    "UPDATE clusters SET rep_item_id=? WHERE id=?",
+                    [(iid, cid) for cid, iid in reps],
+                )
+            urls = sorted({(k, iid) for iid, uk, _, _ in keys for k in uk})
+            if urls:
+                self._db.executemany(
+                    "INSERT INTO dedupe_urls(key, item_id) VALUES (?,?) ON CONFLICT DO NOTHING",
+                    urls,
+                )
             self._db.executemany(
-                "INSERT INTO clusters(id, rep_item_id, first_seen, last_seen) VALUES (?,?,?,?)",
-                [(cid, iid, t, t) for cid, iid in new],
+                "INSERT INTO dedupe_text(item_id, first_seen, keys, record) VALUES (?,?,?,?)"
+                " ON CONFLICT (item_id) DO UPDATE SET first_seen=excluded.first_seen,"
+                " keys=excluded.keys, record=excluded.record",
+                [(iid, t, packed, rec) for iid, _, packed, rec in keys],
             )
-        if joined:
-            self._db.executemany(
-                "UPDATE clusters SET last_seen=max(last_seen, ?) WHERE id=?",
-                [(t, cid) for cid in dict.fromkeys(joined)],
-            )
-        if reps:
-            self._db.executemany(
-                "UPDATE clusters SET rep_item_id=? WHERE id=?", [(iid, cid) for cid, iid in reps]
-            )
-        urls = sorted({(k, iid) for iid, uk, _, _ in keys for k in uk})
-        if urls:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO dedupe_urls(key, item_id) VALUES (?,?)", urls
-            )
-        self._db.executemany(
-            "INSERT OR REPLACE INTO dedupe_text(item_id, first_seen, keys, record)"
-            " VALUES (?,?,?,?)",
-            [(iid, t, packed, rec) for iid, _, packed, rec in keys],
-        )
 
     def set_item_clusters(self, pairs: Sequence[tuple[int, int]]) -> None:
         """``(item id, cluster id)`` for items stored before they were clustered."""
-        self._db.executemany("UPDATE items SET cluster_id=? WHERE id=?", [(c, i) for i, c in pairs])
+        with self._conn.transaction():
+            self._db.executemany(
+                "UPDATE items SET cluster_id=? WHERE id=?", [(c, i) for i, c in pairs]
+            )
 
     def dedupe_prune(self, before: datetime) -> int:
         """Drop the text keys and records of items first seen before ``before`` (older than

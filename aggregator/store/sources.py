@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from ...errors import StorageError
-from ...models import PAUSED_SUFFIX, SourceState
-from ..codecs import dt, ts
-from .connection import Connection
+from ..errors import StorageError
+from ..models import PAUSED_SUFFIX, SourceState
+from .backend import Backend
+from .codecs import dt, ts
 
 #: Fetch attempts kept per source (older ones are pruned as new ones are recorded).
 KEPT_ATTEMPTS = 30
@@ -24,7 +24,7 @@ _SOURCE_COLS = (
 )
 #: What a source that starts fresh loses: its back-off, its cache validators, the last body seen.
 _FRESH = (
-    "state='new', gone=0, error_count=0, moved_to=NULL, moved_count=0, etag=NULL,"
+    "state='new', gone=false, error_count=0, moved_to=NULL, moved_count=0, etag=NULL,"
     " last_modified=NULL, next_attempt=NULL, body_hash=NULL, last_error=NULL"
 )
 #: A source (tuple) as ``sync_sources`` takes it: (name, url) or (name, url, settings key).
@@ -32,11 +32,20 @@ SyncedSource = tuple[str, str] | tuple[str, str, str]
 
 
 class Sources:
-    """Sources and their fetch state."""
+    """Sources and their fetch state (a fleet's claims: ``store.postgres.Sources``)."""
 
-    def __init__(self, conn: Connection):
+    #: what saving a source's state also sets (PostgreSQL: the end of the worker's claim)
+    _saved_also = ""
+
+    def __init__(self, conn: Backend):
         self._conn = conn
         self._db = conn.db
+        self._save = (
+            "UPDATE sources SET fetch_url=?, state=?, etag=?, last_modified=?, http_status=?,"
+            " error_count=?, last_error=?, last_fetch=?, next_attempt=?, moved_to=?,"
+            f" moved_count=?, gone=?, body_hash=?, warning=?, last_success=?{self._saved_also}"
+            " WHERE name=?"
+        )
 
     def sync_sources(
         self,
@@ -101,7 +110,7 @@ class Sources:
 
     def _renames(self, listed: list[tuple[str, str, str | None]]) -> None:
         names = {name for name, _, _ in listed}
-        rows = self._db.execute("SELECT name, url FROM sources").fetchall()
+        rows = self._db.execute("SELECT name, url FROM sources ORDER BY id").fetchall()
         known = {name for name, _ in rows}
         orphans = {url: name for name, url in rows if name not in names}
         for name, url, _ in listed:
@@ -113,7 +122,8 @@ class Sources:
         counts = {
             sid: (n, excluded or 0)
             for sid, n, excluded in self._db.execute(
-                "SELECT source_id, count(*), sum(excluded) FROM items GROUP BY source_id"
+                "SELECT source_id, count(*), sum(CAST(excluded AS INTEGER)) FROM items"
+                " GROUP BY source_id"
             )
         }
         rows = self._db.execute(f"SELECT id, {_SOURCE_COLS} FROM sources ORDER BY id").fetchall()
@@ -136,14 +146,12 @@ class Sources:
         ``last_fetch`` time: saving the same state again adds nothing)."""
         with self._conn.transaction():
             self._db.execute(
-                "UPDATE sources SET fetch_url=?, state=?, etag=?, last_modified=?, http_status=?,"
-                " error_count=?, last_error=?, last_fetch=?, next_attempt=?, moved_to=?,"
-                " moved_count=?, gone=?, body_hash=?, warning=?, last_success=? WHERE name=?",
+                self._save,
                 (
                     state.fetch_url, state.state, state.etag, state.last_modified,
                     state.http_status, state.error_count, state.last_error,
                     ts(state.last_fetch), ts(state.next_attempt), state.moved_to,
-                    state.moved_count, int(state.gone), state.body_hash, state.warning,
+                    state.moved_count, bool(state.gone), state.body_hash, state.warning,
                     ts(state.last_success), state.name,
                 ),
             )  # fmt: skip
@@ -156,8 +164,9 @@ class Sources:
             return
         sid = row[0]
         cur = self._db.execute(
-            "INSERT OR IGNORE INTO fetch_attempts(source_id, at, ok, http_status) VALUES (?,?,?,?)",
-            (sid, ts(state.last_fetch), int(state.last_error is None), state.http_status),
+            "INSERT INTO fetch_attempts(source_id, at, ok, http_status) VALUES (?,?,?,?)"
+            " ON CONFLICT DO NOTHING",
+            (sid, ts(state.last_fetch), state.last_error is None, state.http_status),
         )
         if cur.rowcount:  # prune to the newest KEPT_ATTEMPTS (a no-op until there are more)
             self._db.execute(
@@ -170,8 +179,8 @@ class Sources:
         """``{source name: (attempts, successes)}`` over each source's recorded attempts (the
         last ``KEPT_ATTEMPTS``); a source never fetched since the history began is absent."""
         rows = self._db.execute(
-            "SELECT s.name, count(*), sum(a.ok) FROM fetch_attempts a"
-            " JOIN sources s ON s.id = a.source_id GROUP BY a.source_id"
+            "SELECT s.name, count(*), sum(CAST(a.ok AS INTEGER)) FROM fetch_attempts a"
+            " JOIN sources s ON s.id = a.source_id GROUP BY a.source_id, s.name"
         )
         return {name: (n, ok or 0) for name, n, ok in rows}
 
@@ -186,16 +195,16 @@ class Sources:
         row = self._db.execute("SELECT id FROM sources WHERE name=?", (name,)).fetchone()
         if row is None:
             raise StorageError(f"unknown source {name!r}")
-        return row[0]
+        return int(row[0])
 
     def apply_exclusion(self, name: str, excluded: Callable[[str, str], bool]) -> tuple[int, int]:
         """Mark each stored item of source ``name`` excluded or not by ``excluded(title,
         summary)`` (its include/exclude changed); returns (now excluded, now included)."""
         sid = self.source_id(name)
         rows = self._db.execute(
-            "SELECT id, title, summary, excluded FROM items WHERE source_id=?", (sid,)
+            "SELECT id, title, summary, excluded FROM items WHERE source_id=? ORDER BY id", (sid,)
         ).fetchall()
-        flips = [(int(want), iid) for iid, t, s, was in rows if (want := excluded(t, s)) != was]
+        flips = [(want, iid) for iid, t, s, was in rows if (want := bool(excluded(t, s))) != was]
         with self._conn.transaction():
             self._db.executemany("UPDATE items SET excluded=? WHERE id=?", flips)
         on = sum(1 for want, _ in flips if want)
@@ -213,5 +222,5 @@ def _source_state(row: Sequence, items: int, excluded: int = 0) -> SourceState:
         last_modified=row[5], http_status=row[6], error_count=row[7], last_error=row[8],
         last_fetch=dt(row[9]), next_attempt=dt(row[10]), moved_to=row[11],
         moved_count=row[12], gone=bool(row[13]), body_hash=row[14], warning=row[15],
-        last_success=dt(row[16]), items=items, excluded=excluded,
+        last_success=dt(row[16]), items=items, excluded=int(excluded),
     )  # fmt: skip
