@@ -192,6 +192,7 @@ SITE: Mapping[str, Mapping[str, object]] = {
         "outlet; “also in” lists the others that ran it.",
         # front page and weeks
         "stories": {"one": "{n} story", "other": "{n} stories"},
+        "comma": ", ",
         "newest_in_sections": "newest first in each section",
         "whole_week": "the whole week on one page",
         "updated": "updated",
@@ -387,6 +388,7 @@ SITE: Mapping[str, Mapping[str, object]] = {
             "many": "{n} خبرًا",
             "other": "{n} خبر",
         },
+        "comma": "، ",
         "newest_in_sections": "الأحدث أولًا في كل قسم",
         "whole_week": "الأسبوع كاملًا في صفحة واحدة",
         "updated": "حُدّث",

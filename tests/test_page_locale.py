@@ -16,7 +16,7 @@ from aggregator.digest import build_digest
 from aggregator.models import Digest, DigestSection
 from aggregator.service.pipeline import publish as pipeline_publish
 from aggregator.service.subscribe import Request, SubscribePages
-from aggregator.settings import DigestSettings, Settings
+from aggregator.settings import Settings
 from aggregator.store import Store
 
 from support.site import NOW, site_settings, site_store
