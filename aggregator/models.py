@@ -256,6 +256,7 @@ class Digest:
     subject: str
     sections: tuple[DigestSection, ...]
     intro: str = ""  # the editor's note above the sections (plain text, paragraphs by blank line)
+    locale: str = ""  # the language it was sent in (digest.locale then); "" in older issues
 
     @property
     def empty(self) -> bool:

@@ -21,6 +21,7 @@ class OutputSettings:
     title: str = "AI & Africa: diplomacy and tech"
     max_items: int = 200
     templates: Path = Path("templates")  # index.html.j2, the front page
+    locale: str = ""  # the site's language (pages, dates, /subscribe); "": digest.locale
 
 
 @dataclass(frozen=True)
@@ -130,3 +131,8 @@ class Settings:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def site_locale(self) -> str:
+        """The published site's language: ``output.locale``, else the digest's."""
+        return self.output.locale or self.digest.locale

@@ -32,6 +32,7 @@ SHARED = {
     "templating",
     "sanitize",
     "site",
+    "i18n",
 }
 
 

@@ -239,6 +239,11 @@ CASES = [
         id="unknown-timezone",
     ),
     pytest.param(
+        SOURCES + "output:\n  locale: xx-nope\n",
+        "config.yaml:7: output.locale: unknown locale 'xx-nope' (use a code such as en, fr, ar)",
+        id="unknown-site-locale",
+    ),
+    pytest.param(
         SOURCES + "digest:\n  schedule: daily 07:00\n",
         "config.yaml:7: digest.schedule: bad schedule 'daily 07:00'"
         " (weekly: a weekday and a time, such as 'mon 07:00')",
@@ -422,6 +427,14 @@ def test_all_problems_are_reported_at_once_in_line_order(tmp_path, monkeypatch):
         config.load("broken.yaml")
     assert info.value.problems == expected
     assert str(info.value) == "\n".join(expected)
+
+
+def test_site_locale_defaults_to_the_digests(write):
+    """An operator who set the digest to French gets a French site, unless output.locale says."""
+    assert config.load(write(SOURCES + "digest:\n  locale: fr\n")).site_locale == "fr"
+    both = SOURCES + "output:\n  locale: ar\ndigest:\n  locale: fr\n"
+    assert config.load(write(both)).site_locale == "ar"
+    assert config.load(write(SOURCES)).site_locale == "en"
 
 
 def test_path_prefix_is_the_path_as_given(tmp_path):

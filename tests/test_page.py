@@ -199,7 +199,7 @@ def test_a_page_per_week_with_stories_linked_both_ways(site: tuple[Path, Publish
     assert pager("archive/2026-W48.html") == {"next": "2026-W50.html"}
     front = page(public, "index.html")
     weeks = front.xpath("//section[@id='weeks']//a")
-    assert [(a.text, a.findtext("span"), a.get("href")) for a in weeks] == [
+    assert [(a.findtext("bdi"), a.findtext("span"), a.get("href")) for a in weeks] == [
         ("14–20 Dec 2026", "19", "archive/2026-W51.html"),
         ("7–13 Dec 2026", "3", "archive/2026-W50.html"),
         ("23–29 Nov 2026", "1", "archive/2026-W48.html"),
@@ -242,7 +242,7 @@ def test_tag_pages_stay_lists_newest_first(site: tuple[Path, PublishReport]) -> 
     assert doc.xpath("//aside//section[@id='tags']//a[@aria-current='page']/@href") == [
         "morocco.html"
     ]
-    assert text(doc.xpath("//p[@class='moretags']/a")[0]) == "Morocco ↓"
+    assert text(doc.xpath("//li[@class='moretags']/a")[0]) == "Morocco ↓"
 
 
 def test_pages_are_rewritten_only_when_they_change(tmp_path: Path) -> None:

@@ -497,6 +497,7 @@ _READERS: dict[str, _Read] = {
     "database_password_env": Reader.env_name,
     "output.base_url": Reader.url,
     "output.max_items": partial(Reader.integer, lo=1),
+    "output.locale": _Loader.locale,
     "fetch.interval": Reader.duration,
     "fetch.timeout": Reader.duration,
     "fetch.max_bytes": Reader.size,

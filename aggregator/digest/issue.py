@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from .. import site
+from .. import i18n, site
 from ..errors import ConfigError
 from ..models import Digest, DigestSection, Story
 from ..text import clean_chars, primary_language
@@ -35,7 +35,7 @@ from .dates import locale as babel_locale
 from .hygiene import header_text
 
 AI, AFRICA = "ai", "africa"
-BUILTIN_SECTIONS = dict(words.SECTION_TITLES["en"])
+BUILTIN_SECTIONS = dict(i18n.SECTION_TITLES["en"])
 #: The tags whose evidence ranks a section's stories (a topic section: the topic itself).
 _SECTION_TAGS = {"ai-africa": (AI, AFRICA), "other": ()}
 #: Relevance weights, mirroring the tagger's features (tagging/features.py): distinct terms
@@ -252,7 +252,7 @@ def build_digest(
                                base_url=base_url,
                                lang=babel_locale(locale).language)  # fmt: skip
     text = render_subject(subject, issue, start, end, sections, timezone, locale)
-    return Digest(issue, start, end, text, sections, clean_intro(intro))
+    return Digest(issue, start, end, text, sections, clean_intro(intro), locale=locale)
 
 
 def render_subject(

@@ -2,14 +2,15 @@
 
 English and French are written here (a dozen phrases do not call for a message catalogue); any
 other locale gets the English words, with its own dates and month names from CLDR. Operators
-who want other words override the templates (``digest.templates``).
+who want other words override the templates (``digest.templates``). Section titles and the
+built-in tags' names are ``aggregator.i18n``'s, shared with the published site.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .. import site
+from .. import i18n
 
 #: Phrases the default templates use; ``{n}``, ``{date}``, ``{language}``, ``{name}`` are filled
 #: in the templates with ``str.format``.
@@ -43,25 +44,6 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "preferences": "Choisir les rubriques et les langues, ou faire une pause",
     },
 }
-#: Section titles (kept in the frozen issue) and the short names of "more in ..." links.
-SECTION_TITLES: Mapping[str, Mapping[str, str]] = {
-    "en": {
-        "ai-africa": "AI & Africa",
-        "ai": "AI",  # as on the site (tag pages, chips) and in "and 3 more in AI"
-        "africa": "Africa",
-        "other": "Other stories",
-    },
-    "fr": {
-        "ai-africa": "IA & Afrique",
-        "ai": "IA",
-        "africa": "Afrique",
-        "other": "Autres articles",
-    },
-}
-SHORT_NAMES: Mapping[str, Mapping[str, str]] = {
-    "en": {},
-    "fr": {"ai": "IA", "africa": "Afrique", "ai-africa": "IA & Afrique"},
-}
 
 
 def language(locale_language: str) -> str:
@@ -71,12 +53,12 @@ def language(locale_language: str) -> str:
 
 def section_title(key: str, lang: str = "en") -> str:
     """A section's heading: the built-in ones in ``lang``; a topic by its tag name."""
-    return SECTION_TITLES[language(lang)].get(key) or site.tag_name(key)
+    return i18n.section_title(key, language(lang))
 
 
 def short_name(key: str, lang: str = "en") -> str:
     """What "and 25 more in Africa" calls the section: "AI", "Africa", "Afrique", a topic's name."""
-    return SHORT_NAMES[language(lang)].get(key) or site.tag_name(key)
+    return i18n.short_name(key, language(lang))
 
 
 # ---- the mails of joining: the confirmation and the welcome (service/subscriber_mail.py) -----

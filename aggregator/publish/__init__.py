@@ -11,6 +11,7 @@ and ``run`` holds ``publish()``, which picks each feed's stories and writes the 
 from ..files import write_atomic as write_atomic  # imported from here by older callers
 from .entries import _entry as _entry
 from .entries import _uri as _uri
+from .page import chrome
 from .run import CORE_TAGS, PublishReport, default_id_authority, publish
 from .weeks import Archive, StoryTimes, archive_weeks
 
@@ -20,6 +21,7 @@ __all__ = [
     "PublishReport",
     "StoryTimes",
     "archive_weeks",
+    "chrome",
     "default_id_authority",
     "publish",
 ]

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from .. import i18n
 from ..files import write_atomic
 from ..models import Digest, Story
 from ..settings import OutputSettings
@@ -76,6 +77,8 @@ def publish(
     topics: Sequence[str] = (),
     archive: Archive | None = None,
     issues: Sequence[Digest] = (),
+    locale: str = "en",
+    subscribe_url: str = "",
 ) -> PublishReport:
     """Write every output for ``stories`` into ``settings.dir`` and say what changed.
 
@@ -88,8 +91,13 @@ def publish(
     order) are the front page's sections after AI & Africa, AI and Africa. ``archive`` lists
     every week's stories (the service reads them from the store); without it the weeks are
     those of ``stories``. ``issues`` are the frozen digests to publish, newest first.
+
+    The pages' words and dates are in ``locale`` (an issue's page in the issue's own); the
+    built-in tags are named in it. ``subscribe_url`` (``serve``'s form) is linked from every
+    page when given.
     """
-    names = dict(tag_names or {})
+    i18n.locale(locale)  # a ConfigError now rather than a half-written site
+    names = {**i18n.tag_names(locale), **(tag_names or {})}
     base_url = settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
     authority = id_authority or default_id_authority(base_url)
     # One entry per cluster, newest first; a stable tie-break keeps the bytes stable.
@@ -149,6 +157,8 @@ def publish(
         primary_tags=tuple(dict.fromkeys([*CORE_TAGS, *topics])),
         weeks={w: len(ids) for w, ids in week_ids.items()},
         issues={d.issue: d.subject for d in digests},
+        locale=locale,
+        subscribe_url=subscribe_url,
     )
     out = Path(settings.dir)
     written: list[Path] = []
@@ -175,7 +185,7 @@ def publish(
         write(feeds[0].path("html"), week_page(site, None, [], front=True))
     for d in digests:
         write(issue_page(d.issue), issue_html(site, d, authority, list(site.issues)))
-    write(ISSUES_FEED, issues_feed(digests, settings.title, base_url, authority, fallback))
+    write(ISSUES_FEED, issues_feed(digests, settings.title, base_url, authority, fallback, locale))
     log.info(
         "publish: %d stories, %d tag feeds, %d files written, %d unchanged (at %s)",
         len(feeds[0].entries),

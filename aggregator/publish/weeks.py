@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from .. import i18n
 from ..models import Story
 from ..site import tag_name
 from .entries import _Entry, display_time
@@ -23,11 +24,6 @@ from .entries import _Entry, display_time
 #: ``Store.story_times()`` gives them.
 StoryTimes = tuple[int, datetime | None, datetime | None, datetime, datetime, datetime]
 
-MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
-)  # fmt: skip
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 OTHER = "other"
 
 
@@ -61,37 +57,23 @@ def _monday(week: str) -> date:
     return date.fromisocalendar(int(year), int(num), 1)
 
 
-def week_label(week: str) -> str:
+def week_label(week: str, loc: str = "en") -> str:
     """The days of ``week`` as a reader writes them: "7 to 13 December 2026", "30 November to 6
-    December 2026", "29 December 2025 to 4 January 2026"."""
+    December 2026", "7 au 13 décembre 2026" (``i18n.days``)."""
     first = _monday(week)
-    last = first + timedelta(days=6)
-    if first.year != last.year:
-        head = f"{first.day} {MONTHS[first.month - 1]} {first.year}"
-    elif first.month != last.month:
-        head = f"{first.day} {MONTHS[first.month - 1]}"
-    else:
-        head = str(first.day)
-    return f"{head} to {last.day} {MONTHS[last.month - 1]} {last.year}"
+    return i18n.days(first, first + timedelta(days=6), loc)
 
 
-def short_week_label(week: str) -> str:
+def short_week_label(week: str, loc: str = "en") -> str:
     """A compact label for lists of weeks: "7–13 Dec 2026", "30 Nov – 6 Dec 2026"."""
     first = _monday(week)
-    last = first + timedelta(days=6)
-    mon1, mon2 = MONTHS[first.month - 1][:3], MONTHS[last.month - 1][:3]
-    if first.year != last.year:
-        return f"{first.day} {mon1} {first.year} – {last.day} {mon2} {last.year}"
-    if first.month != last.month:
-        return f"{first.day} {mon1} – {last.day} {mon2} {last.year}"
-    return f"{first.day}–{last.day} {mon2} {last.year}"
+    return i18n.short_days(first, first + timedelta(days=6), loc)
 
 
-def local_label(when: datetime, zone: ZoneInfo) -> str:
-    """A date and time as readers of the site read it, in its time zone: "Sat 12 Dec 2026, 14:05"
-    (English names whatever the machine's locale)."""
-    t = when.astimezone(zone)
-    return f"{DAYS[t.weekday()]} {t.day} {MONTHS[t.month - 1][:3]} {t.year}, {t:%H:%M}"
+def local_label(when: datetime, zone: ZoneInfo, loc: str = "en") -> str:
+    """A date and time as readers of the site read it, in its time zone and language: "Sat 12
+    Dec 2026, 14:05", "sam. 12 déc. 2026, 14:05" (whatever the machine's locale)."""
+    return i18n.moment(when, str(zone), loc)
 
 
 def section_keys(topics: Iterable[str]) -> list[str]:
@@ -113,8 +95,9 @@ def section_of(entry: _Entry, keys: Sequence[str]) -> str:
     return OTHER
 
 
-def section_title(key: str, names: Mapping[str, str]) -> str:
-    return "Other stories" if key == OTHER else tag_name(key, names)
+def section_title(key: str, names: Mapping[str, str], loc: str = "en") -> str:
+    """A section's heading on the pages: "Other stories" in ``loc``, else the tag's name."""
+    return i18n.section_title(OTHER, loc) if key == OTHER else tag_name(key, names)
 
 
 def in_sections(entries: Sequence[_Entry], keys: Sequence[str]) -> list[tuple[str, list[_Entry]]]:

@@ -586,6 +586,7 @@ def publish(settings: Settings, store: Store, now: datetime | None = None):
     from .. import publish as publish_stage
     from ..normalize import reader_links
     from ..tagging import COUNTRY_NAMES
+    from .subscriptions import page_url
 
     limit = settings.output.max_items
     chosen = {s.cluster_id: s for s in store.latest_stories(limit)}
@@ -621,15 +622,26 @@ def publish(settings: Settings, store: Store, now: datetime | None = None):
         topics=list(settings.topics),
         archive=archive,
         issues=issues,
+        locale=settings.site_locale,
+        subscribe_url=page_url(settings, "subscribe"),
     )
     log.debug("published %d files (%d unchanged)", len(report.written), len(report.unchanged))
     return report
 
 
 def tag_display_names(settings: Settings, countries: dict[str, str]) -> dict[str, str]:
-    """Readable names for tag feeds and pages: "AI", "Africa", "Morocco", "Diplomacy"..."""
-    names = {"ai": "AI", "africa": "Africa", "ai-africa": "AI & Africa"}
-    names.update(countries)
+    """Readable names for tag feeds and pages in the site's language: "AI", "Africa",
+    "Morocco", "Diplomacy"... ("IA", "Maroc" in French: countries from CLDR)."""
+    from .. import i18n
+    from ..tagging import COUNTRY_CODES
+
+    loc = settings.site_locale
+    names = i18n.tag_names(loc)
+    if i18n.language(loc) == "en":
+        names.update(countries)
+    else:
+        for slug, name in countries.items():
+            names[slug] = i18n.country_name(COUNTRY_CODES.get(slug, ""), loc) or name
     for key in settings.topics:
         names.setdefault(key, key.replace("-", " ").capitalize())
     return names

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import jinja2
 
-from .. import addresses
+from .. import addresses, i18n
 from ..clock import Clock, utcnow
 from ..settings import Settings
 from ..store import Store
@@ -118,15 +118,17 @@ class SubscribePages:
             "preferences": urlsplit(subs.page_url(settings, "preferences")).path,
         }
         self.origins = {_origin(settings.digest.unsubscribe_url), _origin(settings.output.base_url)}
+        # The published site's header, tag chips, style and language (base.html.j2).
+        self.words = i18n.wording(settings.site_locale)
+        self.chrome = self._chrome()
 
     # ---- dispatch --------------------------------------------------------------------------
 
     def handle(self, req: Request) -> Response:
+        w = self.words
         with self.lock:
             if req.method not in ("GET", "HEAD", "POST"):
-                return self._page(
-                    405, "message", title="Method not allowed", text="Use GET or POST."
-                )
+                return self._page(405, "message", title=w.method_not_allowed, text=w.use_get_post)
             path = req.path.rstrip("/") or "/"
             if path == self.paths["confirm"]:
                 return self._confirm(req)
@@ -134,7 +136,7 @@ class SubscribePages:
                 return self._preferences(req)
             if path == self.paths["subscribe"]:
                 return self._subscribe(req) if req.method == "POST" else self._form(req)
-            return self._page(404, "message", title="Not found", text="No such page.")
+            return self._page(404, "message", title=w.not_found, text=w.no_such_page)
 
     # ---- the form -------------------------------------------------------------------------
 
@@ -193,19 +195,17 @@ class SubscribePages:
             return self._page(
                 403,
                 "message",
-                title="Refused",
-                text="This form can only be sent from its own page.",
+                title=self.words.refused,
+                text=self.words.own_page_only,
             )
         if not self._form_token_ok((form.get("form_token") or [""])[0]):
-            return self._form(
-                req, status=400, values=form, error="The form was too old. Please send it again."
-            )
+            return self._form(req, status=400, values=form, error=self.words.form_too_old)
         if not self.limit.allow(req.client or "?"):
             return self._page(
                 429,
                 "message",
-                title="Too many requests",
-                text="Please wait a few minutes and try again.",
+                title=self.words.too_many,
+                text=self.words.wait_retry,
             )
         if (form.get(HONEYPOT) or [""])[0].strip():
             return self._inbox()  # a robot: the same answer, nothing done
@@ -216,7 +216,7 @@ class SubscribePages:
                 req,
                 status=400,
                 values=form,
-                error=f"Please check the address: {addresses.problem(value)}.",
+                error=self.words.say("check_address", problem=addresses.problem(value)),
             )
         try:
             topics, langs = subs.chosen(
@@ -244,15 +244,14 @@ class SubscribePages:
         return self._page(
             200,
             "message",
-            title="Check your inbox",
-            text="If the address can receive mail, a message with a confirmation "
-            "link is on its way. The subscription starts when you follow it; "
-            "nothing is sent until then.",
+            title=self.words.check_inbox,
+            text=self.words.inbox_text,
         )
 
     # ---- confirmation ---------------------------------------------------------------------
 
     def _confirm(self, req: Request) -> Response:
+        w = self.words
         token = _param(req, "token")
         found = verify_expiring_token(self.secret, token, "confirm", self.now())
         subscriber = self.store.subscriber_by_uid(found[0]) if found else None
@@ -260,27 +259,27 @@ class SubscribePages:
             return self._page(
                 400,
                 "message",
-                title="Invalid link",
-                text="This confirmation link is not valid.",
+                title=w.invalid_link,
+                text=w.confirm_invalid,
                 link=self.paths["subscribe"],
-                link_text="Subscribe",
+                link_text=w.subscribe,
             )
         if found[1]:
             return self._page(
                 410,
                 "message",
-                title="Link expired",
-                text="This confirmation link has expired. Send the form again to get a new one.",
+                title=w.link_expired,
+                text=w.expired_text,
                 link=self.paths["subscribe"],
-                link_text="Subscribe again",
+                link_text=w.subscribe_again,
             )
         if req.method != "POST" and subscriber.status != "confirmed":
             return self._page(
                 200,
                 "message",
-                title="Confirm your subscription",
-                text=f"Send the weekly digest to {subscriber.email}?",
-                button="Confirm",
+                title=w.confirm_title,
+                text=w.say("confirm_text", email=subscriber.email),
+                button=w.confirm,
                 action=f"{self.paths['confirm']}?token={quote(token, safe='')}",
             )
         if subscriber.status == "pending":
@@ -294,18 +293,18 @@ class SubscribePages:
             return self._page(
                 409,
                 "message",
-                title="Not confirmed",
-                text="This address left the list since. Send the form again to join.",
+                title=w.not_confirmed,
+                text=w.left_since,
                 link=self.paths["subscribe"],
-                link_text="Subscribe",
+                link_text=w.subscribe,
             )
         return self._page(
             200,
             "message",
-            title="Subscription confirmed",
-            text=f"{subscriber.email} will receive the next weekly digest.",
+            title=w.confirmed_title,
+            text=w.say("confirmed_text", email=subscriber.email),
             link=subs.preferences_url(self.settings, self.secret, subscriber),
-            link_text="Choose topics and languages",
+            link_text=w.choose_topics,
         )
 
     # ---- preferences ----------------------------------------------------------------------
@@ -323,8 +322,8 @@ class SubscribePages:
             return self._page(
                 400,
                 "message",
-                title="Invalid link",
-                text="This link is not valid. Please use the link from the most recent email.",
+                title=self.words.invalid_link,
+                text=self.words.link_not_valid,
             )
         notice = ""
         if req.method == "POST":
@@ -332,8 +331,8 @@ class SubscribePages:
                 return self._page(
                     403,
                     "message",
-                    title="Refused",
-                    text="This form can only be sent from its own page.",
+                    title=self.words.refused,
+                    text=self.words.own_page_only,
                 )
             action = (form.get("action") or ["save"])[0]
             now, email = self.now(), subscriber.email
@@ -348,18 +347,18 @@ class SubscribePages:
                 notice = str(exc)
             if action == "unsubscribe":
                 self.store.unsubscribe(email, now, "preferences")
-                notice = "You are unsubscribed. Nothing more will be sent."
+                notice = self.words.unsubscribed_notice
             elif action == "pause" and subscriber.status == "confirmed":
                 self.store.set_subscriber_status(
                     email, "paused", "preferences", now, reason="paused on the preferences page"
                 )
-                notice = "Paused. Resume here whenever you like."
+                notice = self.words.paused_notice
             elif action == "resume" and subscriber.status in ("paused", "unsubscribed"):
                 self.store.set_subscriber_status(email, "confirmed", "preferences", now)
-                notice = "Welcome back: the digest will come again."
+                notice = self.words.resumed_notice
             elif action == "save" and topics is not None:
                 self.store.set_subscriber_choices(email, topics, langs)
-                notice = "Saved."
+                notice = self.words.saved_notice
             subscriber = self.store.subscriber_by_uid(subscriber.uid) or subscriber
         values = {"topics": list(subscriber.topics), "languages": list(subscriber.languages)}
         return self._page(
@@ -375,6 +374,23 @@ class SubscribePages:
 
     # ---- pages ----------------------------------------------------------------------------
 
+    def _chrome(self) -> dict:
+        """What base.html.j2 needs, linking back to the published site: its title, feeds and
+        the chips of the built-in tags and the operator's topics, in the site's language."""
+        from .. import publish
+        from ..tagging import COUNTRY_NAMES
+        from .pipeline import tag_display_names
+
+        names = tag_display_names(self.settings, COUNTRY_NAMES)
+        keys = dict.fromkeys([*publish.CORE_TAGS, *self.settings.topics])
+        return publish.chrome(
+            self.settings.output.title,
+            self.settings.output.base_url,
+            self.settings.site_locale,
+            [(t, names.get(t, t)) for t in keys],
+            subs.page_url(self.settings, "subscribe"),
+        )
+
     def _page(self, status: int, kind: str, *, embed: bool = False, **context: object) -> Response:
         template = {
             "form": "subscribe.html.j2",
@@ -382,8 +398,7 @@ class SubscribePages:
             "preferences": "subscribe_preferences.html.j2",
         }[kind]
         defaults = {
-            "site_title": self.settings.output.title,
-            "home_href": self.settings.output.base_url,
+            **self.chrome,
             "embed": embed,
             "link": "",
             "link_text": "",

@@ -96,7 +96,7 @@ def item_from_json(d: dict) -> Item:
 def digest_json(dg: Digest) -> dict:
     return {
         "issue": dg.issue, "start": ts(dg.start), "end": ts(dg.end), "subject": dg.subject,
-        "intro": dg.intro,
+        "intro": dg.intro, "locale": dg.locale,
         "sections": [
             {
                 "key": sec.key, "title": sec.title, "more": sec.more, "more_url": sec.more_url,
@@ -118,7 +118,7 @@ def digest_json(dg: Digest) -> dict:
 def digest_from_json(d: dict) -> Digest:
     return Digest(
         issue=d["issue"], start=dt(d["start"]), end=dt(d["end"]),  # type: ignore[arg-type]
-        subject=d["subject"], intro=d.get("intro", ""),
+        subject=d["subject"], intro=d.get("intro", ""), locale=d.get("locale", ""),
         sections=tuple(
             DigestSection(
                 key=sec["key"], title=sec["title"],
