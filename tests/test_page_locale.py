@@ -201,9 +201,19 @@ def test_subscribe_pages_speak_the_site_language_with_its_header(tmp_path: Path)
         "Dernière semaine", "IA & Afrique", "IA", "Afrique"]  # fmt: skip
     assert doc.xpath("//header//a[text()='RSS']/@href") == ["https://news.example.org/feed.xml"]
     words = _chrome_text(doc)
-    for english in ("Email address", "Topics", "Languages", "Subscribe", "We will send"):
+    for english in (
+        "Email address",
+        "Your name",
+        "Topics",
+        "Languages",
+        "Subscribe",
+        "We will send",
+    ):
         assert english not in words, english
     assert "Adresse e-mail" in words and "Thèmes" in words
+    # the optional name (the joining mails greet by it) is labelled in French too
+    assert doc.xpath("//label[@for='name']/text()") == ["Votre nom "]
+    assert doc.xpath("//input[@id='name']/@name") == ["name"]
     status, html = _page(settings, "/nowhere")
     assert status == 404 and "Page introuvable" in html
     # English by default, and the same header as the front page
