@@ -95,3 +95,53 @@ def test_african_institutions_in_arabic_are_africa_evidence(tagger: Tagger) -> N
     result = tagger.tag("قمة الاتحاد الأفريقي تبحث الأمن الغذائي", "", "ar")
     assert "africa" in result.tags
     assert result.countries == ()
+
+
+@pytest.mark.parametrize(
+    ("title", "language", "slugs"),
+    [
+        # Darija and colloquial forms
+        ("الجيش الجزايري يعلن حالة استنفار على الحدود", "ar", {"algeria"}),
+        ("لمغاربة في الخارج يستعدون للعطلة", "ar", {"morocco"}),
+        # a province, clubs and a national team's nickname
+        ("أمطار غزيرة في إقليم الحوز", "ar", {"morocco"}),
+        ("الوداد الرياضي يتعاقد مع مدرب جديد", "ar", {"morocco"}),
+        ("محاربو الصحراء يستعدون لكأس أفريقيا", "ar", {"algeria"}),
+        ("Le Wydad Casablanca remporte le derby", "fr", {"morocco"}),
+        # a possessive written without its apostrophe
+        ("Senegals economy grows faster than expected", "en", {"senegal"}),
+        # مالي ("financial") is Mali with a cue, whichever the preposition
+        ("هجوم إرهابي في مالي يخلف عشرات القتلى", "ar", {"mali"}),
+        ("وصول تعزيزات عسكرية إلى مالي", "ar", {"mali"}),
+    ],
+)
+def test_overlay_names_tag_their_country(
+    tagger: Tagger, title: str, language: str, slugs: set[str]
+) -> None:
+    result = tagger.tag(title, "", language)
+    assert slugs <= set(result.tags), result.tags
+
+
+@pytest.mark.parametrize(
+    ("title", "language"),
+    [
+        ("دعم مالي جديد للمقاولات الصغرى", "ar"),  # financial support
+        ("عيد مبارك سعيد لكل القراء", "ar"),  # a blessed Eid
+        ("رفع الراية البيضاء في المفاوضات", "ar"),  # the white flag
+        ("العيون تدمع من الغاز", "ar"),  # the eyes
+        ("Clashes in Tripoli in northern Lebanon", "en"),
+        ("The Mandela effect explained by psychologists", "en"),
+        ("Eid Mubarak greetings from the team", "en"),
+    ],
+)
+def test_ambiguous_names_without_their_cue_tag_nothing(
+    tagger: Tagger, title: str, language: str
+) -> None:
+    assert tagger.tag(title, "", language).countries == ()
+
+
+def test_a_term_starting_with_ila_is_not_read_as_the_article() -> None:
+    """إلى folds to الى: its first word is not the article and a noun, so the term is matched
+    as written (it was keyed "ى مالي" and then shadowed "في مالي")."""
+    entries = [e for e in builtin_entries() if e.term == "إلى مالي"]
+    assert entries and not entries[0].article

@@ -139,7 +139,9 @@ def _entry(
     term = unicodedata.normalize("NFC", term)
     folded = fold_keep_case(term)[0]
     arabic = bool(_ARABIC.search(folded))
-    article = arabic and folded.startswith(_ARTICLE) and len(folded) > 3
+    # the article starts a first word of four letters or more: إلى ("to", folded الى) is not one
+    first = folded.split(" ", 1)[0]
+    article = arabic and first.startswith(_ARTICLE) and len(first) > 3
     langs = (
         frozenset(x.strip() for x in flags["lang"].split(";") if x.strip())
         if "lang" in flags
