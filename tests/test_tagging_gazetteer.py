@@ -103,6 +103,7 @@ def test_african_institutions_in_arabic_are_africa_evidence(tagger: Tagger) -> N
         # Darija and colloquial forms
         ("الجيش الجزايري يعلن حالة استنفار على الحدود", "ar", {"algeria"}),
         ("لمغاربة في الخارج يستعدون للعطلة", "ar", {"morocco"}),
+        ("منتخب لمغرب يفوز على تونس", "ar", {"morocco", "tunisia"}),  # لمغرب, not ل + مغرب
         # a province, clubs and a national team's nickname
         ("أمطار غزيرة في إقليم الحوز", "ar", {"morocco"}),
         ("الوداد الرياضي يتعاقد مع مدرب جديد", "ar", {"morocco"}),

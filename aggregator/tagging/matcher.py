@@ -18,6 +18,9 @@ from ..text import VARIANTS
 # Arabic proclitics (wa-, fa-, bi-, ka-, li-, the article) and nisba endings around a term.
 _NISBA_SUFFIXES = "[هة]|ين|ون|ات"
 _PREFIX = "[وف]?(?:[بك]?ال|لل|[بكل])?"
+# The matcher tries the shortest proclitics first, so that a term that starts with letters a
+# proclitic is made of (Darija لمغرب, في مالي) is found whole rather than as ل + مغرب.
+_LAZY_PREFIX = "[وف]??(?:[بك]?ال|لل|[بكل])??"
 
 
 def _not_word_bmp() -> str:
@@ -235,7 +238,7 @@ def _arabic_matcher(keys: list[str]) -> _Arabic:
     ``_Latin`` when every term starts with a word character (proclitics are Arabic letters)."""
     shift = 1 if all(_starts_word(k) for k in keys) else 0
     head = r"\W" if shift else r"(?<!\w)"
-    body = rf"(?P<p>{_PREFIX})(?P<t>{_trie_regex(keys)})(?P<s>{_NISBA_SUFFIXES})?(?!\w)"
+    body = rf"(?P<p>{_LAZY_PREFIX})(?P<t>{_trie_regex(keys)})(?P<s>{_NISBA_SUFFIXES})?(?!\w)"
     return _Arabic(re.compile(head + body), shift)
 
 
