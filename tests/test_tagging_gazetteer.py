@@ -146,3 +146,17 @@ def test_a_term_starting_with_ila_is_not_read_as_the_article() -> None:
     as written (it was keyed "ى مالي" and then shadowed "في مالي")."""
     entries = [e for e in builtin_entries() if e.term == "إلى مالي"]
     assert entries and not entries[0].article
+
+
+@pytest.mark.parametrize(
+    ("title", "language"),
+    [
+        ("Les présidents du Mali et du Niger convoqués à Abuja", "fr"),
+        ("Leaders of Mali and Niger gathered in Abuja", "en"),
+    ],
+)
+def test_a_meeting_town_is_a_venue(tagger: Tagger, title: str, language: str) -> None:
+    """Where the actors are summoned or gathered is the venue: a passing mention beside them."""
+    cand = tagger.candidates(title, "", language)
+    assert cand is not None
+    assert cand.countries["NG"]["title_pass"] == 1.0

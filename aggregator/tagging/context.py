@@ -52,7 +52,8 @@ _BEFORE_NAME = re.compile(r"[\s']+[A-Z][a-z]+[\s\-]+[A-Z]")
 
 _VENUE = re.compile(
     r"(?:reunion|sommet|conference|forum|congres|assemblee|ceremonie|summit|meeting|congress"
-    r"|\bheld|tenue?s?|organisee?s?|hosted|اجتماع|قمة|مؤتمر|منتدى)\b[^.;:!?]{0,24}"
+    r"|\bheld|tenue?s?|organisee?s?|hosted|convoquee?s?|reunie?s?|rassemblee?s?|convened"
+    r"|summoned|gathered|اجتماع|قمة|مؤتمر|منتدى)\b[^.;:!?]{0,24}"
     r"(?:\b(?:a|au|en|in|at)|\bب|في)\s*\S{0,12}\s*$"
 )
 
