@@ -265,7 +265,9 @@ def test_sigkill_mid_send_then_rerun_gives_exactly_one_each(tmp_path):
         store = Store(tmp_path / "agg.db")
         flags = store.delivery_flags("2026-W48")
         in_doubt = {r for r, (_, unknown) in flags.items() if unknown}
-        assert len(in_doubt) <= 1
+        # at most one message in flight per SMTP connection when the kill came (on a loaded
+        # machine more than one connection can be between the end of DATA and its record)
+        assert len(in_doubt) <= smtp_settings(tmp_path, sink).digest.smtp.connections
         report = run(smtp_settings(tmp_path, sink, recipients=people), store)
         assert report.sent + report.already_sent == n and report.failed == 0
         counts = sink.by_recipient()
