@@ -234,15 +234,17 @@ class Tagger:
         return static
 
     @staticmethod
-    def _context(low: str, start: int, end: int) -> float:
-        """Weaker evidence for origin rather than place: "d'origine malienne", "Nigerian-born"."""
+    def _context(low: str, start: int, end: int, folded: bool = False) -> float:
+        """Weaker evidence for origin rather than place: "d'origine malienne", "Nigerian-born".
+        ``folded``: ``low`` is folded already (``_fold_windows``), else its windows are."""
         before = low[max(0, start - 14) : start]
         after = low[end : end + 16]
         # ASCII windows fold to themselves (but a backquote, which no test below reads)
-        if not before.isascii():
-            before = fold_keep_case(before)[0]
-        if not after.isascii():
-            after = fold_keep_case(after)[0]
+        if not folded:
+            if not before.isascii():
+                before = fold_keep_case(before)[0]
+            if not after.isascii():
+                after = fold_keep_case(after)[0]
         if "origin" in before or "descent" in after or after.startswith("-born"):
             return DIASPORA
         if _AFTER_ORIGIN.match(after):
@@ -278,6 +280,7 @@ class Tagger:
         if not matches and not found:
             return hits
         spans = self._spans
+        windows: tuple[str, bool] | None = None  # for ``_context``, made at the first hit
         for start, end, span, prefix, suffix in matches:
             entries = spans.get(span)
             if entries is None:
@@ -289,7 +292,9 @@ class Tagger:
             accepted = self._accepted(span, core, prefix, suffix, folded, end, lang)
             if not accepted or any(e.blocker for e in accepted):
                 continue
-            factor = self._context(low, start, end)
+            if windows is None:
+                windows = _fold_windows(low)
+            factor = self._context(windows[0], start, end, windows[1])
             ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
             field = "title" if ostart < split else "summary"
             where = ostart if field == "title" else ostart - split
@@ -311,7 +316,9 @@ class Tagger:
                 ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
                 field = "title" if ostart < split else "summary"
                 where = ostart if field == "title" else ostart - split
-                factor = self._context(low, start, end)
+                if windows is None:
+                    windows = _fold_windows(low)
+                factor = self._context(windows[0], start, end, windows[1])
                 for e in accepted:
                     hits.append(_Hit(e, field, text[ostart:oend], where, factor))
             hits.sort(key=_hit_order)
@@ -802,6 +809,17 @@ def _arabic_prefix(key: str, first: frozenset[str]) -> int:
         if rest in first or (key[k - 2 : k] == "لل" and _ARTICLE + rest in first):
             return k
     return 0
+
+
+def _fold_windows(low: str) -> tuple[str, bool]:
+    """``low`` folded whole for ``Tagger._context`` (one fold per item, not two per hit) and
+    True, when the fold keeps every position (``low`` has no mark left to drop: each fold is
+    then one character for one); else ``low`` and False (its windows are folded). ASCII text
+    is read as it is, as the windows were."""
+    if low.isascii():
+        return low, True
+    folded, index = fold_keep_case(low)
+    return (folded, True) if index is None and len(folded) == len(low) else (low, False)
 
 
 def _hit_order(h: _Hit) -> tuple[bool, int]:
