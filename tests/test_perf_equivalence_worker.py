@@ -3,8 +3,9 @@
 Each test keeps the replaced code as a reference implementation and compares it with the
 module's on real feed text (tests/data/corpus) and on generated text built to hit the edges:
 the tagger's term scan (``\\W``-anchored and ASCII-only regexes vs the ``(?<!\\w)`` lookbehind
-scan), clean_text's cheap pre-tests, ``_fp_text``'s skip of the Latin-1 re-decoding, and
-sanitize_html's ``&nbsp;`` shortcut (vs nh3 itself)."""
+scan), clean_text's cheap pre-tests, the cue's substring pre-tests (``context.cue_before``),
+``_fp_text``'s skip of the Latin-1 re-decoding, and sanitize_html's ``&nbsp;`` shortcut (vs nh3
+itself)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ from aggregator.errors import ParseError
 from aggregator.parse import parse
 from aggregator.parse.fast import _C1, _CP1252, _fp_text
 from aggregator.sanitize import _CLEANER, _SIMPLE_HTML, clean_chars, sanitize_html
-from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger
+from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger, context
 from aggregator.text import ARABIC as _ARABIC
 from aggregator.text import VARIANTS as _VARIANTS
 from aggregator.text import drop_marks as strip_marks
-from aggregator.text import strip_footer_text
+from aggregator.text import fold_keep_case, strip_footer_text
 
 CORPUS = Path(__file__).parent / "data" / "corpus" / "real"
 
@@ -291,6 +292,43 @@ def test_clean_text_same_as_reference(text: str) -> None:
 def test_clean_text_same_on_corpus_text() -> None:
     for text in CORPUS_TEXTS:
         assert tagging.clean_text(text) == ref_clean_text(text)
+
+
+# --- the learned features' cue before a country ---------------------------------------------------
+
+_CUE_PIECES = ["via", "vi", " ", "la ", "a ", "vers", "sommet tenu a", "au", "en", "forum", ".",
+               "comme", "tel que", "tels que", "teles", "fui", "ont fui", "visits", "visit ", "b",
+               "near", "neighbouring", "neighboring", "en route vers", "transiting through", "!",
+               "عبر", "متجهة الى", "فروا نحو", "قمة", "في", "ب", "مثل", ":", "x" * 12, "dakar"]  # fmt: skip
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(_CUE_PIECES), max_size=8).map("".join))
+def test_cue_needles_rule_out_only_windows_without_a_cue(window: str) -> None:
+    assert context.cue_before(window) == (context._CUE_BEFORE.search(window) is not None)
+
+
+@pytest.mark.skipif(not CORPUS_TEXTS, reason="corpus copy not found")
+def test_cue_needles_on_corpus_windows() -> None:
+    n = 0
+    for text in CORPUS_TEXTS:
+        low = fold_keep_case(text)[0].lower()
+        for i in range(0, len(low), 5):
+            window = low[max(0, i - 40) : i]
+            found = context._CUE_BEFORE.search(window) is not None
+            assert context.cue_before(window) == found, window
+            n += found
+    assert n > 20
+
+
+def test_needles_of_a_pattern() -> None:
+    assert context.needles(re.compile(r"(?:\bvia|fled|tel(?:le)?s? que)[^.]{0,9}$")) == (
+        " que", "fled", "via"
+    )  # fmt: skip
+    assert context.needles(re.compile(r"(?:a|bc)+x")) == ("a", "bc")
+    assert context.needles(re.compile(r"a?b*")) is None
+    assert context.needles(re.compile("via", re.IGNORECASE)) is None
+    assert context._CUE_NEEDLES is not None and "via" in context._CUE_NEEDLES
 
 
 # --- feedparser's text fix-up ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..text import ARABIC, fold_keep_case
-from .context import _ADJACENT, _BEFORE_NAME, _CUE_BEFORE, _PASSING_AFTER, _SENTENCE_END
+from .context import _ADJACENT, _BEFORE_NAME, _PASSING_AFTER, _SENTENCE_END, cue_before
 from .lexicon import COUNTRY_SLUGS, Entry
 
 LEDE_CHARS = 300  # the opening sentence ends at the first full stop, or here
@@ -313,7 +313,7 @@ def extract(
                 need = any(t not in title_codes for t in targets)
             if need:
                 window = fold_keep_case(text[max(0, start - 40) : start])[0].lower()
-                cue = bool(_CUE_BEFORE.search(window) or _PASSING_AFTER.match(text, end))
+                cue = cue_before(window) or _PASSING_AFTER.match(text, end) is not None
                 if not cue and e.adjective and not in_title_field:
                     cue = _BEFORE_NAME.match(text, end) is not None  # nationality of a person
         listed = _in_list(text, start, end, bool(e.tag))

@@ -141,8 +141,11 @@ class Tagger:
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
-        # (span, core, proclitics, ending, language) -> the entries accepted there (``_accepted``)
-        self._static: dict[tuple[str, str, str, str, str | None], tuple[Entry, ...]] = {}
+        # (span, core, proclitics, ending, language) -> the entries accepted there, whether one
+        # is a name, whether one is a blocker (``_accepted``)
+        self._static: dict[
+            tuple[str, str, str, str, str | None], tuple[tuple[Entry, ...], bool, bool]
+        ] = {}
         #: The learned model of ``weights.json``, whether or not it decides (for ``explain``).
         self.learned: Model | None = _shipped_model()
         #: The model that decides the tags of its ``active`` set (``weights.json`` names those
@@ -219,19 +222,22 @@ class Tagger:
         end: int,
         lang: str | None,
     ) -> Sequence[Entry]:
-        """The entries of ``span`` that this occurrence accepts (``_accept`` of each); what
-        depends only on the matched text is cached, the next-word test of names is not."""
+        """The entries of ``span`` that this occurrence accepts (``_accept`` of each), none
+        if one of them is a blocker; what depends only on the matched text is cached (with
+        whether a name or a blocker is among them), the next-word test of names is not."""
         key = (span, core, prefix, suffix, lang)
-        static = self._static.get(key)
-        if static is None:
+        cached = self._static.get(key)
+        if cached is None:
             entries = self._entries(span)
             static = tuple(e for e in entries if self._accept_static(e, core, prefix, suffix, lang))
+            cached = (static, any(e.name for e in static), any(e.blocker for e in static))
             if len(self._static) < 100_000:
-                self._static[key] = static
-        for e in static:
-            if e.name:
-                return [e for e in static if not e.name or self._name_ok(folded, end)]
-        return static
+                self._static[key] = cached
+        static, named, blocked = cached
+        if named:
+            accepted = [e for e in static if not e.name or self._name_ok(folded, end)]
+            return () if any(e.blocker for e in accepted) else accepted
+        return () if blocked else static
 
     @staticmethod
     def _context(low: str, start: int, end: int, folded: bool = False) -> float:
@@ -290,10 +296,10 @@ class Tagger:
             cs = start + len(prefix)
             core = folded[cs : cs + len(span)]
             accepted = self._accepted(span, core, prefix, suffix, folded, end, lang)
-            if not accepted or any(e.blocker for e in accepted):
+            if not accepted:  # (none, or a blocker among them)
                 continue
             if windows is None:
-                windows = _fold_windows(low)
+                windows = _fold_windows(low, arabic)
             factor = self._context(windows[0], start, end, windows[1])
             ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
             field = "title" if ostart < split else "summary"
@@ -317,7 +323,7 @@ class Tagger:
                 field = "title" if ostart < split else "summary"
                 where = ostart if field == "title" else ostart - split
                 if windows is None:
-                    windows = _fold_windows(low)
+                    windows = _fold_windows(low, arabic)
                 factor = self._context(windows[0], start, end, windows[1])
                 for e in accepted:
                     hits.append(_Hit(e, field, text[ostart:oend], where, factor))
@@ -811,13 +817,16 @@ def _arabic_prefix(key: str, first: frozenset[str]) -> int:
     return 0
 
 
-def _fold_windows(low: str) -> tuple[str, bool]:
+def _fold_windows(low: str, arabic: bool) -> tuple[str, bool]:
     """``low`` folded whole for ``Tagger._context`` (one fold per item, not two per hit) and
     True, when the fold keeps every position (``low`` has no mark left to drop: each fold is
     then one character for one); else ``low`` and False (its windows are folded). ASCII text
-    is read as it is, as the windows were."""
+    is read as it is, as the windows were; so is Arabic text (``arabic``), whose whole fold
+    (``str.translate``) costs more than a few windows'."""
     if low.isascii():
         return low, True
+    if arabic:
+        return low, False
     folded, index = fold_keep_case(low)
     return (folded, True) if index is None and len(folded) == len(low) else (low, False)
 
