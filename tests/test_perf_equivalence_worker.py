@@ -24,7 +24,7 @@ from aggregator.errors import ParseError
 from aggregator.parse import parse
 from aggregator.parse.fast import _C1, _CP1252, _fp_text
 from aggregator.sanitize import _CLEANER, _SIMPLE_HTML, clean_chars, sanitize_html
-from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger, context
+from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger, context, features
 from aggregator.text import ARABIC as _ARABIC
 from aggregator.text import VARIANTS as _VARIANTS
 from aggregator.text import drop_marks as strip_marks
@@ -319,6 +319,38 @@ def test_cue_needles_on_corpus_windows() -> None:
             assert context.cue_before(window) == found, window
             n += found
     assert n > 20
+
+
+def ref_in_list(text: str, start: int, end: int, item: bool = True) -> bool:
+    near = text[max(0, start - 14) : end + 14]
+    if "," not in near and "،" not in near:
+        return False
+    before = text[max(0, start - 60) : start]
+    after = text[end : end + 60]
+    if len(features._LIST_SEP.findall(before + " | " + after)) < 2:
+        return False
+    if not item:
+        return True
+    ends = [m.end() for m in features._ITEM_END.finditer(before)]
+    left = len(before) - ends[-1] if ends else len(before)
+    m = features._ITEM_END.search(after)
+    right = m.start() if m else len(after)
+    return left + right <= features.LIST_ITEM_CHARS
+
+
+_LIST_PIECES = [",", "،", ";", " et ", " and ", "...", "…", " ou ", "or", "x" * 9, " ", "IA",
+                "Maroc", ".", "etc", "andes"]  # fmt: skip
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(_LIST_PIECES), max_size=14), st.integers(0, 13))
+def test_in_list_counts_separators_as_the_regex(pieces: list[str], at: int) -> None:
+    start = len("".join(pieces[:at]))
+    text = "".join(pieces[:at]) + "Maroc" + "".join(pieces[at:])
+    for item in (True, False):
+        assert features._in_list(text, start, start + 5, item) == ref_in_list(
+            text, start, start + 5, item
+        )
 
 
 def test_needles_of_a_pattern() -> None:

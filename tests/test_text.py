@@ -80,6 +80,12 @@ def test_drop_marks_same_on_latin1_and_wider_text(written: str) -> None:
     assert text.drop_marks(written) == ("".join(parts), index if changed else None)
 
 
+def test_lower_by_the_latin1_table_as_str_lower() -> None:
+    for written in ["Sénégal", "ÀÉÎÕÜÝÞ ß µ ÿ", "ASCII Only", "L’État", "İstanbul", "المغرب KSA",
+                    "".join(map(chr, range(256)))]:  # fmt: skip
+        assert text.lower(written) == written.lower()
+
+
 # ---- plain text: one result for one body ---------------------------------------------------
 
 BODY = (

@@ -120,7 +120,11 @@ def _in_list(text: str, start: int, end: int, item: bool = True) -> bool:
         return False
     before = text[max(0, start - 60) : start]
     after = text[end : end + 60]
-    if len(_LIST_SEP.findall(before + " | " + after)) < 2:
+    around = before + " | " + after
+    # Each of these characters is one _LIST_SEP match of its own (no other one holds it): two
+    # of them are enough, with no regex pass (which tries its words at every position).
+    seps = around.count(",") + around.count("،") + around.count(";")
+    if seps < 2 and len(_LIST_SEP.findall(around)) < 2:
         return False
     if not item:
         return True

@@ -39,7 +39,7 @@ from functools import lru_cache
 
 from ..models import Tagging
 from ..text import ARABIC as _ARABIC
-from ..text import ARABIC_LETTER, drop_marks, fold_keep_case
+from ..text import ARABIC_LETTER, drop_marks, fold_keep_case, lower
 from .clean import clean_text
 from .context import (
     _ADJACENT,
@@ -103,6 +103,8 @@ _AI_ONLY = frozenset({"ai"})
 
 
 _Hit = Hit
+# A hit from its five fields without the named tuple's ``__new__`` (a Python frame per hit).
+_new_hit = tuple.__new__
 
 
 class Tagger:
@@ -266,7 +268,7 @@ class Tagger:
     def _scan(self, text: str, split: int, language: str | None) -> list[_Hit]:
         """Hits in ``text`` (title, a NUL, the summary); ``split`` is where the summary starts."""
         folded, index = drop_marks(text)  # "folded": original letters, no diacritics/tatweel
-        low = folded.lower()
+        low = lower(folded)
         lowered = len(low) == len(folded)
         if not lowered:  # a few letters lower-case to two characters ("İ")
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
@@ -306,14 +308,14 @@ class Tagger:
             where = ostart if field == "title" else ostart - split
             said = text[ostart:oend]
             if len(accepted) == 1:
-                hits.append(_Hit(accepted[0], field, said, where, factor))
+                hits.append(_new_hit(_Hit, (accepted[0], field, said, where, factor)))
                 continue
             seen = set()
             for e in accepted:
                 target = (e.tag, e.codes, e.alt)
                 if target not in seen:
                     seen.add(target)
-                    hits.append(_Hit(e, field, said, where, factor))
+                    hits.append(_new_hit(_Hit, (e, field, said, where, factor)))
         if found:
             for start, end, entries in found:
                 accepted = [e for e in entries if not e.name or self._name_ok(folded, end)]
@@ -326,7 +328,7 @@ class Tagger:
                     windows = _fold_windows(low, arabic)
                 factor = self._context(windows[0], start, end, windows[1])
                 for e in accepted:
-                    hits.append(_Hit(e, field, text[ostart:oend], where, factor))
+                    hits.append(_new_hit(_Hit, (e, field, text[ostart:oend], where, factor)))
             hits.sort(key=_hit_order)
         return hits
 
