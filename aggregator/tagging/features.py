@@ -261,7 +261,9 @@ def read_story(
     whether the title is set abroad (African evidence only adjectives, an "abroad" and a
     "diaspora" cue: "l'Angolaise ... d'origine africaine en Uruguay")."""
     damp = min(1.0, math.sqrt(LONG_TEXT / len(summary))) if summary else 1.0
-    stop = _SENTENCE_END.search(summary)
+    # (the first stop past LEDE_CHARS gives LEDE_CHARS too: no need to look further; a "$"
+    # matched at the cut is past it as well)
+    stop = _SENTENCE_END.search(summary, 0, LEDE_CHARS + 1)
     lede_end = min(stop.end() if stop else len(summary), LEDE_CHARS)
     plain_codes = {c for h in hits for c in h.entry.codes if h.entry.alt is None}
 
