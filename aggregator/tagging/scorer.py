@@ -99,6 +99,7 @@ OPEN_MAX = 3  # ... about Africa naming at most this many countries (not a tourn
 ABROAD = 0.15  # title set outside Africa, only adjectives for Africa, a diaspora cue
 BUILTIN = ("ai", "africa")
 _ALL = frozenset(TAGS)
+_NONE: frozenset[str] = frozenset()
 _AI_ONLY = frozenset({"ai"})
 
 
@@ -561,7 +562,7 @@ class Tagger:
         source_tags: Iterable[str],
     ) -> Candidates:
         lang = language_of(language, title if title.isascii() else title + summary)
-        priors = frozenset(COUNTRY_CODES.get(p, p) for p in source_tags)
+        priors = frozenset(COUNTRY_CODES.get(p, p) for p in source_tags) if source_tags else _NONE
         return extract(hits, title, summary, lang, priors)
 
     def learned_scores(
