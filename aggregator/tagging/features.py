@@ -265,14 +265,19 @@ def read_story(
     # matched at the cut is past it as well)
     stop = _SENTENCE_END.search(summary, 0, LEDE_CHARS + 1)
     lede_end = min(stop.end() if stop else len(summary), LEDE_CHARS)
-    plain_codes = {c for h in hits for c in h.entry.codes if h.entry.alt is None}
+    plain_codes: set[str] = set()
+    in_title: list[Hit] = []
+    for h in hits:  # (one pass for both)
+        if h.entry.alt is None:
+            plain_codes.update(h.entry.codes)
+        if h.field == "title":
+            in_title.append(h)
 
     def codes_of(e: Entry) -> tuple[str, ...]:
         if e.alt and e.alt in plain_codes and e.codes[0] not in plain_codes:
             return (e.alt,)
         return e.codes
 
-    in_title = [h for h in hits if h.field == "title"]
     african_title = [h for h in in_title if h.entry.codes or h.entry.tag == "africa"]
     abroad = (
         bool(african_title)
@@ -289,11 +294,16 @@ def extract(
     """Feature vectors of every candidate of one item (``priors``: targets its source favours)."""
     damp, lede_end, codes_of, in_title, abroad = read_story(hits, summary)
     title_codes: dict[str, int] = {}
+    africa_title = False
+    device = 0.0  # a gadget story
     for h in in_title:
-        for c in codes_of(h.entry):
+        e = h.entry
+        for c in codes_of(e):
             title_codes.setdefault(c, len(title_codes))
-    africa_title = any(h.entry.tag == "africa" for h in in_title)
-    device = float(any(h.entry.marker == "device" for h in in_title))  # a gadget story
+        if e.tag == "africa":
+            africa_title = True
+        if e.marker == "device":
+            device = 1.0
 
     accs: dict[str, _Acc] = {}
     last_end: dict[tuple[str, str], int] = {}
@@ -313,7 +323,13 @@ def extract(
         # the title does not name.
         cue = False
         if not e.tag and not origin:
-            if in_title_field:
+            if len(targets) == 1:  # (most mentions: no generator)
+                need = (
+                    (title_codes.get(targets[0], 0) > 0)
+                    if in_title_field
+                    else (targets[0] not in title_codes)
+                )
+            elif in_title_field:
                 need = any(title_codes.get(t, 0) > 0 for t in targets)
             else:
                 need = any(t not in title_codes for t in targets)
