@@ -244,6 +244,9 @@ _DROPPED_RANGES = (
 )  # fmt: skip
 DROPPED = "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in _DROPPED_RANGES)
 _POSITION_WORK = re.compile(f"[{DROPPED}" + "".join(map(chr, EXPANSIONS)) + "]")
+# Its Latin-1 members: on Latin-1 text a few single-character searches (memchr) replace the
+# regex's search, which tests each character against the wide class.
+_POSITION_WORK_LATIN1 = tuple(chr(c) for c in range(0x80, 0x100) if _POSITION_WORK.match(chr(c)))
 
 _FULL: dict[int, str | None] = {**ONE_TO_ONE, **EXPANSIONS}
 _FULL.update({cp: None for a, b in _DROPPED_RANGES for cp in range(a, b + 1)})
@@ -299,11 +302,13 @@ def _fold_token(token: str) -> str:
 # The Latin-1 part of the table as bytes: every Latin-1 character folds to one Latin-1
 # character (checked here), so Latin-1 text folds by ``bytes.translate``, several times
 # cheaper than ``str.translate``'s per-character lookups. Typographic characters that texts
-# use most, folding into ASCII, are replaced first so that text takes that path too.
+# use most, folding into ASCII (``WIDE_COMMON``), are replaced first so that text takes that
+# path too (the tagger's matcher does the same before its scan).
 _KEEP_CASE_LATIN1 = bytes(ord(ONE_TO_ONE.get(cp, chr(cp))) for cp in range(256))
-_WIDE_COMMON = tuple((c, ONE_TO_ONE[ord(c)]) for c in "’‘“”–—\u202f")
+#: (character, its fold) for the typographic characters above Latin-1 that texts use most.
+WIDE_COMMON = tuple((c, ONE_TO_ONE[ord(c)]) for c in "’‘“”–—\u202f")
 if not all(ord(ONE_TO_ONE.get(cp, chr(cp))) < 256 for cp in range(256)) or not all(
-    d.isascii() and ONE_TO_ONE.get(ord(d), d) == d for _, d in _WIDE_COMMON
+    d.isascii() and ONE_TO_ONE.get(ord(d), d) == d for _, d in WIDE_COMMON
 ):
     raise AssertionError("the Latin-1 fold table does not stay within Latin-1")
 
@@ -316,7 +321,7 @@ def fold_keep_case(text: str) -> tuple[str, list[int] | None]:
         return (text.replace("`", "'") if "`" in text else text), None
     narrow = text.encode("latin-1", "ignore")
     if len(narrow) != len(text):
-        for c, d in _WIDE_COMMON:
+        for c, d in WIDE_COMMON:
             if c in text:
                 text = text.replace(c, d)
         narrow = text.encode("latin-1", "ignore")
@@ -325,11 +330,34 @@ def fold_keep_case(text: str) -> tuple[str, list[int] | None]:
     return drop_marks(narrow.translate(_KEEP_CASE_LATIN1).decode("latin-1"))
 
 
+_LOWER_LATIN1 = bytes(ord(chr(cp).lower()) for cp in range(256))  # (ValueError if not)
+
+
+def lower(text: str) -> str:
+    """``text.lower()``: Latin-1 text by a byte table (every Latin-1 character lowers to one
+    Latin-1 character, checked here), several times cheaper than ``str.lower``."""
+    if text.isascii():
+        return text.lower()
+    try:
+        narrow = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.lower()
+    return narrow.translate(_LOWER_LATIN1).decode("latin-1")
+
+
 def drop_marks(text: str) -> tuple[str, list[int] | None]:
     """``text`` with the ``DROPPED`` characters removed and the ``EXPANSIONS`` spelled out, and
     the position map (None: nothing changed). Letters are kept as written otherwise."""
-    if text.isascii() or not _POSITION_WORK.search(text):
+    if text.isascii():
         return text, None
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        if not _POSITION_WORK.search(text):
+            return text, None
+    else:
+        if not any(c in text for c in _POSITION_WORK_LATIN1):
+            return text, None
     parts: list[str] = []
     index: list[int] = []
     at = 0
@@ -483,8 +511,8 @@ def plural(n: int, singular: str, plural_form: str | None = None) -> str:
 __all__ = [
     "ARABIC", "ARABIC_LETTER", "ARABIC_SCRIPT_LANGUAGES", "DROPPED", "EXPANSIONS",
     "FOOTER_WORDS", "HIDDEN_ELEMENTS", "INVISIBLE", "LATIN_LETTER", "ONE_TO_ONE",
-    "RTL_LANGUAGES", "VARIANTS", "clean_chars", "cut", "display_excerpt", "drop_marks",
-    "excerpt", "fold", "fold_keep_case", "is_rtl", "one_line", "plain_text", "plural",
-    "primary_language", "script_language", "strip_caption", "strip_footer", "strip_footer_text",
-    "strip_tags", "words",
+    "RTL_LANGUAGES", "VARIANTS", "WIDE_COMMON", "clean_chars", "cut", "display_excerpt",
+    "drop_marks", "excerpt", "fold", "fold_keep_case", "is_rtl", "lower", "one_line",
+    "plain_text", "plural", "primary_language", "script_language", "strip_caption",
+    "strip_footer", "strip_footer_text", "strip_tags", "words",
 ]  # fmt: skip

@@ -3,13 +3,15 @@
 Each test keeps the replaced code as a reference implementation and compares it with the
 module's on real feed text (tests/data/corpus) and on generated text built to hit the edges:
 the tagger's term scan (``\\W``-anchored and ASCII-only regexes vs the ``(?<!\\w)`` lookbehind
-scan), clean_text's cheap pre-tests, ``_fp_text``'s skip of the Latin-1 re-decoding, and
-sanitize_html's ``&nbsp;`` shortcut (vs nh3 itself)."""
+scan), clean_text's cheap pre-tests, the cue's substring pre-tests (``context.cue_before``),
+``_fp_text``'s skip of the Latin-1 re-decoding, and sanitize_html's ``&nbsp;`` shortcut (vs nh3
+itself)."""
 
 from __future__ import annotations
 
 import contextlib
 import html
+import pickle
 import random
 import re
 from pathlib import Path
@@ -20,14 +22,16 @@ from hypothesis import strategies as st
 
 from aggregator import tagging
 from aggregator.errors import ParseError
+from aggregator.models import Tagging
 from aggregator.parse import parse
 from aggregator.parse.fast import _C1, _CP1252, _fp_text
 from aggregator.sanitize import _CLEANER, _SIMPLE_HTML, clean_chars, sanitize_html
-from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger
+from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger, context, features
+from aggregator.tagging.scorer import _tagging
 from aggregator.text import ARABIC as _ARABIC
 from aggregator.text import VARIANTS as _VARIANTS
 from aggregator.text import drop_marks as strip_marks
-from aggregator.text import strip_footer_text
+from aggregator.text import fold_keep_case, strip_footer_text
 
 CORPUS = Path(__file__).parent / "data" / "corpus" / "real"
 
@@ -180,7 +184,8 @@ def _respell(key: str, rnd: random.Random) -> str:
 
 
 _GLUE = [" ", "", "-", "'", "\u02bc", "\u2019", ".", ",", "\x00", "\n", "é", "x", "3", "_", "  ",
-         "ال", "وال", "بال", "ية", "ين", "\u0640", "\u064e", "\u0301", "İ", "(", "«\xa0"]  # fmt: skip
+         "ال", "وال", "بال", "ية", "ين", "\u0640", "\u064e", "\u0301", "İ", "(", "«\xa0",
+         "\u201c", "\u201d", "\u202f", "\u2013", "\u2014"]  # fmt: skip
 _WORDS = ["the", "de", "le", "la", "au", "of", "ai", "ia", "a", "d", "new", "sud", "l'", "al"]
 
 piece = st.one_of(
@@ -237,6 +242,19 @@ def test_latin1_text_read_with_the_ascii_spelling() -> None:
     assert TAGGER.tag("Sénégal", "").countries == ("SN",)
 
 
+def test_common_typographic_characters_replaced_before_the_ascii_spelling() -> None:
+    """Text that is Latin-1 once ’ ‘ “ ” – — and the narrow no-break space are replaced by
+    their folds (no class holds “ ”, nor their fold; the others' fold is their class's base)
+    reads with the ASCII spelling and is known to hold no Arabic: the same matches."""
+    assert {c for c, _ in TAGGER._latin.common} == set("’‘“”–—\u202f")
+    texts = ["« L’IA » au “Sénégal” — Maroc\u202f: Côte d‘Ivoire–Mali", "“Mali”", "l’Egypte”",
+             "Afrique\u202fdu\u202fSud", "Afrique du—Sud", "Cote d’\u202fIvoire"]  # fmt: skip
+    for text in texts:
+        assert_same_scan(TAGGER, REF, text)
+        assert TAGGER._latin.scan(low_of(text))[1] is False
+    assert TAGGER._latin.scan(low_of("“المغرب” Maroc"))[1] is True
+
+
 def test_separator_table_and_text_beyond_the_bmp() -> None:
     """The scan's separator is a table of the characters up to U+FFFF that ``\\w`` misses; a
     text holding a character above U+FFFF (an emoji: a separator; a mathematical letter: a word
@@ -254,6 +272,18 @@ def test_no_evidence_shortcut_gives_the_empty_tagging() -> None:
     t = TAGGER.tag("Rien à signaler", "<p>Une journée calme.</p>", "fr")
     assert (t.tags, t.countries, dict(t.why)) == ((), (), {})
     assert TAGGER.tag("Rien à signaler", "Le Maroc et le Sénégal", "fr").countries
+
+
+def test_tagging_made_without_the_dataclass_init_equals_tagging() -> None:
+    for args in (((), (), {}), (("ai", "morocco"), ("MA",), {"ai": ("title:IA",)})):
+        fast, plain = _tagging(*args), Tagging(*args)
+        assert fast == plain and repr(fast) == repr(plain) and vars(fast) == vars(plain)
+        assert pickle.loads(pickle.dumps(fast)) == plain
+    assert TAGGER.tag("Le Maroc mise sur l'IA", "", "fr") == Tagging(
+        ("ai", "africa", "morocco"),
+        ("MA",),
+        {"ai": ("title:IA",), "africa": ("title:Maroc",), "morocco": ("title:Maroc",)},
+    )
 
 
 # --- clean_text -----------------------------------------------------------------------------------
@@ -277,6 +307,75 @@ def test_clean_text_same_as_reference(text: str) -> None:
 def test_clean_text_same_on_corpus_text() -> None:
     for text in CORPUS_TEXTS:
         assert tagging.clean_text(text) == ref_clean_text(text)
+
+
+# --- the learned features' cue before a country ---------------------------------------------------
+
+_CUE_PIECES = ["via", "vi", " ", "la ", "a ", "vers", "sommet tenu a", "au", "en", "forum", ".",
+               "comme", "tel que", "tels que", "teles", "fui", "ont fui", "visits", "visit ", "b",
+               "near", "neighbouring", "neighboring", "en route vers", "transiting through", "!",
+               "عبر", "متجهة الى", "فروا نحو", "قمة", "في", "ب", "مثل", ":", "x" * 12, "dakar"]  # fmt: skip
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(_CUE_PIECES), max_size=8).map("".join))
+def test_cue_needles_rule_out_only_windows_without_a_cue(window: str) -> None:
+    assert context.cue_before(window) == (context._CUE_BEFORE.search(window) is not None)
+
+
+@pytest.mark.skipif(not CORPUS_TEXTS, reason="corpus copy not found")
+def test_cue_needles_on_corpus_windows() -> None:
+    n = 0
+    for text in CORPUS_TEXTS:
+        low = fold_keep_case(text)[0].lower()
+        for i in range(0, len(low), 5):
+            window = low[max(0, i - 40) : i]
+            found = context._CUE_BEFORE.search(window) is not None
+            assert context.cue_before(window) == found, window
+            n += found
+    assert n > 20
+
+
+def ref_in_list(text: str, start: int, end: int, item: bool = True) -> bool:
+    near = text[max(0, start - 14) : end + 14]
+    if "," not in near and "،" not in near:
+        return False
+    before = text[max(0, start - 60) : start]
+    after = text[end : end + 60]
+    if len(features._LIST_SEP.findall(before + " | " + after)) < 2:
+        return False
+    if not item:
+        return True
+    ends = [m.end() for m in features._ITEM_END.finditer(before)]
+    left = len(before) - ends[-1] if ends else len(before)
+    m = features._ITEM_END.search(after)
+    right = m.start() if m else len(after)
+    return left + right <= features.LIST_ITEM_CHARS
+
+
+_LIST_PIECES = [",", "،", ";", " et ", " and ", "...", "…", " ou ", "or", "x" * 9, " ", "IA",
+                "Maroc", ".", "etc", "andes"]  # fmt: skip
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(_LIST_PIECES), max_size=14), st.integers(0, 13))
+def test_in_list_counts_separators_as_the_regex(pieces: list[str], at: int) -> None:
+    start = len("".join(pieces[:at]))
+    text = "".join(pieces[:at]) + "Maroc" + "".join(pieces[at:])
+    for item in (True, False):
+        assert features._in_list(text, start, start + 5, item) == ref_in_list(
+            text, start, start + 5, item
+        )
+
+
+def test_needles_of_a_pattern() -> None:
+    assert context.needles(re.compile(r"(?:\bvia|fled|tel(?:le)?s? que)[^.]{0,9}$")) == (
+        " que", "fled", "via"
+    )  # fmt: skip
+    assert context.needles(re.compile(r"(?:a|bc)+x")) == ("a", "bc")
+    assert context.needles(re.compile(r"a?b*")) is None
+    assert context.needles(re.compile("via", re.IGNORECASE)) is None
+    assert context._CUE_NEEDLES is not None and "via" in context._CUE_NEEDLES
 
 
 # --- feedparser's text fix-up ---------------------------------------------------------------------

@@ -57,6 +57,35 @@ def test_positions_map_back_through_expansions_and_drops() -> None:
     assert index is not None and [index[i] for i in range(len(folded))] == [0, 0, 1, 3, 4, 5]
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["Sœur", "Straße", "Æsir", "co\xadopération", "été", "Côte d’Ivoire", "الْمَغْرِب", "ß\xad",
+     "plain", "Łódź", "e\u0301", "\xe6", "Ÿ"],
+)  # fmt: skip
+def test_drop_marks_same_on_latin1_and_wider_text(written: str) -> None:
+    # Latin-1 text is tested for its four position-changing characters by single-character
+    # searches, other text by the class's search: the same result as a full pass
+    parts: list[str] = []
+    index: list[int] = []
+    for i, c in enumerate(written):
+        if text._POSITION_WORK.match(c):
+            out = text.EXPANSIONS.get(ord(c), "")
+            parts.append(out)
+            index.extend([i] * len(out))
+        else:
+            parts.append(c)
+            index.append(i)
+    index.append(len(written))
+    changed = "".join(parts) != written or len(index) != len(written) + 1
+    assert text.drop_marks(written) == ("".join(parts), index if changed else None)
+
+
+def test_lower_by_the_latin1_table_as_str_lower() -> None:
+    for written in ["Sénégal", "ÀÉÎÕÜÝÞ ß µ ÿ", "ASCII Only", "L’État", "İstanbul", "المغرب KSA",
+                    "".join(map(chr, range(256)))]:  # fmt: skip
+        assert text.lower(written) == written.lower()
+
+
 # ---- plain text: one result for one body ---------------------------------------------------
 
 BODY = (

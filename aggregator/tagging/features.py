@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..text import ARABIC, fold_keep_case
-from .context import _ADJACENT, _BEFORE_NAME, _CUE_BEFORE, _PASSING_AFTER, _SENTENCE_END
+from .context import _ADJACENT, _BEFORE_NAME, _PASSING_AFTER, _SENTENCE_END, cue_before
 from .lexicon import COUNTRY_SLUGS, Entry
 
 LEDE_CHARS = 300  # the opening sentence ends at the first full stop, or here
@@ -120,7 +120,11 @@ def _in_list(text: str, start: int, end: int, item: bool = True) -> bool:
         return False
     before = text[max(0, start - 60) : start]
     after = text[end : end + 60]
-    if len(_LIST_SEP.findall(before + " | " + after)) < 2:
+    around = before + " | " + after
+    # Each of these characters is one _LIST_SEP match of its own (no other one holds it): two
+    # of them are enough, with no regex pass (which tries its words at every position).
+    seps = around.count(",") + around.count("،") + around.count(";")
+    if seps < 2 and len(_LIST_SEP.findall(around)) < 2:
         return False
     if not item:
         return True
@@ -257,16 +261,23 @@ def read_story(
     whether the title is set abroad (African evidence only adjectives, an "abroad" and a
     "diaspora" cue: "l'Angolaise ... d'origine africaine en Uruguay")."""
     damp = min(1.0, math.sqrt(LONG_TEXT / len(summary))) if summary else 1.0
-    stop = _SENTENCE_END.search(summary)
+    # (the first stop past LEDE_CHARS gives LEDE_CHARS too: no need to look further; a "$"
+    # matched at the cut is past it as well)
+    stop = _SENTENCE_END.search(summary, 0, LEDE_CHARS + 1)
     lede_end = min(stop.end() if stop else len(summary), LEDE_CHARS)
-    plain_codes = {c for h in hits for c in h.entry.codes if h.entry.alt is None}
+    plain_codes: set[str] = set()
+    in_title: list[Hit] = []
+    for h in hits:  # (one pass for both)
+        if h.entry.alt is None:
+            plain_codes.update(h.entry.codes)
+        if h.field == "title":
+            in_title.append(h)
 
     def codes_of(e: Entry) -> tuple[str, ...]:
         if e.alt and e.alt in plain_codes and e.codes[0] not in plain_codes:
             return (e.alt,)
         return e.codes
 
-    in_title = [h for h in hits if h.field == "title"]
     african_title = [h for h in in_title if h.entry.codes or h.entry.tag == "africa"]
     abroad = (
         bool(african_title)
@@ -283,11 +294,16 @@ def extract(
     """Feature vectors of every candidate of one item (``priors``: targets its source favours)."""
     damp, lede_end, codes_of, in_title, abroad = read_story(hits, summary)
     title_codes: dict[str, int] = {}
+    africa_title = False
+    device = 0.0  # a gadget story
     for h in in_title:
-        for c in codes_of(h.entry):
+        e = h.entry
+        for c in codes_of(e):
             title_codes.setdefault(c, len(title_codes))
-    africa_title = any(h.entry.tag == "africa" for h in in_title)
-    device = float(any(h.entry.marker == "device" for h in in_title))  # a gadget story
+        if e.tag == "africa":
+            africa_title = True
+        if e.marker == "device":
+            device = 1.0
 
     accs: dict[str, _Acc] = {}
     last_end: dict[tuple[str, str], int] = {}
@@ -307,13 +323,19 @@ def extract(
         # the title does not name.
         cue = False
         if not e.tag and not origin:
-            if in_title_field:
+            if len(targets) == 1:  # (most mentions: no generator)
+                need = (
+                    (title_codes.get(targets[0], 0) > 0)
+                    if in_title_field
+                    else (targets[0] not in title_codes)
+                )
+            elif in_title_field:
                 need = any(title_codes.get(t, 0) > 0 for t in targets)
             else:
                 need = any(t not in title_codes for t in targets)
             if need:
                 window = fold_keep_case(text[max(0, start - 40) : start])[0].lower()
-                cue = bool(_CUE_BEFORE.search(window) or _PASSING_AFTER.match(text, end))
+                cue = cue_before(window) or _PASSING_AFTER.match(text, end) is not None
                 if not cue and e.adjective and not in_title_field:
                     cue = _BEFORE_NAME.match(text, end) is not None  # nationality of a person
         listed = _in_list(text, start, end, bool(e.tag))

@@ -34,12 +34,12 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from ..models import Tagging
 from ..text import ARABIC as _ARABIC
-from ..text import ARABIC_LETTER, drop_marks, fold_keep_case
+from ..text import ARABIC_LETTER, drop_marks, fold_keep_case, lower
 from .clean import clean_text
 from .context import (
     _ADJACENT,
@@ -99,10 +99,13 @@ OPEN_MAX = 3  # ... about Africa naming at most this many countries (not a tourn
 ABROAD = 0.15  # title set outside Africa, only adjectives for Africa, a diaspora cue
 BUILTIN = ("ai", "africa")
 _ALL = frozenset(TAGS)
+_NONE: frozenset[str] = frozenset()
 _AI_ONLY = frozenset({"ai"})
 
 
 _Hit = Hit
+# A hit from its five fields without the named tuple's ``__new__`` (a Python frame per hit).
+_new_hit = tuple.__new__
 
 
 class Tagger:
@@ -141,8 +144,11 @@ class Tagger:
         self._latin, self._arabic = _compile(self._by_key)
         # Matched span (lower-cased, folded) -> its entries; spans differ from keys only in blanks.
         self._spans: dict[str, tuple[Entry, ...]] = {}
-        # (span, core, proclitics, ending, language) -> the entries accepted there (``_accepted``)
-        self._static: dict[tuple[str, str, str, str, str | None], tuple[Entry, ...]] = {}
+        # (span, core, proclitics, ending, language) -> the entries accepted there, whether one
+        # is a name, whether one is a blocker (``_accepted``)
+        self._static: dict[
+            tuple[str, str, str, str, str | None], tuple[tuple[Entry, ...], bool, bool]
+        ] = {}
         #: The learned model of ``weights.json``, whether or not it decides (for ``explain``).
         self.learned: Model | None = _shipped_model()
         #: The model that decides the tags of its ``active`` set (``weights.json`` names those
@@ -219,30 +225,35 @@ class Tagger:
         end: int,
         lang: str | None,
     ) -> Sequence[Entry]:
-        """The entries of ``span`` that this occurrence accepts (``_accept`` of each); what
-        depends only on the matched text is cached, the next-word test of names is not."""
+        """The entries of ``span`` that this occurrence accepts (``_accept`` of each), none
+        if one of them is a blocker; what depends only on the matched text is cached (with
+        whether a name or a blocker is among them), the next-word test of names is not."""
         key = (span, core, prefix, suffix, lang)
-        static = self._static.get(key)
-        if static is None:
+        cached = self._static.get(key)
+        if cached is None:
             entries = self._entries(span)
             static = tuple(e for e in entries if self._accept_static(e, core, prefix, suffix, lang))
+            cached = (static, any(e.name for e in static), any(e.blocker for e in static))
             if len(self._static) < 100_000:
-                self._static[key] = static
-        for e in static:
-            if e.name:
-                return [e for e in static if not e.name or self._name_ok(folded, end)]
-        return static
+                self._static[key] = cached
+        static, named, blocked = cached
+        if named:
+            accepted = [e for e in static if not e.name or self._name_ok(folded, end)]
+            return () if any(e.blocker for e in accepted) else accepted
+        return () if blocked else static
 
     @staticmethod
-    def _context(low: str, start: int, end: int) -> float:
-        """Weaker evidence for origin rather than place: "d'origine malienne", "Nigerian-born"."""
+    def _context(low: str, start: int, end: int, folded: bool = False) -> float:
+        """Weaker evidence for origin rather than place: "d'origine malienne", "Nigerian-born".
+        ``folded``: ``low`` is folded already (``_fold_windows``), else its windows are."""
         before = low[max(0, start - 14) : start]
         after = low[end : end + 16]
         # ASCII windows fold to themselves (but a backquote, which no test below reads)
-        if not before.isascii():
-            before = fold_keep_case(before)[0]
-        if not after.isascii():
-            after = fold_keep_case(after)[0]
+        if not folded:
+            if not before.isascii():
+                before = fold_keep_case(before)[0]
+            if not after.isascii():
+                after = fold_keep_case(after)[0]
         if "origin" in before or "descent" in after or after.startswith("-born"):
             return DIASPORA
         if _AFTER_ORIGIN.match(after):
@@ -258,7 +269,7 @@ class Tagger:
     def _scan(self, text: str, split: int, language: str | None) -> list[_Hit]:
         """Hits in ``text`` (title, a NUL, the summary); ``split`` is where the summary starts."""
         folded, index = drop_marks(text)  # "folded": original letters, no diacritics/tatweel
-        low = folded.lower()
+        low = lower(folded)
         lowered = len(low) == len(folded)
         if not lowered:  # a few letters lower-case to two characters ("İ")
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in folded)
@@ -278,6 +289,7 @@ class Tagger:
         if not matches and not found:
             return hits
         spans = self._spans
+        windows: tuple[str, bool] | None = None  # for ``_context``, made at the first hit
         for start, end, span, prefix, suffix in matches:
             entries = spans.get(span)
             if entries is None:
@@ -287,22 +299,24 @@ class Tagger:
             cs = start + len(prefix)
             core = folded[cs : cs + len(span)]
             accepted = self._accepted(span, core, prefix, suffix, folded, end, lang)
-            if not accepted or any(e.blocker for e in accepted):
+            if not accepted:  # (none, or a blocker among them)
                 continue
-            factor = self._context(low, start, end)
+            if windows is None:
+                windows = _fold_windows(low, arabic)
+            factor = self._context(windows[0], start, end, windows[1])
             ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
             field = "title" if ostart < split else "summary"
             where = ostart if field == "title" else ostart - split
             said = text[ostart:oend]
             if len(accepted) == 1:
-                hits.append(_Hit(accepted[0], field, said, where, factor))
+                hits.append(_new_hit(_Hit, (accepted[0], field, said, where, factor)))
                 continue
             seen = set()
             for e in accepted:
                 target = (e.tag, e.codes, e.alt)
                 if target not in seen:
                     seen.add(target)
-                    hits.append(_Hit(e, field, said, where, factor))
+                    hits.append(_new_hit(_Hit, (e, field, said, where, factor)))
         if found:
             for start, end, entries in found:
                 accepted = [e for e in entries if not e.name or self._name_ok(folded, end)]
@@ -311,9 +325,11 @@ class Tagger:
                 ostart, oend = (start, end) if index is None else (index[start], index[end - 1] + 1)
                 field = "title" if ostart < split else "summary"
                 where = ostart if field == "title" else ostart - split
-                factor = self._context(low, start, end)
+                if windows is None:
+                    windows = _fold_windows(low, arabic)
+                factor = self._context(windows[0], start, end, windows[1])
                 for e in accepted:
-                    hits.append(_Hit(e, field, text[ostart:oend], where, factor))
+                    hits.append(_new_hit(_Hit, (e, field, text[ostart:oend], where, factor)))
             hits.sort(key=_hit_order)
         return hits
 
@@ -467,7 +483,7 @@ class Tagger:
 
     def _decide(self, scores: dict[str, float], why: dict[str, list[str]]) -> Tagging:
         if not scores:  # no evidence at all (most items): no tag, whatever the threshold
-            return Tagging(tags=(), countries=(), why={})
+            return _tagging((), (), {})
         code_scores = {c: v for c, v in scores.items() if c in COUNTRY_SLUGS}
         floor = max(self.threshold, RELATIVE * max(code_scores.values(), default=0.0))
         # in the order the item names them (scores are built in the order of the hits)
@@ -484,7 +500,7 @@ class Tagger:
         for c in chosen_codes:
             ordered.append(COUNTRY_SLUGS[c])
             reasons[COUNTRY_SLUGS[c]] = tuple(why[c])
-        return Tagging(tags=tuple(ordered), countries=tuple(chosen_codes), why=reasons)
+        return _tagging(tuple(ordered), tuple(chosen_codes), reasons)
 
     def scores(
         self,
@@ -546,7 +562,7 @@ class Tagger:
         source_tags: Iterable[str],
     ) -> Candidates:
         lang = language_of(language, title if title.isascii() else title + summary)
-        priors = frozenset(COUNTRY_CODES.get(p, p) for p in source_tags)
+        priors = frozenset(COUNTRY_CODES.get(p, p) for p in source_tags) if source_tags else _NONE
         return extract(hits, title, summary, lang, priors)
 
     def learned_scores(
@@ -802,6 +818,43 @@ def _arabic_prefix(key: str, first: frozenset[str]) -> int:
         if rest in first or (key[k - 2 : k] == "لل" and _ARTICLE + rest in first):
             return k
     return 0
+
+
+def _fold_windows(low: str, arabic: bool) -> tuple[str, bool]:
+    """``low`` folded whole for ``Tagger._context`` (one fold per item, not two per hit) and
+    True, when the fold keeps every position (``low`` has no mark left to drop: each fold is
+    then one character for one); else ``low`` and False (its windows are folded). ASCII text
+    is read as it is, as the windows were; so is Arabic text (``arabic``), whose whole fold
+    (``str.translate``) costs more than a few windows'."""
+    if low.isascii():
+        return low, True
+    if arabic:
+        return low, False
+    folded, index = fold_keep_case(low)
+    return (folded, True) if index is None and len(folded) == len(low) else (low, False)
+
+
+def _tagging(
+    tags: tuple[str, ...], countries: tuple[str, ...], why: dict[str, tuple[str, ...]]
+) -> Tagging:
+    """``Tagging(tags, countries, why)``, which every item makes: the frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__`` (~1 µs); this fills the same
+    instance dict (checked below: these three fields, no ``__post_init__``, no slots)."""
+    t = _new_object(Tagging)
+    d = t.__dict__
+    d["tags"] = tags
+    d["countries"] = countries
+    d["why"] = why
+    return t
+
+
+_new_object = object.__new__
+if (
+    tuple(f.name for f in fields(Tagging)) != ("tags", "countries", "why")
+    or hasattr(Tagging, "__post_init__")
+    or hasattr(Tagging, "__slots__")
+):
+    raise AssertionError("_tagging no longer makes what Tagging() makes")
 
 
 def _hit_order(h: _Hit) -> tuple[bool, int]:
