@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import pickle
 import random
 import re
 from pathlib import Path
@@ -22,12 +21,10 @@ from hypothesis import strategies as st
 
 from aggregator import tagging
 from aggregator.errors import ParseError
-from aggregator.models import Tagging
 from aggregator.parse import parse
 from aggregator.parse.fast import _C1, _CP1252, _fp_text
 from aggregator.sanitize import _CLEANER, _SIMPLE_HTML, clean_chars, sanitize_html
 from aggregator.tagging import _NISBA_SUFFIXES, _PREFIX, Tagger, context, features
-from aggregator.tagging.scorer import _tagging
 from aggregator.text import ARABIC as _ARABIC
 from aggregator.text import VARIANTS as _VARIANTS
 from aggregator.text import drop_marks as strip_marks
@@ -272,18 +269,6 @@ def test_no_evidence_shortcut_gives_the_empty_tagging() -> None:
     t = TAGGER.tag("Rien à signaler", "<p>Une journée calme.</p>", "fr")
     assert (t.tags, t.countries, dict(t.why)) == ((), (), {})
     assert TAGGER.tag("Rien à signaler", "Le Maroc et le Sénégal", "fr").countries
-
-
-def test_tagging_made_without_the_dataclass_init_equals_tagging() -> None:
-    for args in (((), (), {}), (("ai", "morocco"), ("MA",), {"ai": ("title:IA",)})):
-        fast, plain = _tagging(*args), Tagging(*args)
-        assert fast == plain and repr(fast) == repr(plain) and vars(fast) == vars(plain)
-        assert pickle.loads(pickle.dumps(fast)) == plain
-    assert TAGGER.tag("Le Maroc mise sur l'IA", "", "fr") == Tagging(
-        ("ai", "africa", "morocco"),
-        ("MA",),
-        {"ai": ("title:IA",), "africa": ("title:Maroc",), "morocco": ("title:Maroc",)},
-    )
 
 
 # --- clean_text -----------------------------------------------------------------------------------
