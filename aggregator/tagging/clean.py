@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import re
 
-from ..text import strip_footer_text
+from ..text import contains_any, strip_footer_text
 
 # (two substrings every match contains, pattern): the cheap test skips most patterns on most items.
 _BOILERPLATE = [
@@ -61,13 +61,7 @@ def clean_text(text: str) -> str:
     for trigger, also, pattern in _BOILERPLATE:
         if trigger in text and also in text:
             text = pattern.sub(" ", text)
-    if (
-        "utres " in text
-        or "uelques" in text
-        or "elated " in text
-        or "ore from" in text
-        or "ead more" in text
-    ):  # _TAIL_HINTS
+    if contains_any(text, _TAIL_HINTS):
         for t in _TAIL_TRIGGERS:
             if t in text:
                 text = _TAIL.sub(" ", text)

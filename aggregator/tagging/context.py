@@ -12,6 +12,8 @@ import re
 import re._parser as _sre_parse  # the parse tree of a pattern, read by ``_needles``
 from re._constants import AT, BRANCH, LITERAL, MAX_REPEAT, MIN_REPEAT, SUBPATTERN
 
+from ..text import contains_any
+
 # Words that may follow a country name without making it a person's first name ("Chad President").
 _AFTER_NAME_OK = frozenset(
     re.split(
@@ -114,10 +116,6 @@ _CUE_NEEDLES = needles(_CUE_BEFORE)
 
 def cue_before(window: str) -> bool:
     """``_CUE_BEFORE.search(window)``: a route, venue or example cue ends the window."""
-    if _CUE_NEEDLES is not None:
-        for n in _CUE_NEEDLES:
-            if n in window:
-                break
-        else:
-            return False
+    if _CUE_NEEDLES is not None and not contains_any(window, _CUE_NEEDLES):
+        return False
     return _CUE_BEFORE.search(window) is not None

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -411,29 +411,24 @@ class Tagger:
     def _gate_shut(self, caps: list[str]) -> bool:
         """No key (``_word_keys``) of the capitalised words ``caps`` is a gate word: a word's
         key depends on that word alone, so the words known to miss are kept as written."""
-        known = self._not_gate
-        if known.issuperset(caps):
-            return True
-        gate = self._place_gate or self._build_gate()
-        new = [w for w in dict.fromkeys(caps) if w not in known]
-        shut = True
-        for w, k in zip(new, _word_keys(new, ()), strict=True):
-            if k in gate:
-                shut = False
-            elif len(known) < 100_000:
-                known.add(w)
-        return shut
+        return self._all_miss(caps, self._not_gate, lambda new: _word_keys(new, ()))
 
     def _arabic_gate_shut(self, low: str) -> bool:
         """``_gate_shut`` for the Arabic words of ``low`` (with their proclitics)."""
         words = _ARABIC_WORD.findall(low)
-        known = self._not_gate_arabic
+        return self._all_miss(words, self._not_gate_arabic, lambda new: _word_keys([], new)[1:])
+
+    def _all_miss(
+        self, words: list[str], known: set[str], keys: Callable[[list[str]], list[str]]
+    ) -> bool:
+        """Whether no word's key (``keys`` of the words not yet ``known``) is a gate word; the
+        words found to miss join ``known`` (bounded), so repeated names cost one set test."""
         if known.issuperset(words):
             return True
         gate = self._place_gate or self._build_gate()
         new = [w for w in dict.fromkeys(words) if w not in known]
         shut = True
-        for w, k in zip(new, _word_keys([], new)[1:], strict=True):
+        for w, k in zip(new, keys(new), strict=True):
             if k in gate:
                 shut = False
             elif len(known) < 100_000:
